@@ -1,0 +1,75 @@
+// Fixed-point parsing, formatting and derived percentages: the edge cases
+// market data actually produces (limit moves, negative change, zero volume).
+#include <doctest/doctest.h>
+
+#include <string>
+
+#include "fixed_point.h"
+
+using namespace tickfan;
+
+static std::string fmt(int64_t v) {
+  char buf[32];
+  return std::string(buf, format_fixed(v, kPriceDecimals, buf));
+}
+
+TEST_CASE("parse_fixed reads decimal text exactly") {
+  int64_t v = 0;
+  CHECK(parse_fixed("10.33", 4, &v));
+  CHECK(v == 103300);
+  CHECK(parse_fixed("-0.5", 4, &v));
+  CHECK(v == -5000);
+  CHECK(parse_fixed("12", 4, &v));
+  CHECK(v == 120000);
+  CHECK(parse_fixed("0.00005", 4, &v));  // rounds half away from zero
+  CHECK(v == 1);
+  CHECK(parse_fixed("-0.00005", 4, &v));
+  CHECK(v == -1);
+  CHECK(parse_fixed("1.23449", 4, &v));
+  CHECK(v == 12345);
+  CHECK(parse_fixed(".5", 4, &v));
+  CHECK(v == 5000);
+}
+
+TEST_CASE("parse_fixed rejects what is not a plain decimal") {
+  int64_t v = 7;
+  CHECK_FALSE(parse_fixed("", 4, &v));
+  CHECK_FALSE(parse_fixed("-", 4, &v));
+  CHECK_FALSE(parse_fixed("1e5", 4, &v));
+  CHECK_FALSE(parse_fixed("1.2.3", 4, &v));
+  CHECK_FALSE(parse_fixed("12a", 4, &v));
+  CHECK_FALSE(parse_fixed("NaN", 4, &v));
+  CHECK_FALSE(parse_fixed("99999999999999999999", 4, &v));  // overflows int64 after scaling
+  CHECK(v == 7);
+}
+
+TEST_CASE("format_fixed writes the shortest exact decimal") {
+  CHECK(fmt(103300) == "10.33");
+  CHECK(fmt(-5000) == "-0.5");
+  CHECK(fmt(120000) == "12");
+  CHECK(fmt(0) == "0");
+  CHECK(fmt(1) == "0.0001");
+  CHECK(fmt(-1) == "-0.0001");
+  CHECK(fmt(INT64_MIN) == "-922337203685477.5808");
+  CHECK(fmt(INT64_MAX) == "922337203685477.5807");
+}
+
+TEST_CASE("format then parse is the identity") {
+  for (int64_t v : {int64_t{0}, int64_t{1}, int64_t{-1}, int64_t{103300}, int64_t{-99999}, INT64_MAX, INT64_MIN + 1}) {
+    char buf[32];
+    size_t n = format_fixed(v, 4, buf);
+    int64_t back = 0;
+    REQUIRE(parse_fixed(std::string_view(buf, n), 4, &back));
+    CHECK(back == v);
+  }
+}
+
+TEST_CASE("percent_fixed: change %, limit up / limit down, negative change") {
+  // prev close 10.00, limit up +10% = 11.00, limit down -10% = 9.00.
+  CHECK(percent_fixed(110000 - 100000, 100000) == 100000);   // +10.0000 %
+  CHECK(percent_fixed(90000 - 100000, 100000) == -100000);   // -10.0000 %
+  CHECK(percent_fixed(103300 - 102300, 102300) == 9775);     // +0.9775 % (0.97751...)
+  CHECK(percent_fixed(101300 - 102300, 102300) == -9775);    // symmetric rounding
+  CHECK(percent_fixed(5, 0) == 0);                           // no previous close: 0, not a crash
+  CHECK(percent_fixed(0, 102300) == 0);
+}
