@@ -10,10 +10,10 @@
 // The layout and the memory-ordering argument are in shm/layout.h.
 //
 // CAVEATS (read these; they are how it can fail)
-//  - The writer lock is a POSIX record lock (fcntl). POSIX drops such a lock
-//    when the owning process closes ANY descriptor of the file, so the writer
-//    process must not open and close the store path elsewhere (the inspector
-//    opens it only in other processes, which is fine).
+//  - The writer lock is a Linux open-file-description lock (F_OFD_SETLK) on
+//    the writer's descriptor: released when that descriptor closes, including
+//    at process death. A child forked by the writer without exec would share
+//    the descriptor and keep the lock (the descriptor is O_CLOEXEC).
 //  - Capacity (number of symbols) is fixed at creation. A full store rejects
 //    new symbols with Status::full; to grow, create a bigger store and let the
 //    apiclient resync into it (docs/operations.md).

@@ -1,0 +1,321 @@
+// The store's contract, one process: create/reopen, persistence, refusals
+// (second writer, other layout version, not ready, full, bad input, no space)
+// and the pre-rendered JSON.
+#include <doctest/doctest.h>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include "layout.h"
+#include "process.h"
+#include "store.h"
+#include "test_quotes.h"
+
+using namespace tickfan;
+using namespace tickfan::shm;
+using tickfan::testing::make_quote;
+using tickfan::testing::TempDir;
+
+namespace {
+std::unique_ptr<StoreWriter> must_open_writer(const std::string& path, uint32_t capacity = 64) {
+  Status st = Status::ok;
+  std::string err;
+  WriterOptions o;
+  o.capacity = capacity;
+  auto w = StoreWriter::open(path, o, &st, &err);
+  INFO(err);
+  REQUIRE(w != nullptr);
+  return w;
+}
+std::unique_ptr<StoreReader> must_open_reader(const std::string& path) {
+  Status st = Status::ok;
+  std::string err;
+  auto r = StoreReader::open(path, &st, &err);
+  INFO(err);
+  REQUIRE(r != nullptr);
+  return r;
+}
+}  // namespace
+
+TEST_CASE("a created store serves what the writer upserted, by copy, with its JSON") {
+  TempDir dir;
+  std::string path = dir.file("s.tfstore");
+  auto w = must_open_writer(path);
+  Quote q = make_quote("sh600000", 103300, 1000);
+  REQUIRE(w->upsert(q) == Status::ok);
+  auto r = must_open_reader(path);
+  Quote got;
+  REQUIRE(r->get("sh600000", &got) == Status::ok);
+  CHECK(std::memcmp(&got, &q, sizeof q) == 0);
+  std::string json;
+  REQUIRE(r->append_json("sh600000", &json) == Status::ok);
+  char expect[kQuoteJsonMax];
+  CHECK(json == std::string(expect, render_quote_json(q, expect, sizeof expect)));
+  CHECK(r->get("sz000001", &got) == Status::not_found);
+  CHECK(r->used() == 1);
+  // An update replaces in place: same slot, newer version.
+  uint32_t slot = 0;
+  REQUIRE(r->find("sh600000", &slot) == Status::ok);
+  uint64_t v1 = 0, v2 = 0;
+  REQUIRE(r->read_quote(slot, &got, &v1) == Status::ok);
+  REQUIRE(w->upsert(make_quote("sh600000", 104000, 2000)) == Status::ok);
+  REQUIRE(r->read_quote(slot, &got, &v2) == Status::ok);
+  CHECK(v2 == v1 + 1);
+  CHECK(got.last() == 104000);
+  CHECK(r->used() == 1);
+}
+
+TEST_CASE("store file is created with mode 0640 and mapped read-only by readers") {
+  TempDir dir;
+  std::string path = dir.file("s.tfstore");
+  mode_t old = ::umask(0);
+  auto w = must_open_writer(path);
+  ::umask(old);
+  struct stat st{};
+  REQUIRE(::stat(path.c_str(), &st) == 0);
+  CHECK((st.st_mode & 0777) == 0640);
+}
+
+TEST_CASE("commits, heartbeat and sync state are visible in the header") {
+  TempDir dir;
+  std::string path = dir.file("s.tfstore");
+  auto w = must_open_writer(path);
+  std::vector<Quote> batch = {make_quote("sh600000"), make_quote("sz000001"), make_quote("bad symbol!")};
+  size_t applied = 0;
+  CHECK(w->apply_batch(batch, 42, 7, &applied) == Status::invalid_symbol);
+  CHECK(applied == 2);
+  w->set_sync_state(SyncState::live, 3, 2);
+  auto r = must_open_reader(path);
+  StoreState s = r->state();
+  CHECK(s.epoch == 42);
+  CHECK(s.sequence == 7);
+  CHECK(s.commit_count == 1);
+  CHECK(s.used == 2);
+  CHECK(s.writer_pid == ::getpid());
+  CHECK(s.writer_alive);
+  CHECK(s.sync_state == SyncState::live);
+  CHECK(s.gaps == 3);
+  CHECK(s.resyncs == 2);
+  CHECK(s.rejected == 1);
+  CHECK(s.heartbeat_ns > 0);
+  int64_t before = s.heartbeat_ns;
+  usleep(2000);
+  w->heartbeat();
+  CHECK(r->state().heartbeat_ns > before);
+}
+
+TEST_CASE("records persist across close and reopen, and a closed writer is not alive") {
+  TempDir dir;
+  std::string path = dir.file("s.tfstore");
+  {
+    auto w = must_open_writer(path, 100);
+    for (int i = 0; i < 100; ++i) REQUIRE(w->upsert(make_quote("sh" + std::to_string(600000 + i), 100000 + i)) == Status::ok);
+    w->commit(1, 100);
+  }
+  auto r = must_open_reader(path);
+  CHECK_FALSE(r->state().writer_alive);
+  CHECK(r->used() == 100);
+  Quote q;
+  REQUIRE(r->get("sh600042", &q) == Status::ok);
+  CHECK(q.last() == 100042);
+  std::string report;
+  CHECK(r->verify(&report) == 0);
+  // Capacity is fixed at creation: reopening with another capacity keeps it.
+  auto w = must_open_writer(path, 5000);
+  CHECK(w->state().capacity == 100);
+  CHECK(w->state().sequence == 100);
+}
+
+TEST_CASE("a second writer is refused at once, naming the holder's pid") {
+  TempDir dir;
+  std::string path = dir.file("s.tfstore");
+  auto w = must_open_writer(path);
+  Status st = Status::ok;
+  std::string err;
+  auto w2 = StoreWriter::open(path, WriterOptions{}, &st, &err);
+  CHECK(w2 == nullptr);
+  CHECK(st == Status::locked);
+  CHECK(err.find("pid " + std::to_string(::getpid())) != std::string::npos);
+  w.reset();  // released on close: now a new writer may open it
+  auto w3 = StoreWriter::open(path, WriterOptions{}, &st, &err);
+  CHECK(w3 != nullptr);
+}
+
+TEST_CASE("a store of another layout version is refused with both versions named") {
+  TempDir dir;
+  std::string path = dir.file("s.tfstore");
+  must_open_writer(path).reset();
+  int fd = ::open(path.c_str(), O_RDWR);
+  uint32_t v = layout::kLayoutVersion + 1;
+  REQUIRE(::pwrite(fd, &v, sizeof v, 8) == sizeof v);
+  ::close(fd);
+  Status st = Status::ok;
+  std::string err;
+  CHECK(StoreReader::open(path, &st, &err) == nullptr);
+  CHECK(st == Status::version_mismatch);
+  CHECK(err.find("layout version " + std::to_string(v)) != std::string::npos);
+  CHECK(err.find("reads layout version " + std::to_string(layout::kLayoutVersion)) != std::string::npos);
+  CHECK(StoreWriter::open(path, WriterOptions{}, &st, &err) == nullptr);
+  CHECK(st == Status::version_mismatch);
+}
+
+TEST_CASE("a file still being created is not ready, not garbage") {
+  TempDir dir;
+  std::string path = dir.file("s.tfstore");
+  Status st = Status::ok;
+  std::string err;
+  CHECK(StoreReader::open(path, &st, &err) == nullptr);  // missing
+  CHECK(st == Status::not_ready);
+  must_open_writer(path).reset();
+  int fd = ::open(path.c_str(), O_RDWR);
+  uint32_t zero = 0;
+  REQUIRE(::pwrite(fd, &zero, sizeof zero, 8) == sizeof zero);  // as if the creator died before the version store
+  ::close(fd);
+  CHECK(StoreReader::open(path, &st, &err) == nullptr);
+  CHECK(st == Status::not_ready);
+  // The next writer starts such a file over.
+  auto w = must_open_writer(path);
+  CHECK(w->upsert(make_quote("sh600000")) == Status::ok);
+  CHECK(must_open_reader(path)->used() == 1);
+}
+
+TEST_CASE("a file that is not a store is refused") {
+  TempDir dir;
+  std::string path = dir.file("junk");
+  std::string junk(8192, 'x');
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT, 0644);
+  REQUIRE(::write(fd, junk.data(), junk.size()) == static_cast<ssize_t>(junk.size()));
+  ::close(fd);
+  Status st = Status::ok;
+  std::string err;
+  CHECK(StoreReader::open(path, &st, &err) == nullptr);
+  CHECK(st == Status::bad_file);
+  CHECK(StoreWriter::open(path, WriterOptions{}, &st, &err) == nullptr);
+  CHECK(st == Status::bad_file);
+}
+
+TEST_CASE("a full store rejects new symbols but keeps updating known ones") {
+  TempDir dir;
+  std::string path = dir.file("s.tfstore");
+  auto w = must_open_writer(path, 3);
+  CHECK(w->upsert(make_quote("sh600000")) == Status::ok);
+  CHECK(w->upsert(make_quote("sh600001")) == Status::ok);
+  CHECK(w->upsert(make_quote("sh600002")) == Status::ok);
+  CHECK(w->upsert(make_quote("sh600003")) == Status::full);
+  CHECK(w->upsert(make_quote("sh600001", 120000)) == Status::ok);
+  CHECK(w->stats().rejected_full == 1);
+  auto r = must_open_reader(path);
+  Quote q;
+  CHECK(r->get("sh600003", &q) == Status::not_found);
+  REQUIRE(r->get("sh600001", &q) == Status::ok);
+  CHECK(q.last() == 120000);
+  std::string report;
+  CHECK(r->verify(&report) == 0);
+}
+
+TEST_CASE("invalid symbols and values are refused, counted, and change nothing") {
+  TempDir dir;
+  std::string path = dir.file("s.tfstore");
+  auto w = must_open_writer(path);
+  REQUIRE(w->upsert(make_quote("sh600000", 103300)) == Status::ok);
+  CHECK(w->upsert(make_quote("")) == Status::invalid_symbol);
+  CHECK(w->upsert(make_quote("sh 600000")) == Status::invalid_symbol);
+  Quote neg = make_quote("sh600000", 103300);
+  neg.mutate_last(-1);
+  CHECK(w->upsert(neg) == Status::invalid_value);
+  Quote inverted = make_quote("sh600000");
+  inverted.mutate_high(90000);
+  inverted.mutate_low(95000);
+  CHECK(w->upsert(inverted) == Status::invalid_value);
+  Quote bad_name = make_quote("sh600000");
+  set_name(bad_name, "\xff\xfe");
+  CHECK(w->upsert(bad_name) == Status::invalid_value);
+  Quote huge = make_quote("sh600000");
+  for (flatbuffers::uoffset_t i = 0; i < 5; ++i) {
+    huge.mutable_bids()->Mutate(i, Level(INT64_MAX, INT64_MAX));
+    huge.mutable_asks()->Mutate(i, Level(INT64_MAX, INT64_MAX));
+  }
+  huge.mutate_high(INT64_MAX);
+  huge.mutate_turnover(INT64_MAX);
+  CHECK(w->upsert(huge) == Status::invalid_value);  // its JSON would not fit the record
+  CHECK(w->stats().rejected_symbol == 2);
+  CHECK(w->stats().rejected_value == 4);
+  auto r = must_open_reader(path);
+  Quote q;
+  REQUIRE(r->get("sh600000", &q) == Status::ok);
+  CHECK(q.last() == 103300);
+  CHECK(r->state().rejected == 6);
+}
+
+TEST_CASE("a store too big for its filesystem is refused up front, not SIGBUS later") {
+  TempDir dir;  // under /tmp; ask for far more than any test machine has
+  Status st = Status::ok;
+  std::string err;
+  WriterOptions o;
+  o.capacity = 60'000'000;  // ~59 GB
+  auto shm_dir = std::string("/dev/shm/tickfan-nospace-") + std::to_string(::getpid());
+  auto w = StoreWriter::open(shm_dir, o, &st, &err);
+  ::unlink(shm_dir.c_str());
+  CHECK(w == nullptr);
+  CHECK(st == Status::no_space);
+  CHECK(err.find("MiB") != std::string::npos);
+}
+
+TEST_CASE("footprint stays under 1 KiB per symbol, index and JSON included") {
+  layout::Geometry g = layout::geometry_for(100000);
+  CHECK(static_cast<double>(g.file_size) / 100000 <= 1024.0);
+  g = layout::geometry_for(5000);
+  CHECK(static_cast<double>(g.file_size - layout::kHeaderSize) / 5000 <= 1024.0);
+}
+
+TEST_CASE("a writer that died inside an update: readers serve the previous value, the next writer restores it") {
+  TempDir dir;
+  std::string path = dir.file("s.tfstore");
+  {
+    auto w = must_open_writer(path);
+    REQUIRE(w->upsert(make_quote("sh600000", 103300, 1000)) == Status::ok);
+    REQUIRE(w->upsert(make_quote("sz000001", 95000, 500)) == Status::ok);
+  }
+  // Replay, byte for byte, what upsert() does up to the middle of rewriting
+  // slot 1, then stop as a SIGKILL would: undo filled, record odd, half written.
+  {
+    int fd = ::open(path.c_str(), O_RDWR);
+    struct stat st{};
+    ::fstat(fd, &st);
+    void* base = ::mmap(nullptr, static_cast<size_t>(st.st_size), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    REQUIRE(base != MAP_FAILED);
+    auto* h = static_cast<layout::Header*>(base);
+    auto* recs = reinterpret_cast<layout::Record*>(static_cast<char*>(base) + h->records_offset);
+    layout::Record& r = recs[1];
+    uint64_t useq = h->undo_seq.load();
+    h->undo_seq.store(useq + 1);
+    h->undo_slot.store(1);
+    std::memcpy(reinterpret_cast<char*>(&h->undo) + 8, reinterpret_cast<char*>(&r) + 8, layout::kRecordSize - 8);
+    h->undo.seq.store(r.seq.load());
+    h->undo_seq.store(useq + 2);
+    r.seq.store(r.seq.load() + 1);                 // odd: update in progress
+    std::memset(static_cast<void*>(&r.quote), 0x5A, 100);  // half-written garbage
+    ::munmap(base, static_cast<size_t>(st.st_size));
+    ::close(fd);
+  }
+  auto r = must_open_reader(path);
+  CHECK_FALSE(r->state().writer_alive);
+  Quote q;
+  REQUIRE(r->get("sz000001", &q) == Status::ok);  // from the undo copy
+  CHECK(q.last() == 95000);
+  CHECK(quote_symbol(q) == "sz000001");
+  CHECK(r->stats().undo_reads == 1);
+  REQUIRE(r->get("sh600000", &q) == Status::ok);  // untouched neighbour
+  CHECK(q.last() == 103300);
+  std::string report;
+  CHECK(r->verify(&report) == 1);  // the odd record is reported until repaired
+  auto w = must_open_writer(path);
+  CHECK(w->stats().repaired_on_open == 1);
+  CHECK(r->verify(&report) == 0);
+  REQUIRE(r->get("sz000001", &q) == Status::ok);
+  CHECK(q.last() == 95000);
+  CHECK(r->state().repairs == 1);
+}
