@@ -1,0 +1,51 @@
+// applier.h — the only code that writes the store: turns verified batches into
+// StoreWriter calls and accounts for them (counts, apply time, ingest-to-store
+// latency). Every method must be called from the one apply thread.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "quote.h"
+#include "store.h"
+#include "writer_metrics.h"
+
+namespace tickfan::apiclient {
+
+// Raw per-quote ingest-to-store latencies (ns), kept for benchmarks that want
+// exact percentiles rather than histogram buckets. Off (capacity 0) in service.
+class LatencySamples {
+ public:
+  explicit LatencySamples(size_t capacity) { samples_.reserve(capacity); }
+  void add(int64_t ns) {
+    if (samples_.size() < samples_.capacity()) samples_.push_back(ns);
+  }
+  bool enabled() const { return samples_.capacity() > 0; }
+  // One number per line; returns false (and says why in *error) on I/O failure.
+  bool write(const std::string& path, std::string* error) const;
+
+ private:
+  std::vector<int64_t> samples_;
+};
+
+class StoreApplier {
+ public:
+  StoreApplier(shm::StoreWriter& writer, WriterMetrics& metrics, LatencySamples& samples)
+      : writer_(writer), metrics_(metrics), samples_(samples) {}
+
+  // Upserts the batch's quotes and commits (epoch, sequence). Snapshot parts
+  // (`delta` false) are counted but carry no latency: their quotes are old.
+  void apply(const wire::QuoteBatch& batch, bool delta);
+  void set_state(shm::SyncState state, uint64_t gaps, uint64_t resyncs) { writer_.set_sync_state(state, gaps, resyncs); }
+  void heartbeat() { writer_.heartbeat(); }
+  shm::Status checkpoint() { return writer_.checkpoint(); }
+  int64_t newest_receive_ns() const { return newest_receive_ns_; }
+
+ private:
+  shm::StoreWriter& writer_;
+  WriterMetrics& metrics_;
+  LatencySamples& samples_;
+  int64_t newest_receive_ns_ = 0;
+};
+
+}  // namespace tickfan::apiclient

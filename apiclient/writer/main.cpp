@@ -1,0 +1,80 @@
+// main.cpp — tickfan-apiclient: parse the configuration, open the store as its
+// single writer (a second writer is refused, naming the holder's pid), start
+// the /metrics listener, and run the apply loop until SIGTERM/SIGINT, then
+// checkpoint the store. Exit codes: 0 clean stop, 1 runtime failure
+// (store, NATS configuration), 2 usage error.
+#include <signal.h>
+
+#include <cstdio>
+#include <exception>
+#include <thread>
+
+#include "config.h"
+#include "daemon.h"
+#include "log.h"
+#include "metrics_http.h"
+#include "store.h"
+
+using namespace tickfan;
+using namespace tickfan::apiclient;
+
+int main(int argc, char** argv) {
+  Config config;
+  int rc = parse_config(argc, argv, &config);
+  if (rc >= 0) return rc;
+  LogLevel level;
+  if (log_parse_level(config.log_level.c_str(), &level)) log_set_level(level);
+
+  // Signals are taken by one thread with sigwait, so no handler ever runs on
+  // the apply thread or inside the NATS library. Block them before any thread starts.
+  sigset_t sigs;
+  sigemptyset(&sigs);
+  sigaddset(&sigs, SIGTERM);
+  sigaddset(&sigs, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  shm::WriterOptions wopts;
+  wopts.capacity = config.capacity;
+  shm::Status st;
+  std::string err;
+  std::unique_ptr<shm::StoreWriter> writer = shm::StoreWriter::open(config.store_path, wopts, &st, &err);
+  if (!writer) {
+    LOG_ERROR("main", "cannot open store as writer (%s): %s", shm::status_name(st), err.c_str());
+    std::fprintf(stderr, "tickfan-apiclient: %s\n", err.c_str());
+    return 1;
+  }
+  shm::StoreState ss = writer->state();
+  LOG_INFO("main", "store %s opened: capacity=%u used=%u last_epoch=%llu repaired=%llu", config.store_path.c_str(),
+           ss.capacity, ss.used, static_cast<unsigned long long>(ss.epoch),
+           static_cast<unsigned long long>(writer->stats().repaired_on_open));
+
+  MetricsRegistry registry;
+  int exit_code = 1;
+  try {
+    Daemon daemon(config, *writer, registry);
+    MetricsHttpServer http(registry, [&daemon](std::string* reason) { return daemon.healthy(reason); });
+    if (!http.start(config.metrics_host, config.metrics_port, &err)) {
+      LOG_ERROR("main", "metrics listener: %s", err.c_str());
+      return 1;
+    }
+    if (http.port() > 0) LOG_INFO("main", "metrics on http://%s:%d/metrics", config.metrics_host.c_str(), http.port());
+    std::thread signals([&] {
+      int sig = 0;
+      sigwait(&sigs, &sig);
+      if (sig != 0) LOG_INFO("main", "signal %d: stopping", sig);
+      daemon.stop();
+    });
+    exit_code = daemon.run();
+    // run() returned on its own only if stop() was called; make the signal thread exit.
+    pthread_kill(signals.native_handle(), SIGTERM);
+    signals.join();
+    http.stop();
+  } catch (const std::exception& e) {
+    LOG_ERROR("main", "%s", e.what());
+    std::fprintf(stderr, "tickfan-apiclient: %s\n", e.what());
+    exit_code = 1;
+  }
+  writer.reset();  // checkpoints and releases the writer lock
+  return exit_code;
+}

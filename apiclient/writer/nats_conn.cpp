@@ -1,0 +1,158 @@
+// nats_conn.cpp — see nats_conn.h.
+#include "nats_conn.h"
+
+#include <cstring>
+#include <stdexcept>
+
+#include "log.h"
+
+namespace tickfan::apiclient {
+
+namespace {
+void check(natsStatus s, const std::string& what) {
+  if (s != NATS_OK) throw std::runtime_error(what + ": " + natsStatus_GetText(s) + " (" + nats_GetLastError(nullptr) + ")");
+}
+}  // namespace
+
+NatsConn::NatsConn(const NatsConfig& config, MsgQueue& queue) : config_(config), queue_(queue) {
+  check(natsOptions_Create(&opts_), "nats options");
+  std::vector<const char*> urls;
+  for (const std::string& s : config_.servers) urls.push_back(s.c_str());
+  if (urls.empty()) throw std::runtime_error("no NATS server given (--nats)");
+  check(natsOptions_SetServers(opts_, urls.data(), static_cast<int>(urls.size())), "NATS server list");
+  check(natsOptions_SetName(opts_, config_.name.c_str()), "NATS client name");
+  if (!config_.creds_file.empty()) {
+    check(natsOptions_SetUserCredentialsFromFiles(opts_, config_.creds_file.c_str(), nullptr),
+          "NATS credentials file " + config_.creds_file);
+  }
+  if (!config_.user.empty()) check(natsOptions_SetUserInfo(opts_, config_.user.c_str(), config_.password.c_str()), "NATS user");
+  if (!config_.token.empty()) check(natsOptions_SetToken(opts_, config_.token.c_str()), "NATS token");
+  if (config_.tls || !config_.tls_ca.empty() || !config_.tls_cert.empty()) {
+    check(natsOptions_SetSecure(opts_, true), "NATS TLS");
+    if (!config_.tls_ca.empty()) check(natsOptions_LoadCATrustedCertificates(opts_, config_.tls_ca.c_str()), "NATS TLS CA " + config_.tls_ca);
+    if (!config_.tls_cert.empty()) {
+      check(natsOptions_LoadCertificatesChain(opts_, config_.tls_cert.c_str(), config_.tls_key.c_str()),
+            "NATS TLS certificate " + config_.tls_cert);
+    }
+  }
+  // Front boxes never give up: reconnect forever, quickly, with jitter so a
+  // fleet does not stampede a restarted server.
+  check(natsOptions_SetMaxReconnect(opts_, -1), "NATS max reconnect");
+  check(natsOptions_SetReconnectWait(opts_, config_.reconnect_wait_ms), "NATS reconnect wait");
+  check(natsOptions_SetReconnectJitter(opts_, config_.reconnect_jitter_ms, config_.reconnect_jitter_ms * 5), "NATS jitter");
+  // The C client's flusher otherwise waits ~1 ms to coalesce writes
+  // (notes/nats.md); requests should leave at once.
+  check(natsOptions_SetSendAsap(opts_, true), "NATS send asap");
+  check(natsOptions_SetDisconnectedCB(opts_, &NatsConn::on_disconnected, this), "NATS disconnected cb");
+  check(natsOptions_SetReconnectedCB(opts_, &NatsConn::on_reconnected, this), "NATS reconnected cb");
+  check(natsOptions_SetErrorHandler(opts_, &NatsConn::on_error, this), "NATS error handler");
+  // Start even when no server is up: the store stays readable (stale) and the
+  // connect completes in the background; on_reconnected then triggers a sync.
+  check(natsOptions_SetRetryOnFailedConnect(opts_, true, &NatsConn::on_reconnected, this), "NATS retry on connect");
+  natsStatus s = natsConnection_Connect(&nc_, opts_);
+  if (s == NATS_NOT_YET_CONNECTED) {
+    LOG_WARN("nats", "no NATS server reachable yet at %s; retrying in the background", config_.servers[0].c_str());
+  } else {
+    check(s, "NATS connect to " + config_.servers[0]);
+    LOG_INFO("nats", "connected to %s", config_.servers[0].c_str());
+  }
+  natsInbox* inbox = nullptr;
+  check(natsInbox_Create(&inbox), "NATS inbox");
+  inbox_ = inbox;
+  natsInbox_Destroy(inbox);
+}
+
+NatsConn::~NatsConn() { close(); }
+
+void NatsConn::close() {
+  for (natsSubscription* sub : subs_) {
+    natsSubscription_Unsubscribe(sub);
+    natsSubscription_Destroy(sub);
+  }
+  subs_.clear();
+  if (nc_) {
+    natsConnection_Close(nc_);
+    natsConnection_Destroy(nc_);
+    nc_ = nullptr;
+  }
+  if (opts_) {
+    natsOptions_Destroy(opts_);
+    opts_ = nullptr;
+  }
+}
+
+void NatsConn::subscribe(const std::vector<std::string>& delta_subjects) {
+  auto add = [&](const std::string& subject, natsMsgHandler cb) {
+    natsSubscription* sub = nullptr;
+    check(natsConnection_Subscribe(&sub, nc_, subject.c_str(), cb, this), "NATS subscribe " + subject);
+    // Explicit limits (the default 65 536 messages filled up in measurements);
+    // the callbacks only enqueue, so the real bound is the MsgQueue's.
+    int bytes = config_.pending_bytes > INT32_MAX ? INT32_MAX : static_cast<int>(config_.pending_bytes);
+    check(natsSubscription_SetPendingLimits(sub, config_.pending_msgs, bytes), "NATS pending limits " + subject);
+    subs_.push_back(sub);
+  };
+  for (const std::string& s : delta_subjects) add(s, &NatsConn::on_delta);
+  add(inbox_ + ".*", &NatsConn::on_reply);
+  // Make sure the server has the subscriptions before the first snapshot
+  // request; when not connected yet they are sent on connect, before it.
+  if (natsConnection_Status(nc_) == NATS_CONN_STATUS_CONNECTED) natsConnection_FlushTimeout(nc_, 2000);
+  LOG_INFO("nats", "subscribed subjects=%zu inbox=%s.*", delta_subjects.size(), inbox_.c_str());
+}
+
+natsStatus NatsConn::request_snapshot(const std::string& subject, const std::string& payload, uint64_t request_id) {
+  std::string reply = inbox_ + "." + std::to_string(request_id);
+  return natsConnection_PublishRequest(nc_, subject.c_str(), reply.c_str(), payload.data(), static_cast<int>(payload.size()));
+}
+
+uint64_t NatsConn::request_id_of(const char* subject) const {
+  size_t n = inbox_.size();
+  if (std::strncmp(subject, inbox_.c_str(), n) != 0 || subject[n] != '.') return 0;
+  uint64_t id = 0;
+  for (const char* p = subject + n + 1; *p; ++p) {
+    if (*p < '0' || *p > '9') return 0;
+    id = id * 10 + static_cast<uint64_t>(*p - '0');
+  }
+  return id;
+}
+
+int64_t NatsConn::dropped() const {
+  int64_t total = 0;
+  for (natsSubscription* sub : subs_) {
+    int64_t d = 0;
+    if (natsSubscription_GetDropped(sub, &d) == NATS_OK) total += d;
+  }
+  return total;
+}
+
+bool NatsConn::connected() const { return nc_ && natsConnection_Status(nc_) == NATS_CONN_STATUS_CONNECTED; }
+
+void NatsConn::on_delta(natsConnection*, natsSubscription*, natsMsg* msg, void* closure) {
+  static_cast<NatsConn*>(closure)->queue_.push_msg(ItemKind::delta, msg);
+}
+
+void NatsConn::on_reply(natsConnection*, natsSubscription*, natsMsg* msg, void* closure) {
+  static_cast<NatsConn*>(closure)->queue_.push_msg(ItemKind::reply, msg);
+}
+
+void NatsConn::on_disconnected(natsConnection* nc, void* closure) {
+  if (natsConnection_IsClosed(nc)) return;  // our own close at shutdown
+  static_cast<NatsConn*>(closure)->queue_.push_event(ItemKind::disconnected);
+}
+
+void NatsConn::on_reconnected(natsConnection*, void* closure) {
+  static_cast<NatsConn*>(closure)->queue_.push_event(ItemKind::reconnected);
+}
+
+void NatsConn::on_error(natsConnection*, natsSubscription*, natsStatus err, void* closure) {
+  if (err == NATS_SLOW_CONSUMER) {
+    static_cast<NatsConn*>(closure)->queue_.push_event(ItemKind::slow_consumer);
+    return;
+  }
+  static RateLimit limit(5, 1'000'000'000);
+  uint64_t suppressed = 0;
+  if (limit.allow(&suppressed)) {
+    LOG_WARN("nats", "async error %s suppressed=%llu", natsStatus_GetText(err), static_cast<unsigned long long>(suppressed));
+  }
+}
+
+}  // namespace tickfan::apiclient
