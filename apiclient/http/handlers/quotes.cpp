@@ -1,0 +1,188 @@
+// handlers/quotes.cpp — GET /v1/quotes?symbols=a,b,c[&fields=f,g] and
+// GET /v1/quotes/{symbol}. The hot path of the whole system: each record's
+// pre-rendered JSON is copied from the store straight into the response
+// buffer (Buffer::tail), nothing is parsed or re-rendered unless the client
+// asked for a field subset.
+#include <cstring>
+
+#include "handlers.h"
+
+namespace tickfan::http {
+
+namespace {
+
+// Top-level keys of render_quote_json, in its order. `fields=` selects among
+// them; "symbol" is always sent so rows can be matched to requests.
+const char* const kFields[] = {"symbol", "name",   "market", "status",     "ts",        "prev_close",
+                               "open",   "high",   "low",    "last",       "change",    "change_pct",
+                               "amplitude", "volume", "turnover", "bid", "ask"};
+constexpr int kFieldCount = sizeof(kFields) / sizeof(kFields[0]);
+
+int field_index(std::string_view name) {
+  for (int i = 0; i < kFieldCount; ++i)
+    if (name == kFields[i]) return i;
+  return -1;
+}
+
+// Copies the members of the flat JSON object `in` whose key is in `mask`.
+// The input is our own rendering (keys without escapes, values that are
+// strings, numbers or arrays of numbers), so a small scanner suffices.
+void filter_fields(std::string_view in, uint32_t mask, Buffer& out) {
+  out.push('{');
+  bool first = true;
+  size_t i = 1;
+  while (i < in.size() && in[i] == '"') {
+    size_t key_end = in.find('"', i + 1);
+    if (key_end == std::string_view::npos) break;
+    std::string_view key = in.substr(i + 1, key_end - i - 1);
+    size_t v = key_end + 2;  // skip ":
+    size_t j = v;
+    if (j < in.size() && in[j] == '"') {
+      for (++j; j < in.size() && in[j] != '"'; ++j)
+        if (in[j] == '\\') ++j;
+      ++j;
+    } else if (j < in.size() && in[j] == '[') {
+      int depth = 0;
+      for (; j < in.size(); ++j) {
+        if (in[j] == '[') ++depth;
+        if (in[j] == ']' && --depth == 0) {
+          ++j;
+          break;
+        }
+      }
+    } else {
+      while (j < in.size() && in[j] != ',' && in[j] != '}') ++j;
+    }
+    int fi = field_index(key);
+    if (fi >= 0 && (mask & (1u << fi))) {
+      if (!first) out.push(',');
+      first = false;
+      out.append(in.data() + i, j - i);
+    }
+    i = j + 1;  // skip ',' (or '}' at the end)
+  }
+  out.push('}');
+}
+
+// Appends one record (whole or filtered). False when the store refused it
+// (e.g. busy): the caller reports the symbol as unavailable.
+bool append_record(Worker& w, uint32_t slot, uint32_t mask, Buffer& out) {
+  size_t len = 0;
+  if (mask == 0) {
+    char* dst = out.tail(kQuoteJsonMax);
+    if (w.reader->read_json(slot, dst, &len) != shm::Status::ok || len == 0) return false;
+    out.commit(len);
+    return true;
+  }
+  char buf[kQuoteJsonMax];
+  if (w.reader->read_json(slot, buf, &len) != shm::Status::ok || len == 0) return false;
+  filter_fields(std::string_view(buf, len), mask, out);
+  return true;
+}
+
+bool check_store(Worker& w, Reply& rep, Buffer& out, size_t start) {
+  if (w.reader) return true;
+  error_reply(rep, out, start, 503, "store not available (writer not started yet?)");
+  return false;
+}
+
+}  // namespace
+
+void handle_quotes(Worker& w, const Request& req, Reply& rep, Buffer& out) {
+  size_t start = out.size();
+  if (!check_store(w, rep, out, start)) return;
+  std::string_view symbols_raw;
+  bool have_symbols = false;
+  uint32_t mask = 0;
+  std::string_view q = req.query;
+  QueryParam p;
+  while (next_param(&q, &p)) {
+    if (p.key == "symbols") {
+      symbols_raw = p.value;
+      have_symbols = true;
+    } else if (p.key == "fields") {
+      std::string fields;
+      if (!percent_decode(p.value, &fields)) return error_reply(rep, out, start, 400, "malformed percent-escape in fields");
+      std::string_view f = fields;
+      mask = 1;  // symbol
+      while (!f.empty()) {
+        size_t c = f.find(',');
+        std::string_view name = f.substr(0, c);
+        f = c == std::string_view::npos ? std::string_view() : f.substr(c + 1);
+        if (name.empty()) continue;
+        int fi = field_index(name);
+        if (fi < 0) return error_reply(rep, out, start, 400, "unknown field: ", name);
+        mask |= 1u << fi;
+      }
+    }
+  }
+  if (!have_symbols) return error_reply(rep, out, start, 400, "missing query parameter: symbols");
+  if (!percent_decode(symbols_raw, &w.decoded))
+    return error_reply(rep, out, start, 400, "malformed percent-escape in symbols");
+  std::string_view list = w.decoded;
+  size_t count = list.empty() ? 0 : 1;
+  for (char c : list) count += c == ',';
+  if (count == 0) return error_reply(rep, out, start, 400, "symbols is empty");
+  if (count > w.opts.max_symbols)
+    return error_reply(rep, out, start, 400, "too many symbols (maximum ", std::to_string(w.opts.max_symbols) + ")");
+
+  set_data_reply(w, rep, w.state.commit_count, w.state.commit_ns);
+  rep.cache_control = nullptr;  // the server's data Cache-Control
+  rep.compressible = true;
+  if (!req.if_none_match.empty() && etag_matches(req.if_none_match, rep.etag)) {
+    rep.status = 304;  // RFC 9110 §15.4.5: nothing rendered
+    return;
+  }
+  append_data_prefix(rep, out);
+  out.append("\"data\":[");
+  // Unknown (or unreadable) symbols are echoed after the data array: a
+  // requested symbol is never dropped silently.
+  Buffer& unknown = w.unknown;
+  unknown.clear();
+  bool first = true;
+  size_t pos = 0;
+  while (pos <= list.size()) {
+    size_t c = list.find(',', pos);
+    if (c == std::string_view::npos) c = list.size();
+    std::string_view sym = list.substr(pos, c - pos);
+    pos = c + 1;
+    uint32_t slot;
+    size_t mark = out.size();
+    if (!first) out.push(',');
+    if (!sym.empty() && valid_symbol(sym) && w.find(sym, &slot) && append_record(w, slot, mask, out)) {
+      first = false;
+      continue;
+    }
+    out.resize(mark);
+    if (!unknown.empty()) unknown.push(',');
+    unknown.push('"');
+    json_escape(sym, &unknown);
+    unknown.push('"');
+  }
+  out.append("],\"unknown\":[");
+  out.append(unknown.data(), unknown.size());
+  out.append("]}");
+}
+
+void handle_quote(Worker& w, const Request& req, std::string_view raw, Reply& rep, Buffer& out) {
+  size_t start = out.size();
+  if (!check_store(w, rep, out, start)) return;
+  std::string& sym = w.decoded;
+  uint32_t slot;
+  if (!percent_decode(raw, &sym)) return error_reply(rep, out, start, 400, "malformed percent-escape in symbol");
+  set_data_reply(w, rep, w.state.commit_count, w.state.commit_ns);
+  if (!valid_symbol(sym) || !w.find(sym, &slot)) return error_reply(rep, out, start, 404, "unknown symbol: ", sym);
+  rep.cache_control = nullptr;
+  rep.compressible = true;
+  // Preconditions only apply to a resource that exists (RFC 9110 §13.2.2).
+  if (!req.if_none_match.empty() && etag_matches(req.if_none_match, rep.etag)) {
+    rep.status = 304;
+    return;
+  }
+  append_data_prefix(rep, out);
+  out.append("\"data\":");
+  if (!append_record(w, slot, 0, out)) return error_reply(rep, out, start, 503, "record busy, retry");
+  out.push('}');
+}
+
+}  // namespace tickfan::http

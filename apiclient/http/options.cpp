@@ -1,0 +1,58 @@
+// options.cpp — CLI11 definitions for Options; the flag names are the
+// interface operators and scripts/run-local.sh rely on.
+#include "options.h"
+
+#include <CLI/CLI.hpp>
+
+namespace tickfan::http {
+
+int parse_options(int argc, char** argv, Options* o) {
+  CLI::App app{"tickfan-http: HTTP quote API served from the tickfan shared-memory store"};
+  app.set_config("--config", "", "read options from this TOML/INI file");
+  app.add_option("--store", o->store_path, "store file written by tickfan-apiclient")->capture_default_str();
+  app.add_option("--host", o->listen_host, "listen address")->capture_default_str();
+  app.add_option("--port", o->port, "listen port (every worker binds it with SO_REUSEPORT)")
+      ->check(CLI::Range(1, 65535))
+      ->capture_default_str();
+  app.add_option("--workers", o->workers, "worker processes (0 = number of CPUs)")
+      ->check(CLI::Range(0, 256))
+      ->capture_default_str();
+  app.add_option("--backlog", o->backlog, "listen backlog per worker")->capture_default_str();
+  app.add_option("--max-uri-bytes", o->max_uri_bytes, "longest request target (else 414)")->capture_default_str();
+  app.add_option("--max-header-bytes", o->max_header_bytes, "largest header section (else 431)")
+      ->capture_default_str();
+  app.add_option("--max-symbols", o->max_symbols, "most symbols per /v1/quotes request (else 400)")
+      ->check(CLI::Range(1, 100000))
+      ->capture_default_str();
+  app.add_option("--max-rank-limit", o->max_rank_limit, "largest /v1/rank limit= (else 400)")->capture_default_str();
+  app.add_option("--max-connections", o->max_connections, "open connections per worker (else 503)")
+      ->capture_default_str();
+  app.add_option("--max-queued-bytes", o->max_queued_bytes,
+                 "unsent response bytes per worker before connections stop reading")
+      ->capture_default_str();
+  app.add_option("--header-timeout-ms", o->header_timeout_ms, "time to receive a request's headers (else 408)")
+      ->capture_default_str();
+  app.add_option("--idle-timeout-ms", o->idle_timeout_ms, "keep-alive idle time before close")->capture_default_str();
+  app.add_option("--rank-interval-ms", o->rank_interval_ms, "rankings recomputed at most this often")
+      ->capture_default_str();
+  app.add_option("--ready-max-age-ms", o->ready_max_age_ms, "/readyz fails when the data is older")
+      ->capture_default_str();
+  app.add_option("--gzip-min-bytes", o->gzip_min_bytes, "gzip bodies at least this large")->capture_default_str();
+  app.add_option("--gzip-level", o->gzip_level, "libdeflate level")->check(CLI::Range(1, 12))->capture_default_str();
+  app.add_option("--cache-max-age", o->cache_max_age_s, "Cache-Control max-age (s) for data")->capture_default_str();
+  app.add_option("--cors-origin", o->cors_origins, "allowed CORS origin (repeatable, or *)")->delimiter(',');
+  app.add_option("--log-level", o->log_level, "debug|info|warn|error")->capture_default_str();
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int rc = app.exit(e);
+    return rc == 0 ? 0 : 2;
+  }
+  if (o->max_uri_bytes < 64 || o->max_header_bytes < 256) {
+    fprintf(stderr, "tickfan-http: --max-uri-bytes must be >= 64 and --max-header-bytes >= 256\n");
+    return 2;
+  }
+  return -1;
+}
+
+}  // namespace tickfan::http

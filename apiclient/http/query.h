@@ -1,0 +1,27 @@
+// query.h — the query-string helpers the handlers share: split
+// `a=1&b=2`, percent-decode (RFC 3986 §2.1; '+' is a space only in HTML form
+// encoding, which clients of a JSON API do not use, so it stays '+'), parse
+// bounded integers and escape text for JSON error bodies.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "buffer.h"
+
+namespace tickfan::http {
+
+struct QueryParam {
+  std::string_view key, value;  // still percent-encoded
+};
+// Takes the next key=value from *q (advancing it); false at the end.
+bool next_param(std::string_view* q, QueryParam* p);
+// Decodes %XX escapes into *out; false on a malformed escape or a NUL byte.
+bool percent_decode(std::string_view in, std::string* out);
+// Decimal, no sign, at most `max`; false otherwise.
+bool parse_uint(std::string_view s, uint64_t max, uint64_t* out);
+// Appends `s` as the inside of a JSON string (quotes not included), escaping
+// quotes, backslashes and control bytes; non-UTF-8 bytes become U+FFFD.
+void json_escape(std::string_view s, Buffer* out);
+
+}  // namespace tickfan::http

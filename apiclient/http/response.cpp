@@ -1,0 +1,172 @@
+// response.cpp — see response.h. Header decisions, with their RFC sections:
+//  - Date on every response: RFC 9110 §6.6.1 (an origin server with a clock MUST).
+//  - Content-Length always (also on HEAD, the GET length: RFC 9110 §8.6, §9.3.2);
+//    never on 304 bodies, which have none (RFC 9110 §15.4.5).
+//  - ETag is weak (W/): bodies carry age_ms, which changes with time at the
+//    same commit, so two responses are semantically equivalent, not byte
+//    identical (RFC 9110 §8.8.1, §8.8.3).
+//  - Vary: Accept-Encoding on anything we may compress (RFC 9110 §12.5.5), and
+//    Origin when the CORS headers depend on it.
+//  - Connection: close when we are going to close (RFC 9112 §9.6); an
+//    HTTP/1.0 client asking for keep-alive gets "Connection: keep-alive".
+#include "response.h"
+
+#include <llhttp.h>
+
+#include <cstdio>
+#include <cstring>
+#include <ctime>
+#include <string_view>
+
+namespace tickfan::http {
+
+const char kOverloadResponse[] =
+    "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nContent-Length: 71\r\n"
+    "Retry-After: 1\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n"
+    "{\"error\":{\"status\":503,\"message\":\"too many connections, retry later\"}}";
+const size_t kOverloadResponseLen = sizeof(kOverloadResponse) - 1;
+
+const char* reason_phrase(int status) {
+  switch (status) {
+    case 200: return "OK";
+    case 204: return "No Content";
+    case 304: return "Not Modified";
+    case 400: return "Bad Request";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
+    case 413: return "Content Too Large";
+    case 414: return "URI Too Long";
+    case 431: return "Request Header Fields Too Large";
+    case 500: return "Internal Server Error";
+    case 503: return "Service Unavailable";
+    case 505: return "HTTP Version Not Supported";
+    default: return "Unknown";
+  }
+}
+
+namespace {
+
+struct Out {
+  char* p;
+  char* end;
+  void lit(std::string_view s) {
+    size_t n = s.size() <= static_cast<size_t>(end - p) ? s.size() : static_cast<size_t>(end - p);
+    std::memcpy(p, s.data(), n);
+    p += n;
+  }
+  void num(long long v) {
+    char tmp[24];
+    int n = snprintf(tmp, sizeof tmp, "%lld", v);
+    lit(std::string_view(tmp, static_cast<size_t>(n)));
+  }
+};
+
+// "Date: Sun, 06 Nov 1994 08:49:37 GMT\r\n" (IMF-fixdate, RFC 9110 §5.6.7),
+// formatted once per second.
+std::string_view date_line() {
+  static char line[64];
+  static time_t last = 0;
+  static size_t len = 0;
+  time_t now = time(nullptr);
+  if (now != last) {
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    len = strftime(line, sizeof line, "Date: %a, %d %b %Y %H:%M:%S GMT\r\n", &tm);
+    last = now;
+  }
+  return std::string_view(line, len);
+}
+
+bool origin_allowed(const Options& o, std::string_view origin, bool* any) {
+  *any = false;
+  if (origin.empty() || origin.size() > 256) return false;
+  for (const std::string& allowed : o.cors_origins) {
+    if (allowed == "*") {
+      *any = true;
+      return true;
+    }
+    if (allowed == origin) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+size_t render_head(const Worker& w, const Request& req, const Reply& rep, const HeadParams& hp, char* buf) {
+  Out o{buf, buf + kHeadMax};
+  o.lit("HTTP/1.1 ");
+  o.num(rep.status);
+  o.lit(" ");
+  o.lit(reason_phrase(rep.status));
+  o.lit("\r\nServer: tickfan\r\n");
+  o.lit(date_line());
+  if (rep.status != 304 && rep.status != 204) {
+    o.lit("Content-Type: ");
+    o.lit(rep.content_type);
+    o.lit("\r\nContent-Length: ");
+    o.num(static_cast<long long>(hp.content_length));
+    o.lit("\r\n");
+  }
+  if (hp.gzip) o.lit("Content-Encoding: gzip\r\n");
+  int64_t age = rep.data_headers ? rep.age_ms : w.age_ms();
+  if (rep.data_headers || w.reader) {
+    // Every response says how old the data behind this worker is.
+    o.lit("X-Data-Age-Ms: ");
+    o.num(age);
+    o.lit("\r\n");
+  }
+  if (rep.data_headers) {
+    o.lit("X-Store-Commit: ");
+    o.num(static_cast<long long>(rep.commit));
+    o.lit("\r\n");
+  }
+  if (rep.etag[0]) {
+    o.lit("ETag: ");
+    o.lit(rep.etag);
+    o.lit("\r\n");
+  }
+  if (rep.cache_control) {
+    o.lit("Cache-Control: ");
+    o.lit(rep.cache_control);
+    o.lit("\r\n");
+  } else {
+    // Data: shareable for a second or so; quotes refresh every few seconds
+    // and If-None-Match makes revalidation cheap (RFC 9111 §5.2.2.1).
+    o.lit("Cache-Control: public, max-age=");
+    o.num(w.opts.cache_max_age_s);
+    o.lit("\r\n");
+  }
+  if (rep.allow) {
+    o.lit("Allow: ");
+    o.lit(rep.allow);
+    o.lit("\r\n");
+  }
+  bool any = false;
+  bool cors = origin_allowed(w.opts, req.origin, &any);
+  if (rep.compressible || (cors && !any)) {
+    o.lit("Vary: ");
+    o.lit(rep.compressible ? (cors && !any ? "Accept-Encoding, Origin" : "Accept-Encoding") : "Origin");
+    o.lit("\r\n");
+  }
+  if (cors) {
+    // Fetch standard CORS: echo the allowed origin (or *), and expose the
+    // headers browsers hide by default so clients can revalidate and see age.
+    o.lit("Access-Control-Allow-Origin: ");
+    o.lit(any ? std::string_view("*") : req.origin);
+    o.lit("\r\nAccess-Control-Expose-Headers: ETag, X-Data-Age-Ms, X-Store-Commit\r\n");
+    if (rep.status == 204 && req.method == HTTP_OPTIONS) {
+      o.lit("Access-Control-Allow-Methods: GET, HEAD, OPTIONS\r\nAccess-Control-Allow-Headers: If-None-Match\r\n"
+            "Access-Control-Max-Age: 600\r\n");
+    }
+  }
+  if (!hp.keep_alive) {
+    o.lit("Connection: close\r\n");
+  } else if (hp.http10) {
+    o.lit("Connection: keep-alive\r\n");
+  }
+  o.lit("\r\n");
+  return static_cast<size_t>(o.p - buf);
+}
+
+}  // namespace tickfan::http

@@ -1,0 +1,115 @@
+// router.cpp — maps (method, path) to a handler. Only GET and HEAD read
+// resources here; OPTIONS answers CORS preflights; anything else is 405 with
+// Allow (RFC 9110 §15.5.6). Unknown paths are 404 (RFC 9110 §15.5.5).
+#include <llhttp.h>
+
+#include <cinttypes>
+#include <cstdio>
+
+#include "handlers.h"
+
+namespace tickfan::http {
+
+namespace {
+constexpr const char* kAllow = "GET, HEAD, OPTIONS";
+}
+
+void format_etag(uint64_t commit, int64_t commit_ns, char* out, size_t cap) {
+  snprintf(out, cap, "W/\"%" PRIu64 "-%" PRIx64 "\"", commit, static_cast<uint64_t>(commit_ns));
+}
+
+void set_data_reply(Worker& w, Reply& rep, uint64_t commit, int64_t commit_ns) {
+  rep.data_headers = true;
+  rep.commit = commit;
+  rep.age_ms = commit_ns == 0 ? -1 : std::max<int64_t>(0, (w.now_wall_ns - commit_ns) / 1000000);
+  format_etag(commit, commit_ns, rep.etag, sizeof rep.etag);
+}
+
+void append_data_prefix(const Reply& rep, Buffer& out) {
+  out.append("{\"age_ms\":");
+  out.append_int(rep.age_ms);
+  out.append(",\"commit\":");
+  out.append_uint(rep.commit);
+  out.push(',');
+}
+
+bool etag_matches(std::string_view inm, std::string_view etag) {
+  // Weak comparison: opaque-tags equal whether or not either is W/-prefixed.
+  std::string_view tag = etag.substr(etag.starts_with("W/") ? 2 : 0);
+  while (!inm.empty()) {
+    size_t comma = inm.find(',');
+    std::string_view item = inm.substr(0, comma);
+    inm = comma == std::string_view::npos ? std::string_view() : inm.substr(comma + 1);
+    while (!item.empty() && (item.front() == ' ' || item.front() == '\t')) item.remove_prefix(1);
+    while (!item.empty() && (item.back() == ' ' || item.back() == '\t')) item.remove_suffix(1);
+    if (item == "*") return true;
+    if (item.starts_with("W/")) item.remove_prefix(2);
+    if (item == tag) return true;
+  }
+  return false;
+}
+
+void error_reply(Reply& rep, Buffer& out, size_t body_start, int status, std::string_view message,
+                 std::string_view detail) {
+  out.resize(body_start);
+  rep.status = status;
+  rep.content_type = "application/json";
+  rep.cache_control = "no-store";
+  rep.compressible = false;
+  rep.etag[0] = '\0';
+  out.append("{\"error\":{\"status\":");
+  out.append_uint(static_cast<unsigned>(status));
+  out.append(",\"message\":\"");
+  json_escape(message, &out);
+  json_escape(detail, &out);
+  out.append("\"}}");
+}
+
+void route(Worker& w, const Request& req, Reply& rep, Buffer& out) {
+  std::string_view p = req.path;
+  Endpoint e = Endpoint::other;
+  std::string_view symbol;
+  if (p == "/v1/quotes") {
+    e = Endpoint::quotes;
+  } else if (p.starts_with("/v1/quotes/") && p.size() > 11) {
+    e = Endpoint::quote;
+    symbol = p.substr(11);
+  } else if (p == "/v1/rank") {
+    e = Endpoint::rank;
+  } else if (p == "/healthz") {
+    e = Endpoint::healthz;
+  } else if (p == "/readyz") {
+    e = Endpoint::readyz;
+  } else if (p == "/metrics") {
+    e = Endpoint::metrics;
+  }
+  rep.endpoint = e;
+  size_t start = out.size();
+  if (e == Endpoint::other) {
+    error_reply(rep, out, start, 404, "no such resource: ", req.path);
+    return;
+  }
+  if (req.method == HTTP_OPTIONS) {
+    // CORS preflight (Fetch standard) or a plain OPTIONS: 204 with Allow; the
+    // server adds the Access-Control-* headers when the Origin is allowed.
+    rep.status = 204;
+    rep.allow = kAllow;
+    return;
+  }
+  if (req.method != HTTP_GET && req.method != HTTP_HEAD) {
+    rep.allow = kAllow;
+    error_reply(rep, out, start, 405, "method not allowed; use GET or HEAD");
+    return;
+  }
+  switch (e) {
+    case Endpoint::quotes: handle_quotes(w, req, rep, out); break;
+    case Endpoint::quote: handle_quote(w, req, symbol, rep, out); break;
+    case Endpoint::rank: handle_rank(w, req, rep, out); break;
+    case Endpoint::healthz: handle_healthz(w, req, rep, out); break;
+    case Endpoint::readyz: handle_readyz(w, req, rep, out); break;
+    case Endpoint::metrics: handle_metrics(w, req, rep, out); break;
+    default: break;
+  }
+}
+
+}  // namespace tickfan::http

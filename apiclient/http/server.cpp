@@ -1,0 +1,719 @@
+// server.cpp — connections of one worker: accept, read, parse (llhttp),
+// enforce limits, route, write. Everything runs on the worker's one libuv
+// loop thread.
+//
+// Memory per connection is kept small because a worker may hold 10 000 of
+// them: reads land in one per-worker buffer and are parsed at once (only the
+// request target and three headers we use are copied out), and output
+// buffers of idle connections are released by the sweep timer. Bytes queued
+// for sending but not yet accepted by the kernel are counted per worker; over
+// --max-queued-bytes, connections stop reading (their requests wait) until
+// the queue drains, which bounds RSS when thousands of slow clients fetch
+// 150 KB responses at once.
+//
+// Timeouts (header, idle, linger) are deadlines checked by one sweep timer
+// every 250 ms instead of a uv_timer per connection.
+#include "server.h"
+
+#include <arpa/inet.h>
+#include <llhttp.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include <cerrno>
+#include <cinttypes>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "buffer.h"
+#include "clock.h"
+#include "handlers.h"
+#include "log.h"
+#include "response.h"
+#include "worker.h"
+
+namespace tickfan::http {
+
+namespace {
+
+constexpr size_t kReadBufSize = 64 * 1024;
+constexpr size_t kPipelineHighWater = 1 << 20;  // pending output that pauses parsing
+constexpr size_t kMaxSegments = 64;             // responses per writev
+constexpr size_t kIdleKeep = 16 * 1024;         // buffer kept by an idle connection
+constexpr int64_t kSweepMs = 250;
+
+enum class Phase : uint8_t { idle, headers, lingering, closing };
+enum class Hdr : uint8_t { none, accept_encoding, if_none_match, origin };
+
+struct Server;
+
+struct Conn {
+  uv_tcp_t tcp;  // first member: handle->data not needed, cast back
+  llhttp_t parser;
+  Server* srv = nullptr;
+  Conn* prev = nullptr;
+  Conn* next = nullptr;
+  Phase phase = Phase::idle;
+  bool reading = true;
+  bool writing = false;
+  bool close_after = false;  // close once everything queued is written
+  bool waiting = false;      // on the server's wait list (queue over budget)
+  bool has_stash = false;
+  int64_t deadline_ms = 0;
+  int64_t last_active_ms = 0;
+  int64_t req_start_ns = 0;
+
+  // Request being parsed.
+  std::string url;
+  size_t header_bytes = 0;
+  char field[20];
+  uint8_t field_len = 0;
+  bool field_long = false;
+  Hdr cur = Hdr::none;
+  std::string inm, origin;
+  bool accepts_gzip = false;
+  std::string accept_encoding;
+  int reject_status = 0;
+  BadReason reject_reason = BadReason::parse;
+
+  // Output: `out` collects responses (each a [head|body] segment at an
+  // offset), `inflight` is what uv_write is sending.
+  Buffer out, inflight;
+  std::vector<std::pair<size_t, size_t>> segs;
+  size_t queued = 0;  // bytes of the current write libuv could not send at once
+  uv_write_t wreq;
+  uv_shutdown_t sreq;
+  Buffer stash;  // bytes read but not parsed (paused for backpressure)
+};
+
+struct Server {
+  Server(const Options& o, int index) : opts(o), w(o, index) {}
+  const Options& opts;
+  Worker w;
+  uv_loop_t* loop = nullptr;
+  uv_tcp_t listener;
+  uv_timer_t sweep;
+  uv_signal_t sigterm, sigint;
+  llhttp_settings_t settings;
+  char readbuf[kReadBufSize];
+  bool reading_buf_busy = false;
+  Conn* head = nullptr;  // all open connections (intrusive list)
+  uint32_t nconns = 0;
+  size_t queued_bytes = 0;  // sum of Conn::queued
+  size_t max_queued = 64u << 20;
+  std::vector<Conn*> wait_list;
+  bool stopping = false;
+  RateLimit bad_log{5, 1000000000};
+};
+
+Conn* conn_of(llhttp_t* p) { return static_cast<Conn*>(p->data); }
+
+void log_bad(Server* s, BadReason r, const char* detail) {
+  s->w.metrics.bad_request[static_cast<int>(r)]->inc();
+  uint64_t suppressed = 0;
+  if (s->bad_log.allow(&suppressed)) {
+    LOG_WARN("http", "bad request reason=%s detail=\"%s\" suppressed=%" PRIu64, bad_reason_name(r), detail,
+             suppressed);
+  }
+}
+
+void on_closed(uv_handle_t* h) {
+  Conn* c = reinterpret_cast<Conn*>(h);
+  Server* s = c->srv;
+  if (c->prev) c->prev->next = c->next;
+  if (c->next) c->next->prev = c->prev;
+  if (s->head == c) s->head = c->next;
+  s->nconns--;
+  s->w.metrics.connections->set(s->nconns);
+  s->queued_bytes -= c->queued;
+  delete c;
+}
+
+void close_conn(Conn* c) {
+  if (c->phase == Phase::closing) return;
+  c->phase = Phase::closing;
+  if (c->waiting) {
+    auto& wl = c->srv->wait_list;
+    for (auto& p : wl)
+      if (p == c) p = nullptr;
+    c->waiting = false;
+  }
+  uv_close(reinterpret_cast<uv_handle_t*>(&c->tcp), on_closed);
+}
+
+void flush(Conn* c);
+void feed(Conn* c, const char* data, size_t len);
+void start_reading(Conn* c);
+void resume(Conn* c);
+
+void on_shutdown(uv_shutdown_t* req, int status) {
+  Conn* c = static_cast<Conn*>(req->data);
+  if (status < 0) close_conn(c);
+  // Otherwise keep reading (and discarding) until the peer closes or the
+  // linger deadline passes: closing with unread input makes the kernel send
+  // RST, which can destroy the error response before the client reads it
+  // (RFC 9112 §9.6).
+}
+
+void begin_linger(Conn* c) {
+  if (c->phase == Phase::lingering || c->phase == Phase::closing) return;
+  c->phase = Phase::lingering;
+  c->deadline_ms = static_cast<int64_t>(uv_now(c->srv->loop)) + c->srv->opts.linger_ms;
+  c->out.shrink(0);
+  c->inflight.shrink(0);
+  c->stash.shrink(0);
+  if (!c->reading) {
+    c->reading = true;
+    // Restart reading so the client's remaining bytes are drained.
+    start_reading(c);
+  }
+  c->sreq.data = c;
+  if (uv_shutdown(&c->sreq, reinterpret_cast<uv_stream_t*>(&c->tcp), on_shutdown) != 0) close_conn(c);
+}
+
+// Appends one complete response (head + body) for `req` to c->out.
+void respond(Conn* c, const Request& req, Reply& rep, bool keep_alive, bool http10) {
+  Server* s = c->srv;
+  Worker& w = s->w;
+  size_t seg_start = c->out.size();
+  c->out.tail(kHeadMax);
+  c->out.commit(kHeadMax);
+  size_t body_start = c->out.size();
+  route(w, req, rep, c->out);
+  size_t body_len = c->out.size() - body_start;
+  bool gz = false;
+  if (rep.compressible && req.accepts_gzip && rep.status == 200 && body_len >= s->opts.gzip_min_bytes) {
+    if (w.gzip.compress(c->out.data() + body_start, body_len, &w.gz)) {
+      c->out.resize(body_start);
+      c->out.append(w.gz.data(), w.gz.size());
+      body_len = w.gz.size();
+      gz = true;
+      w.metrics.gzip_responses->inc();
+    }
+  }
+  if (rep.status == 304) {
+    w.metrics.not_modified->inc();
+    body_len = 0;
+    c->out.resize(body_start);
+  }
+  HeadParams hp;
+  hp.content_length = body_len;
+  hp.gzip = gz;
+  hp.keep_alive = keep_alive && !rep.close;
+  hp.http10 = http10;
+  char head[kHeadMax];
+  size_t hl = render_head(w, req, rep, hp, head);
+  if (req.head) c->out.resize(body_start);  // HEAD: headers of the GET, no body (RFC 9110 §9.3.2)
+  std::memcpy(c->out.data() + body_start - hl, head, hl);
+  c->segs.emplace_back(body_start - hl, c->out.size() - (body_start - hl));
+  (void)seg_start;
+  size_t bytes = c->out.size() - (body_start - hl);
+  w.metrics.bytes_out->inc(bytes);
+  double secs = static_cast<double>(mono_ns() - c->req_start_ns) / 1e9;
+  w.metrics.count(rep.endpoint, rep.status, secs);
+  if (!hp.keep_alive) c->close_after = true;
+}
+
+// A response to a request the parser refused; the connection closes after it.
+void respond_error(Conn* c, int status, const char* message) {
+  Request req;
+  req.origin = c->origin;
+  Reply rep;
+  rep.endpoint = Endpoint::other;
+  rep.close = true;
+  Server* s = c->srv;
+  size_t seg_start = c->out.size();
+  c->out.tail(kHeadMax);
+  c->out.commit(kHeadMax);
+  size_t body_start = c->out.size();
+  error_reply(rep, c->out, body_start, status, message);
+  HeadParams hp;
+  hp.content_length = c->out.size() - body_start;
+  hp.keep_alive = false;
+  char head[kHeadMax];
+  size_t hl = render_head(s->w, req, rep, hp, head);
+  std::memcpy(c->out.data() + body_start - hl, head, hl);
+  c->segs.emplace_back(body_start - hl, c->out.size() - (body_start - hl));
+  (void)seg_start;
+  s->w.metrics.bytes_out->inc(c->out.size() - (body_start - hl));
+  s->w.metrics.count(Endpoint::other, status, 0);
+  c->close_after = true;
+}
+
+void on_write(uv_write_t* req, int status) {
+  Conn* c = static_cast<Conn*>(req->data);
+  Server* s = c->srv;
+  c->writing = false;
+  s->queued_bytes -= c->queued;
+  c->queued = 0;
+  c->inflight.clear();
+  // Resume connections that waited for the queue to drain.
+  while (!s->wait_list.empty() && s->queued_bytes < s->max_queued / 2) {
+    Conn* wc = s->wait_list.back();
+    s->wait_list.pop_back();
+    if (!wc) continue;
+    wc->waiting = false;
+    resume(wc);
+  }
+  if (c->phase == Phase::closing) return;
+  if (status < 0) {
+    close_conn(c);
+    return;
+  }
+  if (c->out.empty() && c->segs.empty()) c->out.swap(c->inflight);  // reuse the grown buffer
+  c->inflight.shrink(kIdleKeep);
+  flush(c);
+}
+
+void flush(Conn* c) {
+  if (c->writing || c->phase == Phase::closing || c->phase == Phase::lingering) return;
+  if (c->segs.empty()) {
+    if (c->close_after) {
+      begin_linger(c);
+    } else if (c->has_stash && !c->waiting) {
+      resume(c);
+    }
+    return;
+  }
+  c->out.swap(c->inflight);
+  uv_buf_t bufs[kMaxSegments];
+  size_t n = 0;
+  // Segments are contiguous but separated by unused head room; one writev.
+  for (auto& [off, len] : c->segs) bufs[n++] = uv_buf_init(c->inflight.data() + off, static_cast<unsigned>(len));
+  c->segs.clear();
+  c->wreq.data = c;
+  int rc = uv_write(&c->wreq, reinterpret_cast<uv_stream_t*>(&c->tcp), bufs, static_cast<unsigned>(n), on_write);
+  if (rc != 0) {
+    close_conn(c);
+    return;
+  }
+  c->writing = true;
+  c->queued = c->tcp.write_queue_size;
+  c->srv->queued_bytes += c->queued;
+}
+
+// --- llhttp callbacks -------------------------------------------------------
+
+int on_message_begin(llhttp_t* p) {
+  Conn* c = conn_of(p);
+  c->phase = Phase::headers;
+  c->deadline_ms = static_cast<int64_t>(uv_now(c->srv->loop)) + c->srv->opts.header_timeout_ms;
+  c->url.clear();
+  c->header_bytes = 0;
+  c->field_len = 0;
+  c->field_long = false;
+  c->cur = Hdr::none;
+  c->inm.clear();
+  c->origin.clear();
+  c->accept_encoding.clear();
+  c->accepts_gzip = false;
+  return 0;
+}
+
+int on_url(llhttp_t* p, const char* at, size_t len) {
+  Conn* c = conn_of(p);
+  if (c->url.size() + len > c->srv->opts.max_uri_bytes) {
+    // RFC 9112 §3: a server that receives a request-target longer than it
+    // wishes to parse MUST respond 414 (RFC 9110 §15.5.15).
+    c->reject_status = 414;
+    c->reject_reason = BadReason::uri_too_long;
+    return HPE_USER;
+  }
+  c->url.append(at, len);
+  return 0;
+}
+
+bool add_header_bytes(Conn* c, size_t len) {
+  c->header_bytes += len;
+  if (c->header_bytes <= c->srv->opts.max_header_bytes) return true;
+  // RFC 6585 §5: 431 when the header fields are too large.
+  c->reject_status = 431;
+  c->reject_reason = BadReason::headers_too_large;
+  return false;
+}
+
+int on_header_field(llhttp_t* p, const char* at, size_t len) {
+  Conn* c = conn_of(p);
+  if (!add_header_bytes(c, len)) return HPE_USER;
+  if (c->field_len + len > sizeof c->field) {
+    c->field_long = true;  // no header we use is this long
+  } else {
+    std::memcpy(c->field + c->field_len, at, len);
+    c->field_len = static_cast<uint8_t>(c->field_len + len);
+  }
+  return 0;
+}
+
+int on_header_field_complete(llhttp_t* p) {
+  Conn* c = conn_of(p);
+  std::string_view f(c->field, c->field_len);
+  c->cur = Hdr::none;
+  if (!c->field_long) {
+    // Field names are case-insensitive (RFC 9110 §5.1).
+    auto is = [&](const char* name) { return f.size() == strlen(name) && strncasecmp(f.data(), name, f.size()) == 0; };
+    if (is("accept-encoding")) c->cur = Hdr::accept_encoding;
+    else if (is("if-none-match")) c->cur = Hdr::if_none_match;
+    else if (is("origin")) c->cur = Hdr::origin;
+  }
+  c->field_len = 0;
+  c->field_long = false;
+  return 0;
+}
+
+int on_header_value(llhttp_t* p, const char* at, size_t len) {
+  Conn* c = conn_of(p);
+  if (!add_header_bytes(c, len)) return HPE_USER;
+  switch (c->cur) {
+    case Hdr::accept_encoding: c->accept_encoding.append(at, len); break;
+    case Hdr::if_none_match: c->inm.append(at, len); break;
+    case Hdr::origin: c->origin.append(at, len); break;
+    default: break;
+  }
+  return 0;
+}
+
+int on_header_value_complete(llhttp_t* p) {
+  Conn* c = conn_of(p);
+  if (c->cur == Hdr::if_none_match || c->cur == Hdr::origin) {
+    // Several fields of the same name combine into a comma list (RFC 9110 §5.3).
+    std::string& s = c->cur == Hdr::if_none_match ? c->inm : c->origin;
+    s.push_back(',');
+  }
+  c->cur = Hdr::none;
+  return 0;
+}
+
+// gzip acceptable unless explicitly refused with q=0 (RFC 9110 §12.5.3).
+bool gzip_accepted(std::string_view ae) {
+  while (!ae.empty()) {
+    size_t comma = ae.find(',');
+    std::string_view item = ae.substr(0, comma);
+    ae = comma == std::string_view::npos ? std::string_view() : ae.substr(comma + 1);
+    while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
+    size_t semi = item.find(';');
+    std::string_view coding = item.substr(0, semi);
+    while (!coding.empty() && coding.back() == ' ') coding.remove_suffix(1);
+    if (coding.size() == 4 && strncasecmp(coding.data(), "gzip", 4) == 0) {
+      if (semi == std::string_view::npos) return true;
+      std::string_view params = item.substr(semi + 1);
+      size_t q = params.find("q=");
+      if (q == std::string_view::npos) return true;
+      std::string_view v = params.substr(q + 2);
+      return !(v.starts_with("0") && (v.size() == 1 || v.substr(1).find_first_not_of(".0 ") == std::string_view::npos));
+    }
+  }
+  return false;
+}
+
+int on_headers_complete(llhttp_t* p) {
+  Conn* c = conn_of(p);
+  // GET/HEAD content has no defined semantics here (RFC 9110 §9.3.1) and we
+  // will not read it: refuse any body with 413 (RFC 9110 §15.5.14) and close.
+  if ((p->flags & F_CHUNKED) || ((p->flags & F_CONTENT_LENGTH) && p->content_length > 0)) {
+    c->reject_status = 413;
+    c->reject_reason = BadReason::body;
+    return -1;
+  }
+  if (!c->inm.empty() && c->inm.back() == ',') c->inm.pop_back();
+  if (!c->origin.empty() && c->origin.back() == ',') c->origin.pop_back();
+  c->accepts_gzip = gzip_accepted(c->accept_encoding);
+  c->phase = Phase::idle;
+  c->deadline_ms = 0;
+  return 0;
+}
+
+// Splits the request target into path and query; absolute-form
+// ("http://host/path", RFC 9112 §3.2.2) is accepted and its authority ignored.
+void split_target(std::string_view t, Request* r) {
+  if (t.starts_with("http://") || t.starts_with("https://")) {
+    size_t slash = t.find('/', t.find("//") + 2);
+    t = slash == std::string_view::npos ? std::string_view("/") : t.substr(slash);
+  }
+  r->target = t;
+  size_t q = t.find('?');
+  r->path = t.substr(0, q);
+  r->query = q == std::string_view::npos ? std::string_view() : t.substr(q + 1);
+  size_t hash = r->query.find('#');
+  if (hash != std::string_view::npos) r->query = r->query.substr(0, hash);
+}
+
+int on_message_complete(llhttp_t* p) {
+  Conn* c = conn_of(p);
+  Server* s = c->srv;
+  c->req_start_ns = mono_ns();
+  Request req;
+  req.method = llhttp_get_method(p);
+  req.head = req.method == HTTP_HEAD;
+  split_target(c->url, &req);
+  req.accepts_gzip = c->accepts_gzip;
+  req.if_none_match = c->inm;
+  req.origin = c->origin;
+  s->w.refresh(static_cast<int64_t>(uv_now(s->loop)));
+  Reply rep;
+  bool keep = llhttp_should_keep_alive(p) && !s->stopping;
+  bool http10 = llhttp_get_http_major(p) == 1 && llhttp_get_http_minor(p) == 0;
+  respond(c, req, rep, keep, http10);
+  c->phase = Phase::idle;
+  c->last_active_ms = static_cast<int64_t>(uv_now(s->loop));
+  c->deadline_ms = c->last_active_ms + s->opts.idle_timeout_ms;
+  // Stop parsing after a closing response, or when enough output is pending
+  // (pipelined requests wait in the stash until the client reads).
+  if (c->close_after || c->out.size() >= kPipelineHighWater || c->segs.size() >= kMaxSegments) return HPE_PAUSED;
+  return 0;
+}
+
+// --- reading ----------------------------------------------------------------
+
+void on_alloc(uv_handle_t* h, size_t, uv_buf_t* buf) {
+  Conn* c = reinterpret_cast<Conn*>(h);
+  // One read buffer per worker: input is parsed before the next read.
+  *buf = uv_buf_init(c->srv->readbuf, kReadBufSize);
+}
+
+void on_read(uv_stream_t* st, ssize_t n, const uv_buf_t* buf) {
+  Conn* c = reinterpret_cast<Conn*>(st);
+  if (n == 0) return;
+  if (n < 0) {
+    // EOF or error. A request cut short gets no answer (nobody to read it).
+    close_conn(c);
+    return;
+  }
+  if (c->phase == Phase::lingering || c->close_after) return;  // drain and discard
+  if (c->phase == Phase::closing) return;
+  Server* s = c->srv;
+  if (s->queued_bytes > s->max_queued) {
+    // Over the output budget: keep these bytes and read no more until the
+    // queue drains (on_write resumes waiting connections).
+    c->stash.append(buf->base, static_cast<size_t>(n));
+    c->has_stash = true;
+    uv_read_stop(st);
+    c->reading = false;
+    c->waiting = true;
+    s->wait_list.push_back(c);
+    return;
+  }
+  feed(c, buf->base, static_cast<size_t>(n));
+}
+
+void start_reading(Conn* c) {
+  if (uv_read_start(reinterpret_cast<uv_stream_t*>(&c->tcp), on_alloc, on_read) != 0) close_conn(c);
+}
+
+// Parses [data, data+len). Pauses (stash + stop reading) for backpressure.
+void feed(Conn* c, const char* data, size_t len) {
+  Server* s = c->srv;
+  llhttp_errno_t err = llhttp_execute(&c->parser, data, len);
+  if (err == HPE_OK) {
+    flush(c);
+    return;
+  }
+  if (err == HPE_PAUSED || err == HPE_PAUSED_UPGRADE) {
+    const char* pos = llhttp_get_error_pos(&c->parser);
+    if (err == HPE_PAUSED) llhttp_resume(&c->parser);
+    if (err == HPE_PAUSED_UPGRADE) c->close_after = true;  // no protocol switch offered (RFC 9110 §7.8)
+    if (!c->close_after && pos && pos < data + len) {
+      c->stash.append(pos, static_cast<size_t>(data + len - pos));
+      c->has_stash = true;
+      if (c->reading) {
+        uv_read_stop(reinterpret_cast<uv_stream_t*>(&c->tcp));
+        c->reading = false;
+      }
+    }
+    flush(c);
+    return;
+  }
+  // The parser refused the request. Answer with the status our callback
+  // chose, else 400 (RFC 9112 §3: invalid request line; §5: bad fields).
+  int status = c->reject_status ? c->reject_status : 400;
+  BadReason reason = c->reject_status ? c->reject_reason : BadReason::parse;
+  if (!c->reject_status && err == HPE_INVALID_VERSION) status = 505;  // RFC 9110 §15.6.6
+  const char* why = llhttp_get_error_reason(&c->parser);
+  log_bad(s, reason, why ? why : llhttp_errno_name(err));
+  const char* msg = status == 414   ? "request target too long"
+                    : status == 431 ? "request header fields too large"
+                    : status == 413 ? "request content not allowed on this method"
+                    : status == 505 ? "HTTP version not supported"
+                                    : "malformed request";
+  respond_error(c, status, msg);
+  flush(c);
+}
+
+void resume(Conn* c) {
+  if (c->phase == Phase::closing || c->phase == Phase::lingering) return;
+  if (c->has_stash) {
+    Buffer data;
+    data.swap(c->stash);
+    c->has_stash = false;
+    feed(c, data.data(), data.size());
+    if (c->has_stash || c->phase == Phase::closing) return;  // paused again
+  }
+  if (!c->reading && !c->close_after && c->phase != Phase::closing) {
+    c->reading = true;
+    start_reading(c);
+  }
+}
+
+void on_connection(uv_stream_t* listener, int status) {
+  Server* s = static_cast<Server*>(listener->data);
+  if (status < 0) {
+    LOG_WARN("http", "accept failed: %s", uv_strerror(status));
+    return;
+  }
+  Conn* c = new Conn();
+  c->srv = s;
+  uv_tcp_init(s->loop, &c->tcp);
+  c->next = s->head;
+  if (s->head) s->head->prev = c;
+  s->head = c;
+  s->nconns++;
+  s->w.metrics.connections->set(s->nconns);
+  if (uv_accept(listener, reinterpret_cast<uv_stream_t*>(&c->tcp)) != 0) {
+    close_conn(c);
+    return;
+  }
+  s->w.metrics.accepted->inc();
+  llhttp_init(&c->parser, HTTP_REQUEST, &s->settings);
+  c->parser.data = c;
+  int64_t now = static_cast<int64_t>(uv_now(s->loop));
+  c->last_active_ms = now;
+  // A connection that sends nothing is closed after the header timeout.
+  c->deadline_ms = now + s->opts.header_timeout_ms;
+  uv_tcp_nodelay(&c->tcp, 1);
+  if (s->nconns > s->opts.max_connections) {
+    // RFC 9110 §15.6.4: 503 for a temporary overload, with Retry-After.
+    s->w.metrics.rejected_overload->inc();
+    log_bad(s, BadReason::overload, "max connections reached");
+    c->out.append(kOverloadResponse, kOverloadResponseLen);
+    c->segs.emplace_back(0, kOverloadResponseLen);
+    c->close_after = true;
+    s->w.metrics.count(Endpoint::other, 503, 0);
+    start_reading(c);
+    flush(c);
+    return;
+  }
+  start_reading(c);
+}
+
+void on_sweep(uv_timer_t* t) {
+  Server* s = static_cast<Server*>(t->data);
+  int64_t now = static_cast<int64_t>(uv_now(s->loop));
+  for (Conn* c = s->head; c;) {
+    Conn* next = c->next;
+    if (c->phase == Phase::closing) {
+      c = next;
+      continue;
+    }
+    if (c->phase == Phase::lingering) {
+      if (now >= c->deadline_ms) close_conn(c);
+    } else if (!c->writing && c->segs.empty() && c->deadline_ms && now >= c->deadline_ms) {
+      if (c->phase == Phase::headers) {
+        // Request started but headers incomplete in time: 408 and close
+        // (RFC 9110 §15.5.9).
+        log_bad(s, BadReason::header_timeout, "headers not complete within --header-timeout-ms");
+        respond_error(c, 408, "request headers not received in time");
+        flush(c);
+      } else {
+        close_conn(c);  // idle keep-alive (RFC 9112 §9.8 lets either side close)
+      }
+    } else if (!c->writing && c->segs.empty() && now - c->last_active_ms > 2000) {
+      c->out.shrink(kIdleKeep);
+      c->inflight.shrink(0);
+    }
+    c = next;
+  }
+}
+
+void on_signal(uv_signal_t* h, int signum) {
+  Server* s = static_cast<Server*>(h->data);
+  LOG_INFO("http", "worker=%d signal=%d: stopping", s->w.index, signum);
+  s->stopping = true;
+  uv_stop(s->loop);
+}
+
+// Our own listening socket with SO_REUSEPORT (libuv 1.44 has no flag for
+// it): the kernel then spreads new connections over the workers' sockets.
+int make_listener(const Options& o, std::string* err) {
+  sockaddr_storage ss{};
+  socklen_t sl;
+  auto* in4 = reinterpret_cast<sockaddr_in*>(&ss);
+  auto* in6 = reinterpret_cast<sockaddr_in6*>(&ss);
+  int family;
+  if (inet_pton(AF_INET, o.listen_host.c_str(), &in4->sin_addr) == 1) {
+    family = AF_INET;
+    in4->sin_family = AF_INET;
+    in4->sin_port = htons(static_cast<uint16_t>(o.port));
+    sl = sizeof *in4;
+  } else if (inet_pton(AF_INET6, o.listen_host.c_str(), &in6->sin6_addr) == 1) {
+    family = AF_INET6;
+    in6->sin6_family = AF_INET6;
+    in6->sin6_port = htons(static_cast<uint16_t>(o.port));
+    sl = sizeof *in6;
+  } else {
+    *err = "--host " + o.listen_host + " is not an IPv4/IPv6 address";
+    return -1;
+  }
+  int fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    *err = std::string("socket: ") + strerror(errno);
+    return -1;
+  }
+  int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0 ||
+      bind(fd, reinterpret_cast<sockaddr*>(&ss), sl) != 0 || listen(fd, o.backlog) != 0) {
+    *err = "listen on " + o.listen_host + ":" + std::to_string(o.port) + ": " + strerror(errno);
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+}  // namespace
+
+int run_worker(const Options& opts, int index) {
+  std::string err;
+  int fd = make_listener(opts, &err);
+  if (fd < 0) {
+    LOG_ERROR("http", "worker=%d %s", index, err.c_str());
+    return kWorkerExitListen;
+  }
+  auto* s = new Server(opts, index);  // lives until exit; the OS reclaims it
+  s->loop = uv_default_loop();
+  s->max_queued = opts.max_queued_bytes;
+  llhttp_settings_init(&s->settings);
+  s->settings.on_message_begin = on_message_begin;
+  s->settings.on_url = on_url;
+  s->settings.on_header_field = on_header_field;
+  s->settings.on_header_field_complete = on_header_field_complete;
+  s->settings.on_header_value = on_header_value;
+  s->settings.on_header_value_complete = on_header_value_complete;
+  s->settings.on_headers_complete = on_headers_complete;
+  s->settings.on_message_complete = on_message_complete;
+  uv_tcp_init(s->loop, &s->listener);
+  s->listener.data = s;
+  int rc = uv_tcp_open(&s->listener, fd);
+  if (rc == 0) rc = uv_listen(reinterpret_cast<uv_stream_t*>(&s->listener), opts.backlog, on_connection);
+  if (rc != 0) {
+    LOG_ERROR("http", "worker=%d libuv listen: %s", index, uv_strerror(rc));
+    return kWorkerExitListen;
+  }
+  uv_timer_init(s->loop, &s->sweep);
+  s->sweep.data = s;
+  uv_timer_start(&s->sweep, on_sweep, kSweepMs, kSweepMs);
+  uv_signal_init(s->loop, &s->sigterm);
+  uv_signal_init(s->loop, &s->sigint);
+  s->sigterm.data = s->sigint.data = s;
+  uv_signal_start(&s->sigterm, on_signal, SIGTERM);
+  uv_signal_start(&s->sigint, on_signal, SIGINT);
+  s->w.refresh(static_cast<int64_t>(uv_now(s->loop)));
+  LOG_INFO("http", "worker=%d pid=%d listening on %s:%d", index, getpid(), opts.listen_host.c_str(), opts.port);
+  uv_run(s->loop, UV_RUN_DEFAULT);
+  return kWorkerExitOk;
+}
+
+}  // namespace tickfan::http

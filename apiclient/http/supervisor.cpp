@@ -1,0 +1,133 @@
+// supervisor.cpp — see supervisor.h. Signals are blocked in the parent and
+// taken synchronously with sigtimedwait, so there is no async-signal-safety
+// puzzle; children restore the mask and ask the kernel for SIGTERM if the
+// parent dies (PR_SET_PDEATHSIG), so no worker outlives its supervisor.
+#include "supervisor.h"
+
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <vector>
+
+#include "clock.h"
+#include "log.h"
+#include "server.h"
+
+namespace tickfan::http {
+
+namespace {
+
+struct Slot {
+  pid_t pid = 0;
+  int64_t started_ns = 0;
+  int64_t restart_at_ns = 0;  // when pid == 0: when to start it again
+  int quick_deaths = 0;       // consecutive deaths within 5 s of start
+};
+
+pid_t spawn(const Options& o, int index, const sigset_t& old_mask, pid_t parent) {
+  pid_t pid = fork();
+  if (pid != 0) return pid;
+  sigprocmask(SIG_SETMASK, &old_mask, nullptr);
+  prctl(PR_SET_PDEATHSIG, SIGTERM);
+  if (getppid() != parent) _exit(0);  // parent died before prctl
+  _exit(run_worker(o, index));
+}
+
+}  // namespace
+
+int run_supervisor(const Options& o) {
+  int n = o.workers > 0 ? o.workers : static_cast<int>(sysconf(_SC_NPROCESSORS_ONLN));
+  if (n < 1) n = 1;
+  sigset_t mask, old_mask;
+  sigemptyset(&mask);
+  sigaddset(&mask, SIGCHLD);
+  sigaddset(&mask, SIGTERM);
+  sigaddset(&mask, SIGINT);
+  sigprocmask(SIG_BLOCK, &mask, &old_mask);
+  pid_t self = getpid();
+  std::vector<Slot> slots(static_cast<size_t>(n));
+  LOG_INFO("http", "supervisor pid=%d starting workers=%d port=%d store=%s", self, n, o.port, o.store_path.c_str());
+  for (int i = 0; i < n; ++i) {
+    slots[static_cast<size_t>(i)].pid = spawn(o, i, old_mask, self);
+    slots[static_cast<size_t>(i)].started_ns = mono_ns();
+  }
+  int exit_code = 0;
+  bool stopping = false;
+  while (!stopping) {
+    timespec timeout{0, 200'000'000};
+    siginfo_t info;
+    int sig = sigtimedwait(&mask, &info, &timeout);
+    if (sig == SIGTERM || sig == SIGINT) {
+      LOG_INFO("http", "supervisor signal=%d: stopping workers", sig);
+      stopping = true;
+      break;
+    }
+    // Reap every dead child (SIGCHLD coalesces).
+    for (;;) {
+      int status = 0;
+      pid_t pid = waitpid(-1, &status, WNOHANG);
+      if (pid <= 0) break;
+      for (size_t i = 0; i < slots.size(); ++i) {
+        Slot& s = slots[i];
+        if (s.pid != pid) continue;
+        s.pid = 0;
+        int64_t lived_ms = (mono_ns() - s.started_ns) / 1000000;
+        if (WIFEXITED(status) && WEXITSTATUS(status) == kWorkerExitListen) {
+          // Cannot listen (port taken, bad address): restarting will not help.
+          LOG_ERROR("http", "worker=%zu pid=%d cannot listen; stopping", i, pid);
+          exit_code = 1;
+          stopping = true;
+          break;
+        }
+        s.quick_deaths = lived_ms < 5000 ? s.quick_deaths + 1 : 0;
+        int64_t delay_ms = s.quick_deaths <= 1 ? 0 : std::min<int64_t>(5000, 100LL << std::min(s.quick_deaths, 6));
+        s.restart_at_ns = mono_ns() + delay_ms * 1000000;
+        if (WIFSIGNALED(status)) {
+          LOG_ERROR("http", "worker=%zu pid=%d killed by signal %d after %lld ms; restarting in %lld ms", i, pid,
+                    WTERMSIG(status), static_cast<long long>(lived_ms), static_cast<long long>(delay_ms));
+        } else {
+          LOG_ERROR("http", "worker=%zu pid=%d exited with %d after %lld ms; restarting in %lld ms", i, pid,
+                    WEXITSTATUS(status), static_cast<long long>(lived_ms), static_cast<long long>(delay_ms));
+        }
+      }
+    }
+    if (stopping) break;
+    int64_t now = mono_ns();
+    for (size_t i = 0; i < slots.size(); ++i) {
+      Slot& s = slots[i];
+      if (s.pid == 0 && now >= s.restart_at_ns) {
+        s.pid = spawn(o, static_cast<int>(i), old_mask, self);
+        s.started_ns = now;
+        LOG_INFO("http", "worker=%zu restarted pid=%d", i, s.pid);
+      }
+    }
+  }
+  for (Slot& s : slots)
+    if (s.pid > 0) kill(s.pid, SIGTERM);
+  int64_t deadline = mono_ns() + 5'000'000'000LL;
+  for (Slot& s : slots) {
+    while (s.pid > 0) {
+      int status;
+      pid_t r = waitpid(s.pid, &status, WNOHANG);
+      if (r == s.pid || (r < 0 && errno == ECHILD)) {
+        s.pid = 0;
+        break;
+      }
+      if (mono_ns() > deadline) {
+        kill(s.pid, SIGKILL);
+        waitpid(s.pid, &status, 0);
+        s.pid = 0;
+        break;
+      }
+      usleep(10000);
+    }
+  }
+  LOG_INFO("http", "supervisor stopped");
+  return exit_code;
+}
+
+}  // namespace tickfan::http
