@@ -1,0 +1,307 @@
+// writer_test.cpp — the real tickfan-apiclient binary against a real
+// nats-server and the test publisher (a stand-in apiserver that can misbehave
+// on purpose). Every case ends by comparing the store, record by record, with
+// what the publisher last published, and checking the store for torn records.
+#include <doctest/doctest.h>
+#include <signal.h>
+
+#include <cstring>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "clock.h"
+#include "nats_server.h"
+#include "process.h"
+#include "store.h"
+#include "test_publisher.h"
+#include "test_quotes.h"
+
+using namespace tickfan;
+using namespace tickfan::testing;
+
+namespace {
+
+// `n` symbols, half Shanghai, half Shenzhen; `round` changes every value.
+std::vector<Quote> market(int n, int round) {
+  std::vector<Quote> out;
+  out.reserve(static_cast<size_t>(n));
+  for (int i = 0; i < n; ++i) {
+    char sym[16];
+    std::snprintf(sym, sizeof sym, "%s%06d", i % 2 ? "sz" : "sh", 600000 + i);
+    Quote q = make_quote(sym, 100000 + round * 10 + i % 7, 1000 + round * 100 + i);
+    q.mutate_receive_ts_ns(wall_ns());
+    out.push_back(q);
+  }
+  return out;
+}
+
+struct Apiclient {
+  ChildProcess proc;
+  std::string log;
+  Apiclient(const TempDir& dir, const std::string& url, const std::string& name = "apiclient",
+            std::vector<std::string> extra = {}) {
+    log = dir.file(name + ".log");
+    std::vector<std::string> argv = {binary("apiclient/writer/tickfan-apiclient"),
+                                     "--store", dir.file("quotes.store"),
+                                     "--capacity", "4096",
+                                     "--nats", url,
+                                     "--heartbeat-ms", "50",
+                                     "--snapshot-timeout-ms", "500",
+                                     "--retry-min-ms", "50",
+                                     "--retry-max-ms", "400"};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    proc = ChildProcess(argv, log);
+  }
+};
+
+std::unique_ptr<shm::StoreReader> open_reader(const std::string& path) {
+  shm::Status st;
+  std::string err;
+  return shm::StoreReader::open(path, &st, &err);
+}
+
+// Empty when the store holds exactly `expected` (every byte of every quote)
+// and no torn record; else the first differences.
+std::string compare(const std::string& path, const std::map<std::string, Quote>& expected) {
+  auto r = open_reader(path);
+  if (!r) return "store not readable";
+  std::string diff;
+  int bad = 0;
+  for (const auto& [symbol, q] : expected) {
+    Quote got;
+    shm::Status st = r->get(symbol, &got);
+    if (st != shm::Status::ok) {
+      if (bad++ < 3) diff += symbol + ": " + shm::status_name(st) + "; ";
+    } else if (std::memcmp(&got, &q, sizeof q) != 0) {
+      if (bad++ < 3) diff += symbol + ": last " + std::to_string(got.last()) + " want " + std::to_string(q.last()) + "; ";
+    }
+  }
+  if (r->used() != expected.size()) diff += "used " + std::to_string(r->used()) + " want " + std::to_string(expected.size());
+  std::string report;
+  if (r->verify(&report) != 0) diff += "verify: " + report;
+  return diff;
+}
+
+bool wait_match(const std::string& path, const TestPublisher& pub, std::string* diff, int timeout_ms = 10000) {
+  bool ok = wait_until([&] { return (*diff = compare(path, pub.state())).empty(); }, timeout_ms);
+  return ok;
+}
+
+shm::StoreState store_state(const std::string& path) {
+  auto r = open_reader(path);
+  return r ? r->state() : shm::StoreState{};
+}
+
+bool wait_state(const std::string& path, shm::SyncState s, int timeout_ms = 10000) {
+  return wait_until([&] { return store_state(path).sync_state == s; }, timeout_ms);
+}
+
+// SIGTERM, wait, and return the "stopped ..." summary line of the log.
+std::string stop_and_summary(Apiclient& a, int* status) {
+  *status = a.proc.stop(SIGTERM, 5000);
+  std::string text = read_file(a.log);
+  size_t at = text.find("stopped batches=");
+  return at == std::string::npos ? "" : text.substr(at, text.find('\n', at) - at);
+}
+
+}  // namespace
+
+TEST_CASE("synthetic market: the store ends with every symbol at its latest values") {
+  NatsServer nats;
+  TempDir dir;
+  TestPublisher pub(nats.url());
+  pub.publish(market(600, 0));  // before the apiclient: reaches it through the snapshot
+  Apiclient a(dir, nats.url());
+  REQUIRE(wait_state(dir.file("quotes.store"), shm::SyncState::live));
+  for (int round = 1; round <= 30; ++round) pub.publish(market(600, round));
+  pub.flush();
+  std::string diff;
+  CHECK_MESSAGE(wait_match(dir.file("quotes.store"), pub, &diff), diff);
+  shm::StoreState s = store_state(dir.file("quotes.store"));
+  CHECK(s.epoch == pub.epoch());
+  CHECK(s.gaps == 0);
+  CHECK(s.sync_state == shm::SyncState::live);
+  int status = 0;
+  std::string summary = stop_and_summary(a, &status);
+  CHECK(exited_with(status, 0));
+  CHECK_MESSAGE(summary.find("rejected=0 gaps=0") != std::string::npos, summary);
+}
+
+TEST_CASE("apiclient SIGKILLed and restarted resyncs, leaving no stale or torn record") {
+  NatsServer nats;
+  TempDir dir;
+  TestPublisher pub(nats.url());
+  pub.publish(market(400, 0));
+  auto a = std::make_unique<Apiclient>(dir, nats.url());
+  REQUIRE(wait_state(dir.file("quotes.store"), shm::SyncState::live));
+  for (int round = 1; round <= 10; ++round) pub.publish(market(400, round));
+  a->proc.signal(SIGKILL);
+  a->proc.wait(5000);
+  for (int round = 11; round <= 20; ++round) pub.publish(market(400, round));  // missed while down
+  a = std::make_unique<Apiclient>(dir, nats.url(), "apiclient2");
+  for (int round = 21; round <= 25; ++round) pub.publish(market(400, round));
+  pub.flush();
+  std::string diff;
+  CHECK_MESSAGE(wait_match(dir.file("quotes.store"), pub, &diff), diff);
+  CHECK(wait_state(dir.file("quotes.store"), shm::SyncState::live));
+}
+
+TEST_CASE("nats-server restarted: the apiclient reconnects and resyncs") {
+  NatsServer nats;
+  TempDir dir;
+  TestPublisher pub(nats.url());
+  pub.publish(market(300, 0));
+  Apiclient a(dir, nats.url());
+  REQUIRE(wait_state(dir.file("quotes.store"), shm::SyncState::live));
+  nats.stop();
+  // Ticks published while the server is down sit in the publisher's reconnect
+  // buffer or are lost; the resync after reconnect must cover both.
+  pub.publish(market(300, 1));
+  nats.start();
+  REQUIRE(wait_until([&] { return store_state(dir.file("quotes.store")).resyncs >= 1; }, 10000));
+  for (int round = 2; round <= 6; ++round) pub.publish(market(300, round));
+  pub.flush();
+  std::string diff;
+  CHECK_MESSAGE(wait_match(dir.file("quotes.store"), pub, &diff), diff);
+  CHECK(read_file(a.log).find("reason=reconnect") != std::string::npos);
+}
+
+TEST_CASE("apiserver restarted (new epoch): the apiclient resyncs and follows the new sequences") {
+  NatsServer nats;
+  TempDir dir;
+  TestPublisher pub(nats.url());
+  pub.publish(market(300, 0));
+  Apiclient a(dir, nats.url());
+  REQUIRE(wait_state(dir.file("quotes.store"), shm::SyncState::live));
+  pub.publish(market(300, 1));
+  uint64_t old_epoch = pub.epoch();
+  pub.restart();
+  pub.set_state(market(300, 2));  // re-ingested before its first delta: only the snapshot carries it
+  for (int round = 3; round <= 6; ++round) pub.publish(market(300, round));
+  pub.flush();
+  std::string diff;
+  CHECK_MESSAGE(wait_match(dir.file("quotes.store"), pub, &diff), diff);
+  shm::StoreState s = store_state(dir.file("quotes.store"));
+  CHECK(s.epoch == pub.epoch());
+  CHECK(s.epoch != old_epoch);
+  CHECK(s.resyncs >= 1);
+  CHECK(read_file(a.log).find("reason=epoch_change") != std::string::npos);
+}
+
+TEST_CASE("a skipped sequence is detected as a gap and repaired by a snapshot") {
+  NatsServer nats;
+  TempDir dir;
+  TestPublisher pub(nats.url());
+  pub.publish(market(200, 0));
+  Apiclient a(dir, nats.url());
+  REQUIRE(wait_state(dir.file("quotes.store"), shm::SyncState::live));
+  std::vector<Quote> lost = market(200, 1);
+  std::string subject = pub.subject_of(quote_symbol(lost[0]));
+  // The update of this subject's symbols is "lost": recorded as state (the
+  // snapshot has it), its sequence consumed, never delivered.
+  pub.set_state(lost);
+  pub.skip_sequence(subject);
+  pub.publish(market(200, 2));
+  pub.flush();
+  std::string diff;
+  CHECK_MESSAGE(wait_match(dir.file("quotes.store"), pub, &diff), diff);
+  REQUIRE(wait_until([&] { return store_state(dir.file("quotes.store")).gaps >= 1; }, 5000));
+  CHECK(wait_state(dir.file("quotes.store"), shm::SyncState::live));
+}
+
+TEST_CASE("corrupt, foreign and truncated payloads are counted and rejected; the store stays intact") {
+  NatsServer nats;
+  TempDir dir;
+  TestPublisher pub(nats.url());
+  pub.publish(market(100, 0));
+  Apiclient a(dir, nats.url());
+  REQUIRE(wait_state(dir.file("quotes.store"), shm::SyncState::live));
+  std::string subject = pub.subject_of("sh600000");
+  // A real batch with its offsets scrambled (identifier intact).
+  flatbuffers::FlatBufferBuilder fbb;
+  BatchHeader h;
+  h.epoch = pub.epoch();
+  h.sequence = 999;
+  encode_batch(fbb, h, market(4, 9));
+  std::vector<uint8_t> corrupt(fbb.GetBufferPointer(), fbb.GetBufferPointer() + fbb.GetSize());
+  for (size_t i = 8; i < 24 && i < corrupt.size(); ++i) corrupt[i] ^= 0xA5;
+  corrupt[0] = 0xF0;
+  corrupt[1] = 0xFF;  // root offset far out of bounds
+  pub.publish_raw(subject, corrupt.data(), corrupt.size());
+  // The same batch with another schema's identifier.
+  std::vector<uint8_t> foreign(fbb.GetBufferPointer(), fbb.GetBufferPointer() + fbb.GetSize());
+  std::memcpy(foreign.data() + 4, "XXXX", 4);
+  pub.publish_raw(subject, foreign.data(), foreign.size());
+  pub.publish_raw(subject, "abc", 3);
+  pub.publish(market(100, 1));
+  pub.flush();
+  std::string diff;
+  CHECK_MESSAGE(wait_match(dir.file("quotes.store"), pub, &diff), diff);
+  CHECK(a.proc.running());
+  shm::StoreState s = store_state(dir.file("quotes.store"));
+  CHECK(s.gaps == 0);  // rejected payloads consume no sequence
+  int status = 0;
+  std::string summary = stop_and_summary(a, &status);
+  CHECK(exited_with(status, 0));
+  CHECK_MESSAGE(summary.find("rejected=3 ") != std::string::npos, summary);
+  std::string log = read_file(a.log);
+  CHECK(log.find("reason=malformed") != std::string::npos);
+  CHECK(log.find("reason=wrong_identifier") != std::string::npos);
+  CHECK(log.find("reason=too_small") != std::string::npos);
+}
+
+TEST_CASE("a second apiclient on the same store is refused and names the writer's pid") {
+  NatsServer nats;
+  TempDir dir;
+  TestPublisher pub(nats.url());
+  Apiclient a(dir, nats.url());
+  REQUIRE(wait_until([&] { return store_state(dir.file("quotes.store")).writer_alive; }, 5000));
+  Apiclient b(dir, nats.url(), "second");
+  int status = b.proc.wait(5000);
+  CHECK(exited_with(status, 1));
+  std::string log = read_file(b.log);
+  CHECK_MESSAGE(log.find("already has a writer (pid " + std::to_string(a.proc.pid()) + ")") != std::string::npos, log);
+  CHECK(a.proc.running());
+}
+
+TEST_CASE("no apiserver answering: stale with retries and the old data readable, live once one answers") {
+  NatsServer nats;
+  TempDir dir;
+  TestPublisher pub(nats.url());
+  pub.publish(market(100, 0));
+  {
+    Apiclient first(dir, nats.url());
+    REQUIRE(wait_state(dir.file("quotes.store"), shm::SyncState::live));
+    int status = 0;
+    stop_and_summary(first, &status);
+  }
+  pub.answer_snapshots(false);
+  Apiclient a(dir, nats.url(), "apiclient2");
+  CHECK(wait_state(dir.file("quotes.store"), shm::SyncState::stale, 5000));
+  CHECK(wait_until([&] { return pub.snapshot_requests() >= 4; }, 5000));  // first + 3 retries
+  std::string diff = compare(dir.file("quotes.store"), pub.state());
+  CHECK_MESSAGE(diff.empty(), diff);  // last good data still served
+  pub.publish(market(100, 1));
+  pub.answer_snapshots(true);
+  CHECK(wait_state(dir.file("quotes.store"), shm::SyncState::live, 5000));
+  CHECK_MESSAGE(wait_match(dir.file("quotes.store"), pub, &diff), diff);
+}
+
+TEST_CASE("the heartbeat advances while the market is quiet, and stops with the writer") {
+  NatsServer nats;
+  TempDir dir;
+  TestPublisher pub(nats.url());
+  pub.publish(market(10, 0));
+  Apiclient a(dir, nats.url());
+  REQUIRE(wait_state(dir.file("quotes.store"), shm::SyncState::live));
+  int64_t hb1 = store_state(dir.file("quotes.store")).heartbeat_ns;
+  uint64_t commits = store_state(dir.file("quotes.store")).commit_count;
+  CHECK(wait_until([&] { return store_state(dir.file("quotes.store")).heartbeat_ns > hb1 + 150'000'000; }, 2000));
+  CHECK(store_state(dir.file("quotes.store")).commit_count == commits);  // nothing applied: quiet
+  int status = 0;
+  stop_and_summary(a, &status);
+  CHECK(exited_with(status, 0));
+  CHECK_FALSE(store_state(dir.file("quotes.store")).writer_alive);
+}
