@@ -28,40 +28,52 @@ void StoreApplier::apply(const wire::QuoteBatch& b, bool delta) {
   // Quote is a fixed-layout struct: the vector is contiguous and 8-byte
   // aligned inside a verified, aligned buffer, so it is read in place.
   std::span<const Quote> quotes(n ? reinterpret_cast<const Quote*>(vec->Data()) : nullptr, n);
-  int64_t t0 = mono_ns();
-  size_t applied = 0;
-  shm::Status st = writer_.apply_batch(quotes, b.epoch(), b.sequence(), &applied);
-  int64_t t1 = mono_ns();
-  if (st != shm::Status::ok && st != shm::Status::full && st != shm::Status::invalid_value &&
-      st != shm::Status::invalid_symbol) {
-    static RateLimit limit(5, 1'000'000'000);
-    uint64_t suppressed = 0;
-    if (limit.allow(&suppressed)) {
-      LOG_ERROR("apply", "store apply failed status=%s epoch=%llu seq=%llu suppressed=%llu", shm::status_name(st),
-                static_cast<unsigned long long>(b.epoch()), static_cast<unsigned long long>(b.sequence()),
-                static_cast<unsigned long long>(suppressed));
-    }
-  }
-  metrics_.quotes_applied.inc(applied);
-  if (applied < n) metrics_.quotes_refused.inc(n - applied);
   if (!delta) {
+    size_t applied = 0;
+    shm::Status st = writer_.apply_batch(quotes, b.epoch(), b.sequence(), &applied);
+    if (st != shm::Status::ok) log_failure(st, b);
+    metrics_.quotes_applied.inc(applied);
+    if (applied < n) metrics_.quotes_refused.inc(n - applied);
     if (b.kind() == wire::BatchKind::SnapshotPart) metrics_.snapshot_parts.inc();
     return;
   }
-  metrics_.batches_applied.inc();
-  metrics_.apply_seconds.observe(static_cast<double>(t1 - t0) * 1e-9);
-  // Readable-in-store time: every upsert is visible when apply_batch returns.
-  int64_t now = wall_ns();
+  // Deltas: upsert one by one (what apply_batch does) so each quote's
+  // ingest-to-readable time is taken when it becomes readable — a quote is
+  // visible the moment its upsert returns, not when the batch commits.
+  int64_t t0 = mono_ns();
+  size_t applied = 0;
   int64_t newest = newest_receive_ns_;
   for (const Quote& q : quotes) {
-    int64_t ns = now - q.receive_ts_ns();
+    shm::Status st = writer_.upsert(q);
+    if (st != shm::Status::ok) {
+      if (st != shm::Status::full && st != shm::Status::invalid_value && st != shm::Status::invalid_symbol) log_failure(st, b);
+      continue;
+    }
+    ++applied;
+    int64_t ns = wall_ns() - q.receive_ts_ns();
     metrics_.ingest_to_store_seconds.observe(static_cast<double>(ns) * 1e-9);
     samples_.add(ns);
     if (q.receive_ts_ns() > newest) newest = q.receive_ts_ns();
   }
+  writer_.commit(b.epoch(), b.sequence());
+  metrics_.apply_seconds.observe(static_cast<double>(mono_ns() - t0) * 1e-9);
+  metrics_.batches_applied.inc();
+  metrics_.quotes_applied.inc(applied);
+  if (applied < n) metrics_.quotes_refused.inc(n - applied);
   if (newest != newest_receive_ns_) {
     newest_receive_ns_ = newest;
     metrics_.newest_quote_receive_ns.set(static_cast<double>(newest));
+  }
+}
+
+void StoreApplier::log_failure(shm::Status st, const wire::QuoteBatch& b) {
+  if (st == shm::Status::full || st == shm::Status::invalid_value || st == shm::Status::invalid_symbol) return;
+  static RateLimit limit(5, 1'000'000'000);
+  uint64_t suppressed = 0;
+  if (limit.allow(&suppressed)) {
+    LOG_ERROR("apply", "store write failed status=%s epoch=%llu seq=%llu suppressed=%llu", shm::status_name(st),
+              static_cast<unsigned long long>(b.epoch()), static_cast<unsigned long long>(b.sequence()),
+              static_cast<unsigned long long>(suppressed));
   }
 }
 

@@ -42,6 +42,8 @@ class StoreApplier {
   int64_t newest_receive_ns() const { return newest_receive_ns_; }
 
  private:
+  void log_failure(shm::Status st, const wire::QuoteBatch& b);
+
   shm::StoreWriter& writer_;
   WriterMetrics& metrics_;
   LatencySamples& samples_;

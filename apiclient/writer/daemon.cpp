@@ -113,6 +113,7 @@ void Daemon::handle(Item& item, int64_t now) {
       uint64_t request_id = is_reply ? nats_->request_id_of(natsMsg_GetSubject(item.msg)) : 0;
       natsMsg* msg = item.msg;
       item.msg = nullptr;
+      if (!is_reply) metrics_.queue_wait_seconds.observe(static_cast<double>(now - item.queued_ns) * 1e-9);
       if (!verify(msg, item.kind, &in)) return;
       if (is_reply) {
         sync_.on_reply(std::move(in), request_id, now);

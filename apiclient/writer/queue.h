@@ -21,13 +21,16 @@
 #include <mutex>
 #include <vector>
 
+#include "clock.h"
+
 namespace tickfan::apiclient {
 
 enum class ItemKind : uint8_t { delta, reply, disconnected, reconnected, slow_consumer };
 
 struct Item {
   ItemKind kind;
-  natsMsg* msg;  // delta/reply: owned by the item's holder until natsMsg_Destroy
+  natsMsg* msg;       // delta/reply: owned by the item's holder until natsMsg_Destroy
+  int64_t queued_ns;  // monotonic, when the library handed it over (hand-off delay metric)
 };
 
 class MsgQueue {
@@ -41,6 +44,7 @@ class MsgQueue {
   // From library threads. Takes ownership of msg (destroys it when dropped).
   void push_msg(ItemKind kind, natsMsg* msg) {
     size_t size = static_cast<size_t>(natsMsg_GetDataLength(msg));
+    int64_t now = mono_ns();
     std::unique_lock<std::mutex> lock(mu_);
     if (items_.size() >= max_msgs_ || bytes_ + size > max_bytes_) {
       lost_ = true;
@@ -50,12 +54,12 @@ class MsgQueue {
       return;
     }
     bytes_ += size;
-    items_.push_back({kind, msg});
+    items_.push_back({kind, msg, now});
     if (waiting_) cv_.notify_one();
   }
   void push_event(ItemKind kind) {
     std::lock_guard<std::mutex> lock(mu_);
-    items_.push_back({kind, nullptr});
+    items_.push_back({kind, nullptr, 0});
     if (waiting_) cv_.notify_one();
   }
   void wake() {

@@ -24,6 +24,7 @@ struct WriterMetrics {
   Counter& nats_reconnects;
   Counter& slow_consumer;      // NATS_SLOW_CONSUMER events and our own queue overflow
   Counter& queue_dropped;      // messages dropped by our hand-off queue limit
+  Histogram& queue_wait_seconds; // library callback -> apply thread picks the message up
   Histogram& apply_seconds;    // one batch: upserts + commit
   Histogram& ingest_to_store_seconds;  // per quote: apiserver receive_ts -> committed in the store
   Gauge& newest_quote_receive_ns;      // receive_ts of the newest quote applied (wall clock)

@@ -1,0 +1,391 @@
+// bench_apiclient.cpp — the apiclient writer's benchmark (not a test; run by
+// scripts/bench-apiclient.sh). In one run, on one private nats-server:
+//
+//  1. For each rate (10 000 and 100 000 ticks/s): a plain NATS round — the
+//     same publisher code and payloads, received by a bare async subscriber —
+//     then the pipeline round — the real tickfan-apiclient writing the store.
+//     Latency is per tick, from the publisher stamping receive_ts_ns (its
+//     "ingest") to received (plain) or committed in the store (pipeline; the
+//     apiclient records raw samples with --latency-samples). The pipeline
+//     round ends by comparing the whole store with the publisher's state.
+//  2. Maximum throughput: ticks published as fast as possible, until the
+//     store holds the final state.
+//  3. Time to full sync of a new apiclient from a 5 000 and 100 000 symbol
+//     snapshot (process start to store "live" with every symbol).
+//
+// Output: a Markdown report on stdout.
+#include <arpa/inet.h>
+#include <nats/nats.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "clock.h"
+#include "nats_server.h"
+#include "process.h"
+#include "store.h"
+#include "subjects.h"
+#include "test_publisher.h"
+#include "test_quotes.h"
+
+using namespace tickfan;
+using namespace tickfan::testing;
+
+namespace {
+
+struct Pct {
+  double p50 = 0, p99 = 0, p999 = 0;
+  size_t n = 0;
+};
+
+Pct percentiles(std::vector<int64_t> v) {
+  Pct p;
+  p.n = v.size();
+  if (v.empty()) return p;
+  std::sort(v.begin(), v.end());
+  auto at = [&](double q) { return static_cast<double>(v[std::min(v.size() - 1, static_cast<size_t>(q * static_cast<double>(v.size())))]) / 1e3; };
+  p.p50 = at(0.50);
+  p.p99 = at(0.99);
+  p.p999 = at(0.999);
+  return p;
+}
+
+std::string symbol_of(int i) {
+  char s[16];
+  std::snprintf(s, sizeof s, "%s%06d", i % 2 ? "sz" : "sh", i);
+  return s;
+}
+
+// Symbols grouped by delta subject, so every batch is one subject's.
+struct Universe {
+  std::vector<std::vector<Quote>> by_subject;
+  explicit Universe(int symbols) {
+    std::map<std::string, std::vector<Quote>> m;
+    for (int i = 0; i < symbols; ++i) {
+      std::string s = symbol_of(i);
+      m[delta_subject(kDefaultSubjectPrefix, market_of_symbol(s), shard_of(s, kDefaultShardsPerMarket))].push_back(
+          make_quote(s, 100000 + i % 1000, 1000));
+    }
+    for (auto& [subject, q] : m) by_subject.push_back(std::move(q));
+  }
+};
+
+// Publishes `ticks` ticks in batches of `batch`, paced at `rate` ticks/s
+// (0 = as fast as possible), round-robin over subjects. Each quote gets a new
+// last price/volume and receive_ts_ns = now, just before publishing.
+void run_publisher(TestPublisher& pub, Universe& u, int64_t ticks, int batch, int64_t rate) {
+  std::vector<size_t> cursor(u.by_subject.size(), 0);
+  std::vector<Quote> out;
+  int64_t interval_ns = rate ? static_cast<int64_t>(1e9 * batch / static_cast<double>(rate)) : 0;
+  int64_t start = mono_ns();
+  int64_t sent = 0;
+  for (int64_t i = 0; sent < ticks; ++i) {
+    if (interval_ns) {
+      int64_t due = start + i * interval_ns;
+      int64_t now = mono_ns();
+      if (due > now + 200'000) std::this_thread::sleep_for(std::chrono::nanoseconds(due - now - 100'000));
+      while (mono_ns() < due) {
+      }
+    }
+    size_t s = static_cast<size_t>(i) % u.by_subject.size();
+    auto& group = u.by_subject[s];
+    out.clear();
+    int64_t now_wall = wall_ns();
+    for (int k = 0; k < batch && sent < ticks; ++k, ++sent) {
+      Quote& q = group[cursor[s]++ % group.size()];
+      q.mutate_last(100000 + (q.last() + 7) % 5000);
+      q.mutate_volume(q.volume() + 100);
+      q.mutate_receive_ts_ns(now_wall);
+      out.push_back(q);
+    }
+    pub.publish(out);
+  }
+  pub.flush();
+}
+
+// The plain-NATS receiver: latency per tick from receive_ts_ns to arrival.
+struct PlainSub {
+  natsConnection* nc = nullptr;
+  natsSubscription* sub = nullptr;
+  std::mutex mu;
+  std::vector<int64_t> samples;
+  std::atomic<int64_t> ticks{0};
+  static void on_msg(natsConnection*, natsSubscription*, natsMsg* msg, void* closure) {
+    auto* self = static_cast<PlainSub*>(closure);
+    int64_t now = wall_ns();
+    std::vector<uint64_t> scratch;
+    const void* data = aligned_payload(natsMsg_GetData(msg), static_cast<size_t>(natsMsg_GetDataLength(msg)), scratch);
+    const wire::QuoteBatch* b = wire::GetQuoteBatch(data);
+    if (b->quotes()) {
+      std::lock_guard<std::mutex> lock(self->mu);
+      for (const Quote* q : *b->quotes()) self->samples.push_back(now - q->receive_ts_ns());
+      self->ticks += b->quotes()->size();
+    }
+    natsMsg_Destroy(msg);
+  }
+  explicit PlainSub(const std::string& url) {
+    natsOptions* o = nullptr;
+    natsOptions_Create(&o);
+    natsOptions_SetURL(o, url.c_str());
+    natsConnection_Connect(&nc, o);
+    natsOptions_Destroy(o);
+    natsConnection_Subscribe(&sub, nc, "tickfan.q.>", &PlainSub::on_msg, this);
+    natsSubscription_SetPendingLimits(sub, 1'000'000, 1 << 30);
+    natsConnection_Flush(nc);
+  }
+  ~PlainSub() {
+    natsSubscription_Unsubscribe(sub);
+    natsSubscription_Destroy(sub);
+    natsConnection_Destroy(nc);
+  }
+};
+
+// GET /metrics from the apiclient (its port is in its log).
+std::string scrape(const std::string& log) {
+  std::string text = read_file(log);
+  size_t at = text.find("metrics on http://127.0.0.1:");
+  if (at == std::string::npos) return "";
+  int port = std::atoi(text.c_str() + at + std::strlen("metrics on http://127.0.0.1:"));
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  std::string out;
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
+    const char req[] = "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    (void)!::write(fd, req, sizeof req - 1);
+    char buf[65536];
+    ssize_t n;
+    while ((n = ::read(fd, buf, sizeof buf)) > 0) out.append(buf, static_cast<size_t>(n));
+  }
+  ::close(fd);
+  return out;
+}
+
+// Quantile (µs) of a Prometheus histogram in `text`, interpolated in its bucket.
+double histogram_quantile(const std::string& text, const std::string& name, double q) {
+  std::vector<std::pair<double, double>> buckets;  // (le, cumulative)
+  std::string key = name + "_bucket{le=\"";
+  for (size_t at = text.find(key); at != std::string::npos; at = text.find(key, at + 1)) {
+    size_t v = at + key.size();
+    double le = text.compare(v, 4, "+Inf") == 0 ? 1e9 : std::atof(text.c_str() + v);
+    size_t sp = text.find(' ', v);
+    buckets.emplace_back(le, std::atof(text.c_str() + sp + 1));
+  }
+  if (buckets.empty() || buckets.back().second == 0) return 0;
+  double target = q * buckets.back().second, prev_le = 0, prev_c = 0;
+  for (auto [le, c] : buckets) {
+    if (c >= target) return (prev_le + (le - prev_le) * ((target - prev_c) / std::max(1.0, c - prev_c))) * 1e6;
+    prev_le = le;
+    prev_c = c;
+  }
+  return 0;
+}
+
+std::vector<int64_t> read_samples(const std::string& path) {
+  std::vector<int64_t> v;
+  FILE* f = std::fopen(path.c_str(), "r");
+  if (!f) return v;
+  long long x;
+  while (std::fscanf(f, "%lld", &x) == 1) v.push_back(x);
+  std::fclose(f);
+  return v;
+}
+
+shm::StoreState store_state(const std::string& path) {
+  shm::Status st;
+  std::string err;
+  auto r = shm::StoreReader::open(path, &st, &err);
+  return r ? r->state() : shm::StoreState{};
+}
+
+// Compares every symbol in the store with the publisher's last value; returns mismatches.
+size_t mismatches(const std::string& path, const std::map<std::string, Quote>& want) {
+  shm::Status st;
+  std::string err;
+  auto r = shm::StoreReader::open(path, &st, &err);
+  if (!r) return want.size();
+  size_t bad = 0;
+  for (const auto& [sym, q] : want) {
+    Quote got;
+    if (r->get(sym, &got) != shm::Status::ok || std::memcmp(&got, &q, sizeof q) != 0) ++bad;
+  }
+  return bad;
+}
+
+ChildProcess start_apiclient(const TempDir& dir, const std::string& url, const std::string& store, uint32_t capacity,
+                             size_t samples, const std::string& samples_file, const std::string& log) {
+  std::vector<std::string> argv = {binary("apiclient/writer/tickfan-apiclient"), "--store", store, "--capacity",
+                                   std::to_string(capacity), "--nats", url, "--log-level", "info",
+                                   "--metrics-port", "-1"};
+  if (samples) {
+    argv.insert(argv.end(), {"--latency-samples", std::to_string(samples), "--latency-samples-file", samples_file});
+  }
+  (void)dir;
+  return ChildProcess(argv, log);
+}
+
+struct RateResult {
+  int64_t rate;
+  int batch;
+  size_t payload;
+  Pct plain, pipe;
+  double pipe_ticks_per_s = 0;
+  size_t lost = 0;
+  uint64_t gaps = 0, resyncs = 0;
+  double queue_p50 = 0, queue_p99 = 0, apply_p50 = 0, apply_p99 = 0;
+};
+
+RateResult rate_round(const std::string& url, const TempDir& dir, int64_t rate, int batch, double seconds, int symbols) {
+  RateResult r{};
+  r.rate = rate;
+  r.batch = batch;
+  int64_t ticks = static_cast<int64_t>(static_cast<double>(rate) * seconds);
+  {
+    flatbuffers::FlatBufferBuilder fbb;
+    std::vector<Quote> q(static_cast<size_t>(batch), make_quote("sh600000"));
+    encode_batch(fbb, BatchHeader{}, q);
+    r.payload = fbb.GetSize();
+  }
+  // Plain NATS: same publisher code, same payloads, a bare subscriber.
+  {
+    TestPublisher pub(url);
+    Universe u(symbols);
+    PlainSub sub(url);
+    run_publisher(pub, u, ticks, batch, rate);
+    wait_until([&] { return sub.ticks.load() >= ticks; }, 10000);
+    std::lock_guard<std::mutex> lock(sub.mu);
+    r.plain = percentiles(sub.samples);
+  }
+  // Pipeline: the real apiclient, to committed-in-store.
+  {
+    std::string store = dir.file("rate" + std::to_string(rate) + ".store");
+    std::string samples_file = dir.file("samples" + std::to_string(rate) + ".txt");
+    TestPublisher pub(url);
+    Universe u(symbols);
+    pub.publish([&] {  // initial state via snapshot
+      std::vector<Quote> all;
+      for (auto& g : u.by_subject) all.insert(all.end(), g.begin(), g.end());
+      return all;
+    }());
+    ChildProcess a = start_apiclient(dir, url, store, static_cast<uint32_t>(symbols * 2), static_cast<size_t>(ticks) + 1000,
+                                     samples_file, dir.file("apiclient-rate" + std::to_string(rate) + ".log"));
+    wait_until([&] { return store_state(store).sync_state == shm::SyncState::live; }, 10000);
+    int64_t t0 = wall_ns();
+    run_publisher(pub, u, ticks, batch, rate);
+    auto want = pub.state();
+    wait_until([&] { return mismatches(store, want) == 0; }, 10000);
+    shm::StoreState s = store_state(store);
+    r.pipe_ticks_per_s = static_cast<double>(ticks) / (static_cast<double>(s.commit_ns - t0) / 1e9);
+    r.lost = mismatches(store, want);
+    r.gaps = s.gaps;
+    r.resyncs = s.resyncs;
+    std::string metrics = scrape(dir.file("apiclient-rate" + std::to_string(rate) + ".log"));
+    r.queue_p50 = histogram_quantile(metrics, "tickfan_apiclient_queue_wait_seconds", 0.5);
+    r.queue_p99 = histogram_quantile(metrics, "tickfan_apiclient_queue_wait_seconds", 0.99);
+    r.apply_p50 = histogram_quantile(metrics, "tickfan_apiclient_apply_seconds", 0.5);
+    r.apply_p99 = histogram_quantile(metrics, "tickfan_apiclient_apply_seconds", 0.99);
+    a.stop(SIGTERM, 10000);
+    r.pipe = percentiles(read_samples(samples_file));
+  }
+  return r;
+}
+
+struct MaxResult {
+  int64_t ticks;
+  double seconds;
+  size_t lost;
+  uint64_t resyncs;
+};
+
+MaxResult max_round(const std::string& url, const TempDir& dir, int64_t ticks, int batch, int symbols) {
+  std::string store = dir.file("max.store");
+  TestPublisher pub(url);
+  Universe u(symbols);
+  ChildProcess a = start_apiclient(dir, url, store, static_cast<uint32_t>(symbols * 2), 0, "", dir.file("apiclient-max.log"));
+  wait_until([&] { return store_state(store).sync_state == shm::SyncState::live; }, 10000);
+  int64_t t0 = wall_ns();
+  run_publisher(pub, u, ticks, batch, 0);
+  auto want = pub.state();
+  wait_until([&] { return mismatches(store, want) == 0; }, 30000);
+  shm::StoreState s = store_state(store);
+  MaxResult m{ticks, static_cast<double>(s.commit_ns - t0) / 1e9, mismatches(store, want), s.resyncs};
+  a.stop(SIGTERM, 10000);
+  return m;
+}
+
+double sync_round(const std::string& url, const TempDir& dir, int symbols) {
+  std::string store = dir.file("sync" + std::to_string(symbols) + ".store");
+  TestPublisher pub(url);
+  std::vector<Quote> all;
+  for (int i = 0; i < symbols; ++i) all.push_back(make_quote(symbol_of(i), 100000 + i % 1000, 1000 + i));
+  pub.set_state(all);
+  auto want = pub.state();
+  int64_t t0 = mono_ns();
+  ChildProcess a = start_apiclient(dir, url, store, static_cast<uint32_t>(symbols + symbols / 4), 0, "",
+                                   dir.file("apiclient-sync.log"));
+  bool ok = wait_until(
+      [&] {
+        shm::StoreState s = store_state(store);
+        return s.sync_state == shm::SyncState::live && s.used == static_cast<uint32_t>(symbols);
+      },
+      30000);
+  double ms = static_cast<double>(mono_ns() - t0) / 1e6;
+  size_t bad = mismatches(store, want);
+  a.stop(SIGTERM, 10000);
+  if (!ok || bad) std::printf("sync %d symbols: FAILED (ok=%d mismatches=%zu)\n", symbols, ok, bad);
+  return ms;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  double seconds = argc > 1 ? std::atof(argv[1]) : 5.0;
+  NatsServer nats;
+  TempDir dir;
+  std::printf("## apiclient writer benchmark\n\n");
+  std::printf("nats-server on loopback (private port), %g s per round, 5 000 symbols (sh+sz, 8 subjects).\n\n", seconds);
+  std::printf("| rate (ticks/s) | batch (quotes, bytes) | plain NATS p50 / p99 / p99.9 (µs) | pipeline p50 / p99 / p99.9 (µs) | ratio p50 / p99 | store ticks/s | lost | resyncs |\n");
+  std::printf("|---|---|---|---|---|---|---|---|\n");
+  std::vector<RateResult> breakdown;
+  for (auto [rate, batch] : {std::pair<int64_t, int>{10'000, 10}, {100'000, 100}}) {
+    RateResult r = rate_round(nats.url(), dir, rate, batch, seconds, 5000);
+    std::printf("| %lld | %d, %zu B | %.0f / %.0f / %.0f | %.0f / %.0f / %.0f | %.2f / %.2f | %.0f | %zu | %llu |\n",
+                static_cast<long long>(r.rate), r.batch, r.payload, r.plain.p50, r.plain.p99, r.plain.p999, r.pipe.p50,
+                r.pipe.p99, r.pipe.p999, r.pipe.p50 / r.plain.p50, r.pipe.p99 / r.plain.p99, r.pipe_ticks_per_s, r.lost,
+                static_cast<unsigned long long>(r.resyncs));
+    std::fflush(stdout);
+    breakdown.push_back(r);
+  }
+  std::printf("\nInside the apiclient (from its histograms, bucket-interpolated): hand-off queue wait and "
+              "whole-batch apply time.\n\n| rate | queue wait p50 / p99 (µs) | batch apply p50 / p99 (µs) |\n|---|---|---|\n");
+  for (const RateResult& r : breakdown) {
+    std::printf("| %lld | %.0f / %.0f | %.0f / %.0f |\n", static_cast<long long>(r.rate), r.queue_p50, r.queue_p99,
+                r.apply_p50, r.apply_p99);
+  }
+  MaxResult m = max_round(nats.url(), dir, 2'000'000, 100, 5000);
+  std::printf("\nMaximum throughput (unpaced, batches of 100): %lld ticks in %.2f s = %.0f ticks/s into the store; "
+              "lost %zu, resyncs %llu.\n",
+              static_cast<long long>(m.ticks), m.seconds, static_cast<double>(m.ticks) / m.seconds, m.lost,
+              static_cast<unsigned long long>(m.resyncs));
+  std::printf("\n| new apiclient, snapshot of | time to live with every symbol (ms) |\n|---|---|\n");
+  for (int n : {5000, 100000}) {
+    std::printf("| %d symbols | %.0f |\n", n, sync_round(nats.url(), dir, n));
+    std::fflush(stdout);
+  }
+  return 0;
+}
