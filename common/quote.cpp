@@ -132,9 +132,16 @@ struct Out {
     std::memcpy(p, s, n);
     p += n;
   }
+  // Literal keys: a constant-size copy the compiler inlines (the writer
+  // renders ~40 of them per update).
   template <size_t N>
   void lit(const char (&s)[N]) {
-    lit(s, N - 1);
+    if (static_cast<size_t>(end - p) < N - 1) {
+      ok = false;
+      return;
+    }
+    std::memcpy(p, s, N - 1);
+    p += N - 1;
   }
   void fixed(int64_t v) {
     if (end - p < 24) {
@@ -152,6 +159,12 @@ struct Out {
   }
   // JSON string body (RFC 8259 §7): escape quote, backslash and controls.
   void escaped(std::string_view s) {
+    bool plain = true;
+    for (char c : s) plain &= c != '"' && c != '\\' && static_cast<unsigned char>(c) >= 0x20;
+    if (plain) {
+      lit(s.data(), s.size());
+      return;
+    }
     for (char c : s) {
       if (c == '"' || c == '\\') {
         char e[2] = {'\\', c};

@@ -87,7 +87,10 @@
 //  slot, bumping seq to the next even value, re-adds any published slot missing
 //  from the index (crash between `used` and the index store) and checks every
 //  checksum. A new slot becomes part of the store only when `used` passes it,
-//  so a crash while filling a new slot leaves nothing behind.
+//  so a crash while filling a new slot leaves nothing behind. Every seqlock
+//  word is turned odd with `seq | 1`, never `seq + 1`: a crash can leave one
+//  odd, and the next writer must not invert its parity.
+//  (The crash test found exactly that bug in an earlier `+ 1` version.)
 #pragma once
 #include <atomic>
 #include <cstddef>

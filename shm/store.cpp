@@ -17,6 +17,7 @@
 
 #include "clock.h"
 #include "layout.h"
+#include "log.h"
 
 namespace tickfan::shm {
 
@@ -51,13 +52,22 @@ const char* sync_state_name(SyncState s) {
 }
 
 uint64_t layout::record_checksum(const Record& r) {
-  uint32_t len = __atomic_load_n(&r.json_len, __ATOMIC_RELAXED);
-  if (len > kJsonCap) len = kJsonCap;
-  const auto* words = reinterpret_cast<const uint64_t*>(&r);
-  size_t end = (kJsonOffset + len + 7) / 8;
-  uint64_t h = 0x9E3779B97F4A7C15ull ^ len;
-  for (size_t i = kChecksumFrom / 8; i < end; ++i) h = mix64(h ^ __atomic_load_n(&words[i], __ATOMIC_RELAXED)) + i;
-  return h;
+  // Called on private copies only (staging, or a reader's validated copy),
+  // so plain loads. Four independent multiply lanes keep the CPU's
+  // multipliers busy instead of waiting on one long dependency chain.
+  uint32_t len = r.json_len <= kJsonCap ? r.json_len : static_cast<uint32_t>(kJsonCap);
+  const auto* w = reinterpret_cast<const uint64_t*>(&r);
+  size_t i = kChecksumFrom / 8, end = (kJsonOffset + len + 7) / 8;
+  uint64_t a = 0x9E3779B97F4A7C15ull ^ len, b = 0xC2B2AE3D27D4EB4Full, c = 0x165667B19E3779F9ull,
+           d = 0x27D4EB2F165667C5ull;
+  for (; i + 4 <= end; i += 4) {
+    a = (a ^ w[i]) * 0xff51afd7ed558ccdull;
+    b = (b ^ w[i + 1]) * 0xc4ceb9fe1a85ec53ull;
+    c = (c ^ w[i + 2]) * 0x9E3779B97F4A7C15ull;
+    d = (d ^ w[i + 3]) * 0xD6E8FEB86659FD93ull;
+  }
+  for (; i < end; ++i) a = (a ^ w[i]) * 0xff51afd7ed558ccdull;
+  return mix64(a ^ (b << 17 | b >> 47) ^ (c << 31 | c >> 33) ^ (d << 47 | d >> 17));
 }
 
 namespace {
@@ -323,14 +333,24 @@ std::unique_ptr<StoreWriter> StoreWriter::open(const std::string& path, const Wr
     uint64_t seq = r.seq.load(std::memory_order_relaxed);
     if ((seq & 1) == 0) continue;
     uint64_t useq = h->undo_seq.load(std::memory_order_acquire);
-    if ((useq & 1) == 0 && h->undo_slot.load(std::memory_order_relaxed) == slot) {
+    uint32_t uslot = h->undo_slot.load(std::memory_order_relaxed);
+    if ((useq & 1) == 0 && uslot == slot) {
       store_words(reinterpret_cast<char*>(&r) + kPayloadOffset, reinterpret_cast<char*>(&h->undo) + kPayloadOffset,
                   (kRecordSize - kPayloadOffset) / 8);
+      LOG_WARN("shm", "store %s: restored slot %u (%.16s) from the undo copy: the last writer died mid-update",
+               path.c_str(), slot, reinterpret_cast<const char*>(&m.keys()[slot]));
+    } else {
+      LOG_ERROR("shm", "store %s: slot %u is mid-update but the undo copy is for slot %u (undo seq %llu)",
+                path.c_str(), slot, uslot, static_cast<unsigned long long>(useq));
     }
     r.seq.store(seq + 1, std::memory_order_release);
     ++w->stats_.repaired_on_open;
     h->repairs.fetch_add(1, std::memory_order_relaxed);
   }
+  // A writer killed inside commit() leaves the commit group odd; its fields
+  // are each valid (the batch was applied), so just close it.
+  uint64_t cseq = h->commit_seq.load(std::memory_order_relaxed);
+  if (cseq & 1) h->commit_seq.store(cseq + 1, std::memory_order_release);
   // Every slot below `used` must be findable (a crash may fall between
   // raising `used` and publishing the index entry).
   const Key* keys = m.keys();
@@ -411,15 +431,20 @@ Status StoreWriter::upsert(const Quote& q) {
     Record& r = recs[found];
     uint64_t seq = r.seq.load(std::memory_order_relaxed);
     // Undo copy first: while r is odd, the undo slot holds its last value.
-    uint64_t useq = h->undo_seq.load(std::memory_order_relaxed);
-    h->undo_seq.store(useq + 1, std::memory_order_relaxed);
+    // `| 1`: a writer killed inside the undo copy leaves undo_seq odd; the
+    // next update must not flip its parity (odd = being written, always).
+    uint64_t useq = h->undo_seq.load(std::memory_order_relaxed) | 1;
+    h->undo_seq.store(useq, std::memory_order_relaxed);
     std::atomic_thread_fence(std::memory_order_release);
     h->undo_slot.store(static_cast<uint32_t>(found), std::memory_order_relaxed);
     uint32_t old_len = __atomic_load_n(&r.json_len, __ATOMIC_RELAXED);
     store_words(reinterpret_cast<char*>(&h->undo) + kPayloadOffset, reinterpret_cast<const char*>(&r) + kPayloadOffset,
                 payload_words(old_len > kJsonCap ? kJsonCap : old_len));
     h->undo.seq.store(seq, std::memory_order_relaxed);
-    h->undo_seq.store(useq + 2, std::memory_order_release);
+    h->undo_seq.store(useq + 1, std::memory_order_release);
+    // The undo copy must be complete before the record turns odd, for
+    // readers (who fall back to it) and for a crash at the next instruction.
+    std::atomic_thread_fence(std::memory_order_release);
 
     r.seq.store(seq + 1, std::memory_order_relaxed);
     std::atomic_thread_fence(std::memory_order_release);
@@ -466,15 +491,15 @@ Status StoreWriter::apply_batch(std::span<const Quote> quotes, uint64_t epoch, u
 
 void StoreWriter::commit(uint64_t epoch, uint64_t sequence) {
   Header* h = impl_->m.header();
-  uint64_t s = h->commit_seq.load(std::memory_order_relaxed);
-  h->commit_seq.store(s + 1, std::memory_order_relaxed);
+  uint64_t s = h->commit_seq.load(std::memory_order_relaxed) | 1;  // odd even if a crash left it odd
+  h->commit_seq.store(s, std::memory_order_relaxed);
   std::atomic_thread_fence(std::memory_order_release);
   int64_t now = wall_ns();
   h->epoch.store(epoch, std::memory_order_relaxed);
   h->sequence.store(sequence, std::memory_order_relaxed);
   h->commit_ns.store(now, std::memory_order_relaxed);
   h->commit_count.store(h->commit_count.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
-  h->commit_seq.store(s + 2, std::memory_order_release);
+  h->commit_seq.store(s + 1, std::memory_order_release);
   h->heartbeat_ns.store(now, std::memory_order_relaxed);
   ++stats_.commits;
 }

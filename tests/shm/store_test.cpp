@@ -319,3 +319,29 @@ TEST_CASE("a writer that died inside an update: readers serve the previous value
   CHECK(q.last() == 95000);
   CHECK(r->state().repairs == 1);
 }
+
+TEST_CASE("a writer that died inside the undo copy does not invert the undo seqlock for the next writer") {
+  TempDir dir;
+  std::string path = dir.file("s.tfstore");
+  must_open_writer(path)->upsert(make_quote("sh600000", 103300));
+  auto poke_undo_seq = [&](uint64_t* value, bool write) {
+    int fd = ::open(path.c_str(), O_RDWR);
+    off_t at = static_cast<off_t>(offsetof(layout::Header, undo_seq));
+    if (write) {
+      REQUIRE(::pwrite(fd, value, sizeof *value, at) == sizeof *value);
+    } else {
+      REQUIRE(::pread(fd, value, sizeof *value, at) == sizeof *value);
+    }
+    ::close(fd);
+  };
+  uint64_t odd = 41;  // as left by a SIGKILL between the undo's two seq stores
+  poke_undo_seq(&odd, true);
+  {
+    auto w = must_open_writer(path);
+    REQUIRE(w->upsert(make_quote("sh600000", 104000)) == Status::ok);
+  }
+  uint64_t after = 0;
+  poke_undo_seq(&after, false);
+  CHECK(after % 2 == 0);
+  CHECK(after > odd);
+}

@@ -27,7 +27,10 @@ TEST_CASE("readers racing one writer never see a torn or mixed record (threads, 
   std::vector<std::thread> readers;
   for (int t = 0; t < 2; ++t) {
     readers.emplace_back([&] {
-      auto r = StoreReader::open(path, &st, &err);
+      Status rst;
+      std::string rerr;
+      auto r = StoreReader::open(path, &rst, &rerr);
+      REQUIRE(r);
       std::vector<int64_t> last_volume(kSymbols, -1);
       char json[kQuoteJsonMax], expect[kQuoteJsonMax];
       while (!stop.load(std::memory_order_relaxed)) {

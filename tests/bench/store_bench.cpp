@@ -1,0 +1,346 @@
+// store_bench.cpp — the store against LMDB and against a bare seqlock array,
+// same work, same run, real processes (not a test; scripts/bench-store.sh).
+//
+// For each symbol count and writer rate, one writer process updates random
+// symbols while 1 or 2 reader processes do random point reads of a 288-byte
+// quote for D seconds:
+//   tickfan  StoreReader::find(symbol) + read_quote, writer upsert (which also
+//            renders the record's JSON)
+//   lmdb     mdb_get by symbol in a reset/renewed read txn (LMDB's fastest
+//            read mode); writer one put per txn, MDB_WRITEMAP|MDB_NOSYNC
+//   array    the limit: seqlock memcpy by array index, no lookup, no JSON
+// Every read is validated (embedded checksum); bad reads are counted.
+#include <lmdb.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "clock.h"
+#include "layout.h"
+#include "store.h"
+
+using namespace tickfan;
+using namespace tickfan::shm;
+
+namespace {
+
+struct Shared {
+  std::atomic<bool> stop;
+  std::atomic<bool> go;
+  std::atomic<uint64_t> writes;
+  std::atomic<uint64_t> reads[2];
+  std::atomic<uint64_t> bad;
+};
+
+std::string symbol_of(int i) { return (i % 2 ? "sz" : "sh") + std::to_string(600000 + i); }
+
+int64_t check_of(std::string_view symbol, int64_t volume) {
+  uint64_t h = static_cast<uint64_t>(volume) * 0x9E3779B97F4A7C15ull;
+  for (char c : symbol) h = (h ^ static_cast<uint8_t>(c)) * 0x100000001B3ull;
+  return static_cast<int64_t>(h >> 2);
+}
+
+Quote quote_of(const std::string& sym, int64_t volume) {
+  Quote q;
+  set_symbol(q, sym);
+  set_name(q, "浦发银行");
+  q.mutate_market(market_of_symbol(sym));
+  q.mutate_status(TradingStatus::Trading);
+  q.mutate_prev_close(102300);
+  q.mutate_open(102500);
+  q.mutate_high(110000);
+  q.mutate_low(95000);
+  q.mutate_last(100000 + volume % 5000);
+  q.mutate_volume(volume);
+  q.mutate_turnover(check_of(sym, volume));
+  q.mutate_exchange_ts_ns(wall_ns());
+  for (flatbuffers::uoffset_t i = 0; i < 5; ++i) {
+    q.mutable_bids()->Mutate(i, Level(100000 - 100 * (i + 1), 100 * (i + 1)));
+    q.mutable_asks()->Mutate(i, Level(100000 + 100 * (i + 1), 100 * (i + 1)));
+  }
+  return q;
+}
+
+bool valid(const Quote& q, const std::string& sym) {
+  return quote_symbol(q) == sym && q.turnover() == check_of(sym, q.volume());
+}
+
+// --- the three systems ------------------------------------------------------
+
+// Bare reference: an array of seqlocked 288-byte quotes, by index.
+struct alignas(64) ArrayRecord {
+  std::atomic<uint64_t> seq;
+  uint64_t pad[3];
+  Quote quote;
+};
+
+struct System {
+  virtual ~System() = default;
+  virtual void create(const std::string& dir, int n) = 0;
+  // Runs in the writer process.
+  virtual void open_writer() = 0;
+  virtual void write(int i, const Quote& q) = 0;
+  // Runs in a reader process.
+  virtual void open_reader() = 0;
+  virtual bool read(int i, const std::string& sym, Quote* out) = 0;
+};
+
+struct TickfanSystem : System {
+  std::string path;
+  std::unique_ptr<StoreWriter> w;
+  std::unique_ptr<StoreReader> r;
+  void create(const std::string& dir, int n) override {
+    path = dir + "/bench.tfstore";
+    Status st;
+    std::string err;
+    auto cw = StoreWriter::open(path, WriterOptions{static_cast<uint32_t>(n), 0640}, &st, &err);
+    for (int i = 0; i < n; ++i) cw->upsert(quote_of(symbol_of(i), 0));
+  }
+  void open_writer() override {
+    Status st;
+    std::string err;
+    w = StoreWriter::open(path, WriterOptions{}, &st, &err);
+  }
+  void write(int, const Quote& q) override { w->upsert(q); }
+  void open_reader() override {
+    Status st;
+    std::string err;
+    r = StoreReader::open(path, &st, &err);
+  }
+  bool read(int, const std::string& sym, Quote* out) override {
+    uint32_t slot;
+    return r->find(sym, &slot) == Status::ok && r->read_quote(slot, out) == Status::ok;
+  }
+};
+
+struct LmdbSystem : System {
+  std::string dir;
+  MDB_env* env = nullptr;
+  MDB_dbi dbi = 0;
+  MDB_txn* rtxn = nullptr;
+  void open_env() {
+    mdb_env_create(&env);
+    mdb_env_set_mapsize(env, size_t{4} << 30);
+    mdb_env_set_maxreaders(env, 16);
+    int rc = mdb_env_open(env, dir.c_str(), MDB_WRITEMAP | MDB_NOSYNC | MDB_NOTLS, 0644);
+    if (rc) {
+      std::fprintf(stderr, "lmdb open: %s\n", mdb_strerror(rc));
+      std::exit(1);
+    }
+    MDB_txn* t;
+    mdb_txn_begin(env, nullptr, 0, &t);
+    mdb_dbi_open(t, nullptr, 0, &dbi);
+    mdb_txn_commit(t);
+  }
+  void put(const std::string& sym, const Quote& q) {
+    MDB_txn* t;
+    mdb_txn_begin(env, nullptr, 0, &t);
+    MDB_val k{sym.size(), const_cast<char*>(sym.data())};
+    MDB_val v{sizeof(Quote), const_cast<Quote*>(&q)};
+    mdb_put(t, dbi, &k, &v, 0);
+    mdb_txn_commit(t);
+  }
+  void create(const std::string& d, int n) override {
+    dir = d + "/lmdb";
+    std::filesystem::create_directories(dir);
+    open_env();
+    MDB_txn* t;
+    mdb_txn_begin(env, nullptr, 0, &t);
+    for (int i = 0; i < n; ++i) {
+      std::string sym = symbol_of(i);
+      Quote q = quote_of(sym, 0);
+      MDB_val k{sym.size(), sym.data()};
+      MDB_val v{sizeof(Quote), &q};
+      mdb_put(t, dbi, &k, &v, 0);
+    }
+    mdb_txn_commit(t);
+    mdb_env_close(env);
+    env = nullptr;
+  }
+  void open_writer() override { open_env(); }
+  void write(int, const Quote& q) override { put(std::string(quote_symbol(q)), q); }
+  void open_reader() override {
+    open_env();
+    mdb_txn_begin(env, nullptr, MDB_RDONLY, &rtxn);
+    mdb_txn_reset(rtxn);
+  }
+  bool read(int, const std::string& sym, Quote* out) override {
+    mdb_txn_renew(rtxn);
+    MDB_val k{sym.size(), const_cast<char*>(sym.data())};
+    MDB_val v;
+    bool ok = mdb_get(rtxn, dbi, &k, &v) == 0 && v.mv_size == sizeof(Quote);
+    if (ok) std::memcpy(static_cast<void*>(out), v.mv_data, sizeof(Quote));
+    mdb_txn_reset(rtxn);
+    return ok;
+  }
+};
+
+struct ArraySystem : System {
+  ArrayRecord* recs = nullptr;
+  void create(const std::string&, int n) override {
+    // Anonymous shared memory, inherited by the forked writer and readers.
+    void* p = mmap(nullptr, sizeof(ArrayRecord) * n, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    recs = static_cast<ArrayRecord*>(p);
+    for (int i = 0; i < n; ++i) {
+      Quote q = quote_of(symbol_of(i), 0);
+      std::memcpy(static_cast<void*>(&recs[i].quote), &q, sizeof q);
+    }
+  }
+  void open_writer() override {}
+  void write(int i, const Quote& q) override {
+    ArrayRecord& r = recs[i];
+    uint64_t s = r.seq.load(std::memory_order_relaxed);
+    r.seq.store(s + 1, std::memory_order_relaxed);
+    std::atomic_thread_fence(std::memory_order_release);
+    layout::store_words(&r.quote, &q, sizeof(Quote) / 8);
+    r.seq.store(s + 2, std::memory_order_release);
+  }
+  void open_reader() override {}
+  bool read(int i, const std::string&, Quote* out) override {
+    const ArrayRecord& r = recs[i];
+    for (;;) {
+      uint64_t s1 = r.seq.load(std::memory_order_acquire);
+      if (s1 & 1) continue;
+      layout::load_words(out, &r.quote, sizeof(Quote) / 8);
+      std::atomic_thread_fence(std::memory_order_acquire);
+      if (r.seq.load(std::memory_order_relaxed) == s1) return true;
+    }
+  }
+};
+
+struct Result {
+  double reads_per_proc;
+  double writes;
+  uint64_t bad;
+};
+
+Result run(System& sys, int n, int readers, double rate, double seconds) {
+  auto* sh = static_cast<Shared*>(
+      mmap(nullptr, sizeof(Shared), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0));
+  new (sh) Shared{};
+  std::vector<std::string> symbols;
+  for (int i = 0; i < n; ++i) symbols.push_back(symbol_of(i));
+  std::vector<pid_t> pids;
+  pid_t writer = fork();
+  if (writer == 0) {
+    sys.open_writer();
+    std::vector<Quote> quotes;
+    for (int i = 0; i < n; ++i) quotes.push_back(quote_of(symbols[i], 0));
+    std::mt19937 rng(7);
+    while (!sh->go.load()) {
+    }
+    int64_t start = mono_ns();
+    uint64_t done = 0;
+    int64_t volume = 1;
+    while (!sh->stop.load(std::memory_order_relaxed)) {
+      for (int k = 0; k < 64; ++k) {
+        int i = static_cast<int>(rng() % n);
+        Quote& q = quotes[i];
+        q.mutate_volume(volume);
+        q.mutate_turnover(check_of(symbols[i], volume));
+        ++volume;
+        sys.write(i, q);
+      }
+      done += 64;
+      if (rate > 0) {
+        // Paced: sleep until this many updates are due.
+        int64_t due = start + static_cast<int64_t>(done / rate * 1e9);
+        int64_t now = mono_ns();
+        if (due > now) std::this_thread::sleep_for(std::chrono::nanoseconds(due - now));
+      }
+    }
+    sh->writes = done;
+    _exit(0);
+  }
+  for (int r = 0; r < readers; ++r) {
+    pid_t pid = fork();
+    if (pid == 0) {
+      sys.open_reader();
+      std::mt19937 rng(100 + r);
+      uint64_t reads = 0, bad = 0;
+      Quote q;
+      while (!sh->go.load()) {
+      }
+      while (!sh->stop.load(std::memory_order_relaxed)) {
+        for (int k = 0; k < 256; ++k) {
+          int i = static_cast<int>(rng() % n);
+          if (!sys.read(i, symbols[i], &q) || !valid(q, symbols[i])) ++bad;
+        }
+        reads += 256;
+      }
+      sh->reads[r] = reads;
+      sh->bad += bad;
+      _exit(0);
+    }
+    pids.push_back(pid);
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // let everyone open
+  sh->go = true;
+  std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
+  sh->stop = true;
+  waitpid(writer, nullptr, 0);
+  for (pid_t p : pids) waitpid(p, nullptr, 0);
+  Result res;
+  uint64_t total = 0;
+  for (int r = 0; r < readers; ++r) total += sh->reads[r];
+  res.reads_per_proc = static_cast<double>(total) / readers / seconds;
+  res.writes = static_cast<double>(sh->writes.load()) / seconds;
+  res.bad = sh->bad.load();
+  munmap(sh, sizeof(Shared));
+  return res;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  double seconds = argc > 1 ? std::atof(argv[1]) : 2.0;
+  std::string base = argc > 2 ? argv[2] : "/dev/shm";
+  std::printf("| symbols | writer | readers | system | reads/s per reader | writer updates/s | bad reads |\n");
+  std::printf("|---|---|---|---|---|---|---|\n");
+  std::vector<std::string> ratios;
+  for (int n : {5000, 100000}) {
+    for (double rate : {100000.0, 0.0}) {
+      for (int readers : {1, 2}) {
+        Result res[3];
+        const char* names[3] = {"tickfan", "lmdb", "array"};
+        for (int s = 0; s < 3; ++s) {
+          std::string dir = base + "/tickfan-bench-" + std::to_string(getpid());
+          std::filesystem::remove_all(dir);
+          std::filesystem::create_directories(dir);
+          std::unique_ptr<System> sys;
+          if (s == 0) sys = std::make_unique<TickfanSystem>();
+          if (s == 1) sys = std::make_unique<LmdbSystem>();
+          if (s == 2) sys = std::make_unique<ArraySystem>();
+          sys->create(dir, n);
+          res[s] = run(*sys, n, readers, rate, seconds);
+          std::filesystem::remove_all(dir);
+          std::printf("| %d | %s | %d | %s | %.0f | %.0f | %llu |\n", n, rate > 0 ? "100k/s" : "full speed", readers,
+                      names[s], res[s].reads_per_proc, res[s].writes, static_cast<unsigned long long>(res[s].bad));
+          std::fflush(stdout);
+        }
+        char line[256];
+        std::snprintf(line, sizeof line,
+                      "| %d | %s | %d | %.2f | %.2f | %.2f |", n, rate > 0 ? "100k/s" : "full speed", readers,
+                      res[0].reads_per_proc / res[1].reads_per_proc, res[0].reads_per_proc / res[2].reads_per_proc,
+                      res[1].writes > 0 ? res[0].writes / res[1].writes : 0.0);
+        ratios.push_back(line);
+      }
+    }
+  }
+  std::printf("\n| symbols | writer | readers | reads tickfan/lmdb | reads tickfan/array | writes tickfan/lmdb |\n");
+  std::printf("|---|---|---|---|---|---|\n");
+  for (const auto& l : ratios) std::printf("%s\n", l.c_str());
+  return 0;
+}
