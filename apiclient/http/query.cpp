@@ -67,7 +67,9 @@ void json_escape(std::string_view s, Buffer* out) {
     if (c == '"' || c == '\\') {
       out->push('\\');
       out->push(static_cast<char>(c));
-    } else if (c < 0x20 || c == 0x7f) {
+    } else if (c < 0x20 || c == 0x7f || c == '<' || c == '>') {
+      // Controls must be escaped; < and > are escaped too so an echoed
+      // symbol can never form markup if a client mis-renders the body.
       char e[6] = {'\\', 'u', '0', '0', kHex[c >> 4], kHex[c & 15]};
       out->append(e, 6);
     } else if (c >= 0x80) {

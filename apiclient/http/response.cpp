@@ -20,10 +20,11 @@
 
 namespace tickfan::http {
 
+#define TF_OVERLOAD_BODY "{\"error\":{\"status\":503,\"message\":\"too many connections, retry later\"}}"
+static_assert(sizeof(TF_OVERLOAD_BODY) - 1 == 70, "Content-Length below must match the body");
 const char kOverloadResponse[] =
-    "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nContent-Length: 71\r\n"
-    "Retry-After: 1\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n"
-    "{\"error\":{\"status\":503,\"message\":\"too many connections, retry later\"}}";
+    "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nContent-Length: 70\r\n"
+    "Retry-After: 1\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n" TF_OVERLOAD_BODY;
 const size_t kOverloadResponseLen = sizeof(kOverloadResponse) - 1;
 
 const char* reason_phrase(int status) {

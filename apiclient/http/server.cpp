@@ -98,6 +98,8 @@ struct Server {
   uv_loop_t* loop = nullptr;
   uv_tcp_t listener;
   uv_timer_t sweep;
+  uv_prepare_t tick_prepare;
+  int64_t tick = 0;  // loop iterations: the store header is re-read once per tick
   uv_signal_t sigterm, sigint;
   llhttp_settings_t settings;
   char readbuf[kReadBufSize];
@@ -453,7 +455,7 @@ int on_message_complete(llhttp_t* p) {
   req.accepts_gzip = c->accepts_gzip;
   req.if_none_match = c->inm;
   req.origin = c->origin;
-  s->w.refresh(static_cast<int64_t>(uv_now(s->loop)));
+  s->w.refresh(s->tick);
   Reply rep;
   bool keep = llhttp_should_keep_alive(p) && !s->stopping;
   bool http10 = llhttp_get_http_major(p) == 1 && llhttp_get_http_minor(p) == 0;
@@ -702,6 +704,12 @@ int run_worker(const Options& opts, int index) {
     LOG_ERROR("http", "worker=%d libuv listen: %s", index, uv_strerror(rc));
     return kWorkerExitListen;
   }
+  // A new tick before each poll: requests handled in one poll phase (e.g. a
+  // pipelined batch) share one copy of the store header; the next phase,
+  // which could follow a commit, re-reads it.
+  uv_prepare_init(s->loop, &s->tick_prepare);
+  s->tick_prepare.data = s;
+  uv_prepare_start(&s->tick_prepare, [](uv_prepare_t* h) { static_cast<Server*>(h->data)->tick++; });
   uv_timer_init(s->loop, &s->sweep);
   s->sweep.data = s;
   uv_timer_start(&s->sweep, on_sweep, kSweepMs, kSweepMs);
@@ -710,7 +718,7 @@ int run_worker(const Options& opts, int index) {
   s->sigterm.data = s->sigint.data = s;
   uv_signal_start(&s->sigterm, on_signal, SIGTERM);
   uv_signal_start(&s->sigint, on_signal, SIGINT);
-  s->w.refresh(static_cast<int64_t>(uv_now(s->loop)));
+  s->w.refresh(s->tick);
   LOG_INFO("http", "worker=%d pid=%d listening on %s:%d", index, getpid(), opts.listen_host.c_str(), opts.port);
   uv_run(s->loop, UV_RUN_DEFAULT);
   return kWorkerExitOk;

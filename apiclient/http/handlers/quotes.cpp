@@ -120,8 +120,9 @@ void handle_quotes(Worker& w, const Request& req, Reply& rep, Buffer& out) {
   if (!percent_decode(symbols_raw, &w.decoded))
     return error_reply(rep, out, start, 400, "malformed percent-escape in symbols");
   std::string_view list = w.decoded;
-  size_t count = list.empty() ? 0 : 1;
-  for (char c : list) count += c == ',';
+  // Empty entries (",,", a trailing comma) are not symbols and are skipped.
+  size_t count = 0;
+  for (size_t i = 0; i < list.size(); ++i) count += list[i] != ',' && (i == 0 || list[i - 1] == ',');
   if (count == 0) return error_reply(rep, out, start, 400, "symbols is empty");
   if (count > w.opts.max_symbols)
     return error_reply(rep, out, start, 400, "too many symbols (maximum ", std::to_string(w.opts.max_symbols) + ")");
@@ -146,10 +147,11 @@ void handle_quotes(Worker& w, const Request& req, Reply& rep, Buffer& out) {
     if (c == std::string_view::npos) c = list.size();
     std::string_view sym = list.substr(pos, c - pos);
     pos = c + 1;
+    if (sym.empty()) continue;
     uint32_t slot;
     size_t mark = out.size();
     if (!first) out.push(',');
-    if (!sym.empty() && valid_symbol(sym) && w.find(sym, &slot) && append_record(w, slot, mask, out)) {
+    if (valid_symbol(sym) && w.find(sym, &slot) && append_record(w, slot, mask, out)) {
       first = false;
       continue;
     }

@@ -1,0 +1,198 @@
+// endpoints_test.cpp — every endpoint of docs/http.md against a real store
+// and the real binary: bodies, data age, ETag/304, gzip, CORS, HEAD,
+// keep-alive and pipelining.
+#include <doctest/doctest.h>
+#include <libdeflate.h>
+
+#include "fixture.h"
+
+using namespace tickfan::testing;
+
+namespace {
+std::string gunzip(const std::string& in) {
+  libdeflate_decompressor* d = libdeflate_alloc_decompressor();
+  std::string out(in.size() * 20 + 4096, '\0');
+  size_t got = 0;
+  auto r = libdeflate_gzip_decompress(d, in.data(), in.size(), out.data(), out.size(), &got);
+  libdeflate_free_decompressor(d);
+  if (r != LIBDEFLATE_SUCCESS) return "";
+  out.resize(got);
+  return out;
+}
+std::string after(const std::string& s, const std::string& marker) {
+  size_t p = s.find(marker);
+  return p == std::string::npos ? "" : s.substr(p);
+}
+}  // namespace
+
+TEST_CASE("quotes list returns each known symbol in order, reports unknown ones, and carries the data age") {
+  HttpFixture f;
+  auto r = http_get(f.port, "/v1/quotes?symbols=sh600000,sz000001,nosuch,sh600002");
+  REQUIRE(r.status == 200);
+  CHECK(r.header("Content-Type") == "application/json");
+  CHECK(!r.header("X-Data-Age-Ms").empty());
+  CHECK(r.body.starts_with("{\"age_ms\":"));
+  CHECK(r.body.find("\"commit\":1,") != std::string::npos);
+  size_t a = r.body.find("\"symbol\":\"sh600000\""), b = r.body.find("\"symbol\":\"sz000001\""),
+         c = r.body.find("\"symbol\":\"sh600002\"");
+  CHECK(a < b);
+  CHECK(b < c);
+  CHECK(c != std::string::npos);
+  CHECK(r.body.find("\"ts\":1732200000123") != std::string::npos);  // every quote carries its timestamp
+  CHECK(r.body.ends_with("],\"unknown\":[\"nosuch\"]}"));
+}
+
+TEST_CASE("quotes list with fields returns only those fields plus symbol") {
+  HttpFixture f;
+  auto r = http_get(f.port, "/v1/quotes?symbols=sh600000&fields=last,volume");
+  REQUIRE(r.status == 200);
+  CHECK(r.body.find("\"data\":[{\"symbol\":\"sh600000\",\"last\":10,\"volume\":100}]") != std::string::npos);
+  CHECK(http_get(f.port, "/v1/quotes?symbols=sh600000&fields=bogus").status == 400);
+}
+
+TEST_CASE("quotes list refuses a missing or oversized symbol list with 400 and a JSON error") {
+  HttpFixture f({"--max-symbols", "1000"});
+  auto r = http_get(f.port, "/v1/quotes");
+  CHECK(r.status == 400);
+  CHECK(r.body.find("\"error\":{\"status\":400") != std::string::npos);
+  std::string many;
+  for (int i = 0; i < 1000; ++i) many += (i ? "," : "") + HttpFixture::symbol(i % 40);
+  auto ok = http_get(f.port, "/v1/quotes?symbols=" + many);
+  CHECK(ok.status == 200);  // the documented maximum is served
+  CHECK(http_get(f.port, "/v1/quotes?symbols=" + many + ",sh600000").status == 400);
+}
+
+TEST_CASE("a single quote is served, and an unknown symbol is 404 with a JSON error") {
+  HttpFixture f;
+  auto r = http_get(f.port, "/v1/quotes/sz000001");
+  REQUIRE(r.status == 200);
+  CHECK(r.body.find("\"data\":{\"symbol\":\"sz000001\"") != std::string::npos);
+  auto nf = http_get(f.port, "/v1/quotes/sh999999");
+  CHECK(nf.status == 404);
+  CHECK(nf.body.find("unknown symbol: sh999999") != std::string::npos);
+  CHECK(!nf.header("X-Data-Age-Ms").empty());
+}
+
+TEST_CASE("rank orders by the requested key and direction, filters by market and pages") {
+  HttpFixture f;
+  auto r = http_get(f.port, "/v1/rank?by=volume&limit=3");
+  REQUIRE(r.status == 200);
+  // Volume is (i+1)*100: the top three are symbols 39, 38, 37.
+  size_t a = r.body.find(HttpFixture::symbol(39)), b = r.body.find(HttpFixture::symbol(38)),
+         c = r.body.find(HttpFixture::symbol(37));
+  CHECK(a < b);
+  CHECK(b < c);
+  CHECK(c != std::string::npos);
+  CHECK(r.body.find("\"total\":40") != std::string::npos);
+  auto asc = http_get(f.port, "/v1/rank?by=price&order=asc&limit=2&offset=1&market=sh");
+  REQUIRE(asc.status == 200);
+  // sh symbols are the even i; ascending price skipping the first -> i=2, 4.
+  CHECK(asc.body.find(HttpFixture::symbol(2)) < asc.body.find(HttpFixture::symbol(4)));
+  CHECK(asc.body.find(HttpFixture::symbol(0)) == std::string::npos);
+  CHECK(asc.body.find("\"market\":\"sh\"") != std::string::npos);
+  CHECK(http_get(f.port, "/v1/rank?by=nonsense").status == 400);
+  CHECK(http_get(f.port, "/v1/rank?limit=0").status == 400);
+  CHECK(http_get(f.port, "/v1/rank?market=xx").status == 400);
+}
+
+TEST_CASE("rank reflects a new commit after the rank interval") {
+  HttpFixture f({"--rank-interval-ms", "50"});
+  CHECK(http_get(f.port, "/v1/rank?by=volume&limit=1").body.find(HttpFixture::symbol(39)) != std::string::npos);
+  f.writer->upsert(make_quote(HttpFixture::symbol(0), 100000, 999999));
+  f.commit();
+  CHECK(wait_until([&] {
+    return http_get(f.port, "/v1/rank?by=volume&limit=1").body.find(HttpFixture::symbol(0)) != std::string::npos;
+  }, 3000));
+}
+
+TEST_CASE("healthz, readyz and metrics answer") {
+  HttpFixture f;
+  auto h = http_get(f.port, "/healthz");
+  CHECK(h.status == 200);
+  CHECK(h.body.find("\"status\":\"ok\"") != std::string::npos);
+  auto ready = http_get(f.port, "/readyz");
+  CHECK(ready.status == 200);
+  CHECK(ready.body.find("\"writer_alive\":true") != std::string::npos);
+  http_get(f.port, "/v1/quotes/sh600000");
+  auto m = http_get(f.port, "/metrics");
+  CHECK(m.status == 200);
+  CHECK(m.header("Content-Type").starts_with("text/plain; version=0.0.4"));
+  CHECK(m.body.find("tickfan_http_requests_total{worker=\"") != std::string::npos);
+  CHECK(m.body.find("tickfan_http_request_duration_seconds_bucket") != std::string::npos);
+  CHECK(m.body.find("tickfan_http_data_age_seconds") != std::string::npos);
+  CHECK(m.body.find("tickfan_http_response_bytes_total") != std::string::npos);
+  CHECK(m.body.find("tickfan_http_connections{") != std::string::npos);
+  CHECK(m.body.find("sh600000") == std::string::npos);  // no per-symbol labels
+}
+
+TEST_CASE("ETag follows the commit and If-None-Match gets 304 without a body") {
+  HttpFixture f;
+  auto r = http_get(f.port, "/v1/quotes?symbols=sh600000");
+  std::string etag = r.header("ETag");
+  REQUIRE(etag.starts_with("W/\""));
+  auto nm = http_get(f.port, "/v1/quotes?symbols=sh600000", {"If-None-Match: " + etag});
+  CHECK(nm.status == 304);
+  CHECK(nm.body.empty());
+  CHECK(nm.header("ETag") == etag);
+  CHECK(http_get(f.port, "/v1/quotes/sh600000", {"If-None-Match: \"x\", " + etag}).status == 304);
+  f.commit();
+  auto changed = http_get(f.port, "/v1/quotes?symbols=sh600000", {"If-None-Match: " + etag});
+  CHECK(changed.status == 200);
+  CHECK(changed.header("ETag") != etag);
+}
+
+TEST_CASE("gzip is used when accepted and the body is large enough, and decodes to the plain body") {
+  HttpFixture f;
+  std::string list = "sh600000,sz000001,sh600002,sz000003,sh600004,sz000005";
+  auto plain = http_get(f.port, "/v1/quotes?symbols=" + list);
+  auto gz = http_get(f.port, "/v1/quotes?symbols=" + list, {"Accept-Encoding: br, gzip;q=0.8"});
+  REQUIRE(gz.status == 200);
+  CHECK(gz.header("Content-Encoding") == "gzip");
+  CHECK(gz.header("Vary").find("Accept-Encoding") != std::string::npos);
+  CHECK(gz.body.size() < plain.body.size());
+  CHECK(after(gunzip(gz.body), "\"data\"") == after(plain.body, "\"data\""));
+  CHECK(http_get(f.port, "/v1/quotes?symbols=" + list, {"Accept-Encoding: gzip;q=0"}).header("Content-Encoding").empty());
+  CHECK(http_get(f.port, "/v1/quotes/sh600000", {"Accept-Encoding: gzip"}).header("Content-Encoding").empty());  // small
+}
+
+TEST_CASE("CORS headers only for configured origins, with ETag exposed; preflight gets 204") {
+  HttpFixture f({"--cors-origin", "https://a.example"});
+  auto ok = http_get(f.port, "/v1/quotes/sh600000", {"Origin: https://a.example"});
+  CHECK(ok.header("Access-Control-Allow-Origin") == "https://a.example");
+  CHECK(ok.header("Access-Control-Expose-Headers").find("ETag") != std::string::npos);
+  CHECK(ok.header("Vary").find("Origin") != std::string::npos);
+  CHECK(http_get(f.port, "/v1/quotes/sh600000", {"Origin: https://evil.example"}).header("Access-Control-Allow-Origin").empty());
+  auto pre = http_get(f.port, "/v1/quotes/sh600000", {"Origin: https://a.example", "Access-Control-Request-Method: GET"},
+                      "OPTIONS");
+  CHECK(pre.status == 204);
+  CHECK(pre.header("Access-Control-Allow-Methods").find("GET") != std::string::npos);
+}
+
+TEST_CASE("HEAD has the GET headers and no body, and the connection stays usable") {
+  HttpFixture f;
+  RawConn c(f.port);
+  REQUIRE(c.send("HEAD /v1/quotes/sh600000 HTTP/1.1\r\nHost: x\r\n\r\nGET /v1/quotes/sh600000 HTTP/1.1\r\nHost: x\r\n\r\n"));
+  auto h = c.read(3000, true);
+  CHECK(h.status == 200);
+  auto g = c.read();
+  CHECK(g.status == 200);
+  CHECK(h.header("Content-Length") == g.header("Content-Length"));
+  CHECK(g.body.size() == std::stoul(g.header("Content-Length")));
+}
+
+TEST_CASE("pipelined requests are answered in order on one keep-alive connection") {
+  HttpFixture f;
+  RawConn c(f.port);
+  std::string req;
+  for (int i = 0; i < 50; ++i) req += "GET /v1/quotes/" + HttpFixture::symbol(i % 40) + " HTTP/1.1\r\nHost: x\r\n\r\n";
+  REQUIRE(c.send(req));
+  for (int i = 0; i < 50; ++i) {
+    auto r = c.read();
+    REQUIRE(r.status == 200);
+    CHECK(r.body.find(HttpFixture::symbol(i % 40)) != std::string::npos);
+  }
+  // HTTP/1.0 without keep-alive: answered, then closed.
+  REQUIRE(c.send("GET /healthz HTTP/1.0\r\n\r\n"));
+  CHECK(c.read().status == 200);
+  CHECK(c.closed_within(2000));
+}

@@ -1,0 +1,207 @@
+// limits_test.cpp — every refusal of docs/http.md "Limits" and a corpus of
+// malformed and hostile requests: each gets its status (or a close), the
+// refusal is counted, and the server keeps serving other connections.
+#include <doctest/doctest.h>
+#include <poll.h>
+#include <sys/resource.h>
+
+#include <thread>
+
+#include "fixture.h"
+
+using namespace tickfan::testing;
+
+namespace {
+// Sends `bytes` on a fresh connection; returns the first response (status 0
+// if the server closed without one).
+HttpResponse raw(int port, const std::string& bytes, int timeout_ms = 3000) {
+  RawConn c(port);
+  if (!c.ok() || !c.send(bytes)) return {};
+  return c.read(timeout_ms);
+}
+bool still_serving(int port) { return http_get(port, "/v1/quotes/sh600000").status == 200; }
+}  // namespace
+
+TEST_CASE("unknown path is 404 and a wrong method is 405 with Allow, both with JSON bodies") {
+  HttpFixture f;
+  auto nf = http_get(f.port, "/nope");
+  CHECK(nf.status == 404);
+  CHECK(nf.body.starts_with("{\"error\":{\"status\":404"));
+  auto post = http_get(f.port, "/v1/quotes/sh600000", {"Content-Length: 0"}, "POST");
+  CHECK(post.status == 405);
+  CHECK(post.header("Allow") == "GET, HEAD, OPTIONS");
+  CHECK(post.body.find("\"status\":405") != std::string::npos);
+}
+
+TEST_CASE("a request target over the limit gets 414, a header section over the limit 431") {
+  HttpFixture f({"--max-uri-bytes", "1024", "--max-header-bytes", "2048"});
+  auto uri = raw(f.port, "GET /v1/quotes?symbols=" + std::string(2000, 'a') + " HTTP/1.1\r\nHost: x\r\n\r\n");
+  CHECK(uri.status == 414);
+  CHECK(uri.header("Connection") == "close");
+  auto hdr = raw(f.port, "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(4000, 'b') + "\r\n\r\n");
+  CHECK(hdr.status == 431);
+  // Many small headers add up too.
+  std::string many = "GET /healthz HTTP/1.1\r\n";
+  for (int i = 0; i < 200; ++i) many += "X-H" + std::to_string(i) + ": vvvvvvvvvvvvvvvv\r\n";
+  CHECK(raw(f.port, many + "\r\n").status == 431);
+  CHECK(still_serving(f.port));
+}
+
+TEST_CASE("a body on GET gets 413 and the connection is closed") {
+  HttpFixture f;
+  RawConn c(f.port);
+  REQUIRE(c.send("GET /v1/quotes/sh600000 HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello"));
+  auto r = c.read();
+  CHECK(r.status == 413);
+  CHECK(c.closed_within(3000));
+  CHECK(raw(f.port, "GET /healthz HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n").status == 413);
+  CHECK(still_serving(f.port));
+}
+
+TEST_CASE("slowloris: headers not complete within the header timeout get 408 and a close") {
+  HttpFixture f({"--header-timeout-ms", "500"});
+  RawConn slow(f.port);
+  REQUIRE(slow.send("GET /v1/quotes/sh600000 HTTP/1.1\r\nHost: x\r\n"));
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  REQUIRE(slow.send("X-Drip: 1\r\n"));
+  CHECK(still_serving(f.port));  // others are served meanwhile
+  auto r = slow.read(3000);
+  CHECK(r.status == 408);
+  CHECK(slow.closed_within(3000));
+  // A connection that never sends a byte is closed too.
+  RawConn silent(f.port);
+  CHECK(silent.closed_within(3000));
+}
+
+TEST_CASE("an idle keep-alive connection is closed after the idle timeout") {
+  HttpFixture f({"--idle-timeout-ms", "500"});
+  RawConn c(f.port);
+  REQUIRE(c.send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"));
+  CHECK(c.read().status == 200);
+  auto t0 = std::chrono::steady_clock::now();
+  CHECK(c.closed_within(3000));
+  CHECK(std::chrono::steady_clock::now() - t0 >= std::chrono::milliseconds(300));
+}
+
+// Builds a std::string from a literal that may contain NUL bytes.
+template <size_t N>
+std::string bytes(const char (&lit)[N]) {
+  return std::string(lit, N - 1);
+}
+
+TEST_CASE("hostile corpus: protocol garbage gets an error status or a close, and the server keeps serving") {
+  HttpFixture f({}, 40, 1);  // one worker, so its /metrics counts every refusal
+  const std::vector<std::string> corpus = {
+      bytes("GARBAGE\r\n\r\n"),
+      bytes("GET\r\n\r\n"),
+      bytes("GET /healthz HTTP/9.9\r\n\r\n"),
+      bytes("GET /healthz HTTP/1.1\r\nHo\0st: x\r\n\r\n"),
+      bytes("GET /v1/quotes/sh6\0000 HTTP/1.1\r\n\r\n"),
+      bytes("GET /healthz HTTP/1.1\r\nX: a\0b\r\n\r\n"),
+      bytes("GET /healthz HTTP/1.1\r\nContent-Length: abc\r\n\r\n"),
+      bytes("GET /healthz HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd"),
+      bytes("GET /healthz HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n0\r\n\r\n"),
+      bytes("GET /healthz HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n"),
+      bytes("GET /healthz HTTP/1.1\r\n Folded: x\r\n\r\n"),
+      bytes("\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03"),  // a TLS ClientHello
+      bytes("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"),
+      bytes("CONNECT 127.0.0.1:22 HTTP/1.1\r\n\r\n"),
+      std::string(70000, 'A'),
+      "GET /" + std::string(40000, '/') + " HTTP/1.1\r\n\r\n",
+  };
+  for (size_t i = 0; i < corpus.size(); ++i) {
+    CAPTURE(i);
+    RawConn c(f.port);
+    REQUIRE(c.ok());
+    c.send(corpus[i]);
+    auto r = c.read(3000);
+    if (r.status != 0) {
+      CHECK(r.status >= 400);
+      CHECK((r.body.starts_with("{\"error\"") || r.body.empty()));
+    }
+    // Either way the server closes (or has closed) the connection.
+    CHECK(c.closed_within(3000));
+  }
+  // Pipelined garbage after a valid request: the valid one is answered first.
+  RawConn p(f.port);
+  REQUIRE(p.send("GET /v1/quotes/sh600000 HTTP/1.1\r\nHost: x\r\n\r\nBLAH BLAH\r\n\r\n"));
+  CHECK(p.read().status == 200);
+  CHECK(p.read().status == 400);
+  CHECK(p.closed_within(3000));
+  CHECK(still_serving(f.port));
+  auto m = http_get(f.port, "/metrics");
+  const std::string series = "tickfan_http_bad_requests_total{worker=\"0\",reason=\"parse\"} ";
+  size_t at = m.body.find(series);
+  REQUIRE(at != std::string::npos);
+  CHECK(std::stoi(m.body.substr(at + series.size())) >= 10);
+}
+
+TEST_CASE("hostile but well-formed requests get a 4xx JSON error and the connection stays usable") {
+  HttpFixture f;
+  const std::vector<std::string> targets = {
+      "/v1/quotes?symbols=%zz", "/v1/quotes?symbols=%00", "/v1/quotes/%ff%fe", "/v1/quotes/%22%3Cscript%3E",
+      "/v1/rank?limit=99999999999999999999999", "/v1/rank?offset=-1", "/v1/quotes?symbols=,,,,",
+  };
+  RawConn c(f.port);
+  for (const auto& t : targets) {
+    CAPTURE(t);
+    REQUIRE(c.send("GET " + t + " HTTP/1.1\r\nHost: x\r\n\r\n"));
+    auto r = c.read();
+    CHECK(r.status >= 400);
+    CHECK(r.status < 500);
+    CHECK(r.body.starts_with("{\"error\":{\"status\":"));
+    CHECK(r.body.find('<') == std::string::npos);  // echoed input is JSON-escaped, never raw markup
+  }
+  REQUIRE(c.send("GET /v1/quotes/sh600000 HTTP/1.1\r\nHost: x\r\n\r\n"));
+  CHECK(c.read().status == 200);
+  // An Upgrade request is served as plain HTTP/1.1 (RFC 9110 §7.8 lets us
+  // ignore Upgrade), then closed because we will not switch.
+  RawConn u(f.port);
+  REQUIRE(u.send("GET /healthz HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n"));
+  CHECK(u.read().status == 200);
+  CHECK(u.closed_within(3000));
+}
+
+TEST_CASE("connections over --max-connections get 503 and a close; others are served") {
+  HttpFixture f({"--max-connections", "5"}, 40, 1);
+  std::vector<std::unique_ptr<RawConn>> held;
+  for (int i = 0; i < 5; ++i) {
+    held.push_back(std::make_unique<RawConn>(f.port));
+    REQUIRE(held.back()->send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"));
+    REQUIRE(held.back()->read().status == 200);
+  }
+  auto over = raw(f.port, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+  CHECK(over.status == 503);
+  CHECK(over.header("Retry-After") == "1");
+  CHECK(over.body.find("too many connections") != std::string::npos);
+  REQUIRE(held[0]->send("GET /v1/quotes/sh600000 HTTP/1.1\r\nHost: x\r\n\r\n"));
+  CHECK(held[0]->read().status == 200);
+  held.clear();
+  CHECK(wait_until([&] { return http_get(f.port, "/healthz").status == 200; }, 3000));
+}
+
+TEST_CASE("2000 concurrent connections are all served") {
+  rlimit rl;
+  getrlimit(RLIMIT_NOFILE, &rl);
+  if (rl.rlim_cur < 4500) {
+    rl.rlim_cur = std::min<rlim_t>(rl.rlim_max, 4500);
+    setrlimit(RLIMIT_NOFILE, &rl);
+  }
+  REQUIRE(rl.rlim_cur >= 2100);
+  HttpFixture f({"--max-connections", "5000"});
+  const int n = 2000;
+  std::vector<std::unique_ptr<RawConn>> conns;
+  conns.reserve(n);
+  for (int i = 0; i < n; ++i) {
+    conns.push_back(std::make_unique<RawConn>(f.port));
+    REQUIRE(conns.back()->ok());
+  }
+  // All open at once, then each asks for a 10-symbol list.
+  for (auto& c : conns) REQUIRE(c->send("GET /v1/quotes?symbols=sh600000,sz000001,sh600002,sz000003,sh600004,"
+                                        "sz000005,sh600006,sz000007,sh600008,sz000009 HTTP/1.1\r\nHost: x\r\n\r\n"));
+  int ok = 0;
+  for (auto& c : conns) ok += c->read(10000).status == 200;
+  CHECK(ok == n);
+  auto m = http_get(f.port, "/metrics");
+  CHECK(m.status == 200);
+}
