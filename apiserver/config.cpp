@@ -1,0 +1,146 @@
+// config.cpp — see config.h. Every option's help text says what it does and
+// its unit; defaults are shown by --help.
+#include "config.h"
+
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <iostream>
+
+namespace tickfan::apiserver {
+
+int parse_options(int argc, char** argv, Options* out) {
+  ServerConfig& c = out->server;
+  CLI::App app{
+      "tickfan-apiserver: reads ticks from upstream sources, validates and de-duplicates them, and publishes\n"
+      "FlatBuffer QuoteBatch messages to NATS on <prefix>.<market>.<shard>; answers snapshot requests on\n"
+      "<prefix>-snapshot. Example:\n"
+      "  tickfan-apiserver --nats nats://127.0.0.1:4222 --source 'synthetic:?rate=2000'\n"
+      "  tickfan-apiserver --config /etc/tickfan/apiserver.toml\n"
+      "Docs: docs/apiserver.md (operation), docs/ticks.md (input formats), docs/protocol.md (wire)."};
+  app.set_config("--config", "", "Read options from this TOML file (command-line values win)");
+  app.option_defaults()->always_capture_default();
+
+  std::vector<std::string> sources;
+  app.add_option("-s,--source", sources,
+                 "Input, repeatable: file:PATH[?follow=1], stdin:, tcp://HOST:PORT, "
+                 "synthetic:[?symbols=5000&rate=20000&seed=1&count=0]; every kind also takes name=LABEL and "
+                 "priority=N (smaller = preferred on equal timestamps), e.g. 'tcp://feed-a:9000?name=a&priority=1'")
+      ->required()
+      ->group("Sources");
+  app.add_option("--max-future-ms", c.limits.max_future_ns, "Reject ticks stamped further ahead of our clock (ms)")
+      ->transform([](std::string v) { return std::to_string(std::stoll(v) * 1000000); })
+      ->default_str("5000")
+      ->group("Sources");
+  app.add_option("--ring-size", c.ring_capacity, "Per-source hand-off ring, in quotes (power of two)")
+      ->check(CLI::Range(64u, 1u << 22))
+      ->group("Sources");
+
+  std::vector<std::string> servers;
+  app.add_option("--nats", servers, "NATS server URL, repeatable or comma-separated (a cluster's members)")
+      ->delimiter(',')
+      ->default_str("nats://127.0.0.1:4222")
+      ->group("NATS");
+  app.add_option("--nats-user", c.nats.user, "User name")->group("NATS");
+  app.add_option("--nats-password", c.nats.password, "Password (prefer the config file to the command line)")->group("NATS");
+  app.add_option("--nats-token", c.nats.token, "Authentication token")->group("NATS");
+  app.add_option("--nats-creds", c.nats.creds_file, "Credentials file (JWT + NKey seed)")->group("NATS");
+  app.add_flag("--nats-tls", c.nats.tls, "Require TLS")->group("NATS");
+  app.add_option("--nats-tls-ca", c.nats.tls_ca, "CA certificates file (PEM) to verify the server")->group("NATS");
+  app.add_option("--nats-tls-cert", c.nats.tls_cert, "Client certificate chain (PEM)")->group("NATS");
+  app.add_option("--nats-tls-key", c.nats.tls_key, "Client private key (PEM)")->group("NATS");
+  app.add_flag("--nats-tls-skip-verify", c.nats.tls_skip_verify, "Do not verify the server certificate (tests only)")
+      ->group("NATS");
+  app.add_option("--nats-reconnect-wait-ms", c.nats.reconnect_wait_ms, "Wait between reconnect attempts (ms)")->group("NATS");
+  app.add_option("--nats-reconnect-jitter-ms", c.nats.reconnect_jitter_ms, "Random extra wait per attempt (ms)")->group("NATS");
+  app.add_option("--nats-reconnect-buffer-mb", c.nats.reconnect_buffer_mb,
+                 "Publishes kept while disconnected (MiB); beyond it publishes fail and receivers resync")
+      ->check(CLI::Range(1, 2047))
+      ->group("NATS");
+  app.add_flag("--send-asap,!--no-send-asap", c.nats.send_asap,
+               "Write every publish at once (low latency) instead of letting the client coalesce for ~1 ms")
+      ->group("NATS");
+
+  app.add_option("--prefix", c.prefix, "Subject prefix: deltas on <prefix>.<market>.<shard>, snapshots on <prefix>-snapshot")
+      ->group("Publishing");
+  app.add_option("--shards", c.shards, "Shards (subjects) per market; must match the apiclients")
+      ->check(CLI::Range(1u, 256u))
+      ->group("Publishing");
+  app.add_option("--publisher-id", c.publisher_id, "Name carried in every batch (default: host name)")->group("Publishing");
+  app.add_option("--max-batch", c.max_batch, "Flush a subject's batch at this many quotes")
+      ->check(CLI::Range(size_t{1}, size_t{3000}))
+      ->group("Publishing");
+  double max_delay_ms = 2;
+  app.add_option("--max-delay-ms", max_delay_ms,
+                 "Flush a subject's batch when its oldest quote waited this long (ms); an idle input flushes at once")
+      ->check(CLI::Range(0.0, 10000.0))
+      ->group("Publishing");
+  app.add_option("--snapshot-part", c.snapshot_part, "Quotes per snapshot part message")
+      ->check(CLI::Range(size_t{1}, size_t{1000}))
+      ->group("Publishing");
+  double refresh_s = 0;
+  app.add_option("--refresh-s", refresh_s, "Re-publish every last value as deltas every N seconds (0 = off)")
+      ->check(CLI::Range(0.0, 86400.0))
+      ->group("Publishing");
+
+  int64_t errors = c.breaker.error_threshold, window_ms = 10000, silence_ms = 5000, open_ms = 2000;
+  app.add_option("--breaker-errors", errors, "Errors within --breaker-window-ms that open a source's breaker")->group("Health");
+  app.add_option("--breaker-window-ms", window_ms, "Error counting window (ms)")->group("Health");
+  app.add_option("--breaker-silence-ms", silence_ms, "A source silent this long while others deliver is cut off (ms)")
+      ->group("Health");
+  app.add_option("--breaker-open-ms", open_ms, "How long a breaker stays open before probing (ms)")->group("Health");
+  app.add_option("--breaker-probe-ticks", c.breaker.probe_ticks, "Good ticks in half-open that close the breaker")
+      ->group("Health");
+
+  double state_interval_ms = 1000;
+  app.add_option("--state-file", c.state_file,
+                 "Keep the last value of every symbol in this store file (shm/ format) so a restart can answer "
+                 "snapshots at once; e.g. /var/lib/tickfan/apiserver.store")
+      ->group("State");
+  app.add_option("--state-interval-ms", state_interval_ms, "How often changed symbols are written to --state-file (ms)")
+      ->check(CLI::Range(10.0, 600000.0))
+      ->group("State");
+
+  app.add_option("--metrics-addr", out->metrics_addr, "Address of the /metrics and /healthz listener")->group("Operations");
+  app.add_option("--metrics-port", out->metrics_port, "Port of the listener (0 = off, -1 = any free port, logged)")
+      ->group("Operations");
+  app.add_option("--log-level", out->log_level, "debug, info, warn or error")
+      ->check(CLI::IsMember({"debug", "info", "warn", "error"}))
+      ->group("Operations");
+  app.add_flag("--exit-when-done", c.exit_when_done,
+               "Exit once every source has ended (files read, synthetic count reached) and all is published")
+      ->group("Operations");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int rc = app.exit(e);
+    return rc == 0 ? 0 : 2;
+  }
+  try {
+    for (const auto& s : sources) c.sources.push_back(parse_source_uri(s));
+  } catch (const std::invalid_argument& e) {
+    std::cerr << "tickfan-apiserver: " << e.what() << "\n";
+    return 2;
+  }
+  if (!servers.empty()) c.nats.servers = servers;
+  c.max_delay_ns = static_cast<int64_t>(max_delay_ms * 1e6);
+  c.refresh_ns = static_cast<int64_t>(refresh_s * 1e9);
+  c.state_interval_ns = static_cast<int64_t>(state_interval_ms * 1e6);
+  c.breaker.error_threshold = static_cast<uint32_t>(errors);
+  c.breaker.error_window_ns = window_ms * 1000000;
+  c.breaker.silence_ns = silence_ms * 1000000;
+  c.breaker.open_ns = open_ms * 1000000;
+  if ((c.ring_capacity & (c.ring_capacity - 1)) != 0) {
+    std::cerr << "tickfan-apiserver: --ring-size " << c.ring_capacity << " is not a power of two\n";
+    return 2;
+  }
+  if (c.publisher_id.empty()) {
+    char host[256] = "";
+    gethostname(host, sizeof host - 1);
+    c.publisher_id = host[0] ? host : "apiserver";
+  }
+  return -1;
+}
+
+}  // namespace tickfan::apiserver

@@ -1,0 +1,110 @@
+// source_tcp.cpp — tcp://HOST:PORT: connect to an upstream that streams tick
+// lines; on any failure reconnect with capped exponential backoff plus jitter
+// (100 ms doubling to 5 s), so a restarting upstream is not hammered and
+// redundant apiservers do not reconnect in lock-step.
+#include <netdb.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "source.h"
+
+namespace tickfan::apiserver {
+
+namespace {
+
+constexpr int kBackoffMinMs = 100;
+constexpr int kBackoffMaxMs = 5000;
+
+class TcpSource final : public Source {
+ public:
+  using Source::Source;
+  ~TcpSource() override {
+    request_stop();
+    join();
+  }
+
+ protected:
+  void run() override {
+    std::vector<char> buf(256 * 1024);
+    std::minstd_rand rng(static_cast<unsigned>(index() * 7919 + 17));
+    int backoff = kBackoffMinMs;
+    while (!stopping()) {
+      std::string err;
+      int fd = connect_once(&err);
+      if (fd < 0) {
+        count_error();
+        int wait = backoff / 2 + static_cast<int>(rng() % static_cast<unsigned>(backoff / 2 + 1));
+        LOG_WARN("source", "connect failed source=%s addr=%s:%d error=\"%s\" retry_ms=%d", name().c_str(),
+                 spec_.host.c_str(), spec_.port, err.c_str(), wait);
+        backoff = std::min(backoff * 2, kBackoffMaxMs);
+        if (!sleep_ms(wait)) return;
+        continue;
+      }
+      LOG_INFO("source", "connected source=%s addr=%s:%d", name().c_str(), spec_.host.c_str(), spec_.port);
+      backoff = kBackoffMinMs;
+      bool clean_eof = false;
+      while (!stopping()) {
+        pollfd p{fd, POLLIN, 0};
+        int rc = ::poll(&p, 1, 100);
+        if (rc == 0) continue;
+        if (rc < 0 && errno == EINTR) continue;
+        ssize_t n = ::recv(fd, buf.data(), buf.size(), 0);
+        if (n > 0) {
+          feed(buf.data(), static_cast<size_t>(n), false);
+          continue;
+        }
+        if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+        clean_eof = n == 0;
+        if (!clean_eof) err = std::strerror(errno);
+        break;
+      }
+      ::close(fd);
+      if (stopping()) return;
+      discard_partial("connection lost");
+      count_error();
+      LOG_WARN("source", "disconnected source=%s addr=%s:%d reason=\"%s\"", name().c_str(), spec_.host.c_str(),
+               spec_.port, clean_eof ? "peer closed" : err.c_str());
+      if (!sleep_ms(backoff)) return;
+      backoff = std::min(backoff * 2, kBackoffMaxMs);
+    }
+  }
+
+ private:
+  int connect_once(std::string* err) {
+    addrinfo hints{};
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    addrinfo* res = nullptr;
+    std::string port = std::to_string(spec_.port);
+    int rc = ::getaddrinfo(spec_.host.c_str(), port.c_str(), &hints, &res);
+    if (rc != 0) {
+      *err = gai_strerror(rc);
+      return -1;
+    }
+    int fd = -1;
+    for (addrinfo* a = res; a != nullptr; a = a->ai_next) {
+      fd = ::socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, a->ai_protocol);
+      if (fd < 0) continue;
+      if (::connect(fd, a->ai_addr, a->ai_addrlen) == 0) break;
+      *err = std::strerror(errno);
+      ::close(fd);
+      fd = -1;
+    }
+    ::freeaddrinfo(res);
+    return fd;
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<Source> make_tcp_source(const SourceSpec& spec, const SourceContext& ctx, int index) {
+  return std::make_unique<TcpSource>(spec, ctx, index);
+}
+
+}  // namespace tickfan::apiserver
