@@ -37,6 +37,10 @@ int parse_options(int argc, char** argv, Options* o) {
       ->capture_default_str();
   app.add_option("--ready-max-age-ms", o->ready_max_age_ms, "/readyz fails when the data is older")
       ->capture_default_str();
+  app.add_option("--body-cache-bytes", o->body_cache_bytes, "per-worker cache of rendered list bodies (0: off)")
+      ->capture_default_str();
+  app.add_option("--body-cache-min-symbols", o->body_cache_min_symbols, "cache list bodies of at least this many symbols")
+      ->capture_default_str();
   app.add_option("--gzip-min-bytes", o->gzip_min_bytes, "gzip bodies at least this large")->capture_default_str();
   app.add_option("--gzip-level", o->gzip_level, "libdeflate level")->check(CLI::Range(1, 12))->capture_default_str();
   app.add_option("--cache-max-age", o->cache_max_age_s, "Cache-Control max-age (s) for data")->capture_default_str();

@@ -6,6 +6,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -38,6 +39,8 @@ struct Reply {
   char etag[48] = {};             // full ETag value incl. W/ and quotes; empty: none
   bool compressible = false;      // eligible for gzip (adds Vary: Accept-Encoding)
   bool close = false;             // Connection: close after this response
+  // Body continues with these bytes (a BodyCache entry), sent by reference.
+  std::shared_ptr<const std::string> ext_body;
 };
 
 }  // namespace tickfan::http

@@ -84,7 +84,13 @@ struct Conn {
   // Output: `out` collects responses (each a [head|body] segment at an
   // offset), `inflight` is what uv_write is sending.
   Buffer out, inflight;
-  std::vector<std::pair<size_t, size_t>> segs;
+  struct Seg {
+    size_t off, len;
+    const char* ext;  // non-null: bytes outside `out` (a BodyCache entry)
+  };
+  std::vector<Seg> segs;
+  // Cache entries referenced by segs (out side) and by the write in flight.
+  std::vector<std::shared_ptr<const std::string>> holds, inflight_holds;
   size_t queued = 0;  // bytes of the current write libuv could not send at once
   uv_write_t wreq;
   uv_shutdown_t sreq;
@@ -188,6 +194,13 @@ void respond(Conn* c, const Request& req, Reply& rep, bool keep_alive, bool http
   size_t body_start = c->out.size();
   route(w, req, rep, c->out);
   size_t body_len = c->out.size() - body_start;
+  if (rep.ext_body && req.accepts_gzip && rep.compressible && rep.status == 200) {
+    // Compressing needs the whole body in one place.
+    c->out.append(*rep.ext_body);
+    rep.ext_body.reset();
+    body_len = c->out.size() - body_start;
+  }
+  size_t ext_len = rep.ext_body ? rep.ext_body->size() : 0;
   bool gz = false;
   if (rep.compressible && req.accepts_gzip && rep.status == 200 && body_len >= s->opts.gzip_min_bytes) {
     if (w.gzip.compress(c->out.data() + body_start, body_len, &w.gz)) {
@@ -204,17 +217,24 @@ void respond(Conn* c, const Request& req, Reply& rep, bool keep_alive, bool http
     c->out.resize(body_start);
   }
   HeadParams hp;
-  hp.content_length = body_len;
+  hp.content_length = body_len + ext_len;
   hp.gzip = gz;
   hp.keep_alive = keep_alive && !rep.close;
   hp.http10 = http10;
   char head[kHeadMax];
   size_t hl = render_head(w, req, rep, hp, head);
-  if (req.head) c->out.resize(body_start);  // HEAD: headers of the GET, no body (RFC 9110 §9.3.2)
+  if (req.head) {
+    c->out.resize(body_start);  // HEAD: headers of the GET, no body (RFC 9110 §9.3.2)
+    ext_len = 0;
+  }
   std::memcpy(c->out.data() + body_start - hl, head, hl);
-  c->segs.emplace_back(body_start - hl, c->out.size() - (body_start - hl));
+  c->segs.push_back({body_start - hl, c->out.size() - (body_start - hl), nullptr});
+  if (ext_len) {
+    c->segs.push_back({0, ext_len, rep.ext_body->data()});
+    c->holds.push_back(std::move(rep.ext_body));
+  }
   (void)seg_start;
-  size_t bytes = c->out.size() - (body_start - hl);
+  size_t bytes = c->out.size() - (body_start - hl) + ext_len;
   w.metrics.bytes_out->inc(bytes);
   double secs = static_cast<double>(mono_ns() - c->req_start_ns) / 1e9;
   w.metrics.count(rep.endpoint, rep.status, secs);
@@ -240,7 +260,7 @@ void respond_error(Conn* c, int status, const char* message) {
   char head[kHeadMax];
   size_t hl = render_head(s->w, req, rep, hp, head);
   std::memcpy(c->out.data() + body_start - hl, head, hl);
-  c->segs.emplace_back(body_start - hl, c->out.size() - (body_start - hl));
+  c->segs.push_back({body_start - hl, c->out.size() - (body_start - hl), nullptr});
   (void)seg_start;
   s->w.metrics.bytes_out->inc(c->out.size() - (body_start - hl));
   s->w.metrics.count(Endpoint::other, status, 0);
@@ -254,6 +274,7 @@ void on_write(uv_write_t* req, int status) {
   s->queued_bytes -= c->queued;
   c->queued = 0;
   c->inflight.clear();
+  c->inflight_holds.clear();
   // Resume connections that waited for the queue to drain.
   while (!s->wait_list.empty() && s->queued_bytes < s->max_queued / 2) {
     Conn* wc = s->wait_list.back();
@@ -283,10 +304,15 @@ void flush(Conn* c) {
     return;
   }
   c->out.swap(c->inflight);
-  uv_buf_t bufs[kMaxSegments];
+  c->holds.swap(c->inflight_holds);
+  uv_buf_t bufs[2 * kMaxSegments];
   size_t n = 0;
-  // Segments are contiguous but separated by unused head room; one writev.
-  for (auto& [off, len] : c->segs) bufs[n++] = uv_buf_init(c->inflight.data() + off, static_cast<unsigned>(len));
+  // Segments are separated by unused head room, or point at cache entries;
+  // either way one writev.
+  for (const auto& sg : c->segs) {
+    char* base = sg.ext ? const_cast<char*>(sg.ext) : c->inflight.data() + sg.off;
+    bufs[n++] = uv_buf_init(base, static_cast<unsigned>(sg.len));
+  }
   c->segs.clear();
   c->wreq.data = c;
   int rc = uv_write(&c->wreq, reinterpret_cast<uv_stream_t*>(&c->tcp), bufs, static_cast<unsigned>(n), on_write);
@@ -465,7 +491,7 @@ int on_message_complete(llhttp_t* p) {
   c->deadline_ms = c->last_active_ms + s->opts.idle_timeout_ms;
   // Stop parsing after a closing response, or when enough output is pending
   // (pipelined requests wait in the stash until the client reads).
-  if (c->close_after || c->out.size() >= kPipelineHighWater || c->segs.size() >= kMaxSegments) return HPE_PAUSED;
+  if (c->close_after || c->out.size() >= kPipelineHighWater || c->segs.size() + 2 > 2 * kMaxSegments) return HPE_PAUSED;
   return 0;
 }
 
@@ -591,7 +617,7 @@ void on_connection(uv_stream_t* listener, int status) {
     s->w.metrics.rejected_overload->inc();
     log_bad(s, BadReason::overload, "max connections reached");
     c->out.append(kOverloadResponse, kOverloadResponseLen);
-    c->segs.emplace_back(0, kOverloadResponseLen);
+    c->segs.push_back({0, kOverloadResponseLen, nullptr});
     c->close_after = true;
     s->w.metrics.count(Endpoint::other, 503, 0);
     start_reading(c);

@@ -51,6 +51,10 @@ void HttpMetrics::init(int worker_index, std::function<double()> age_ms) {
   gzip_responses = &registry.counter("tickfan_http_gzip_responses_total", "responses sent gzip-encoded");
   not_modified = &registry.counter("tickfan_http_not_modified_total", "304 answers to If-None-Match");
   rank_recomputes = &registry.counter("tickfan_http_rank_snapshots_total", "ranking snapshots taken");
+  cache_hits = &registry.counter("tickfan_http_body_cache_total", "list bodies served from the body cache",
+                                 "result=\"hit\"");
+  cache_misses = &registry.counter("tickfan_http_body_cache_total", "list bodies served from the body cache",
+                                   "result=\"miss\"");
   connections = &registry.gauge("tickfan_http_connections", "open connections");
   registry.gauge_fn("tickfan_http_data_age_seconds", "age of the store's last commit (-1: no store/commit)",
                     std::move(age_ms));
@@ -75,7 +79,7 @@ void HttpMetrics::count(Endpoint e, int status, double seconds) {
   latency[ei]->observe(seconds);
 }
 
-Worker::Worker(const Options& o, int idx) : opts(o), index(idx), gzip(o.gzip_level) {
+Worker::Worker(const Options& o, int idx) : opts(o), index(idx), bodies(o.body_cache_bytes), gzip(o.gzip_level) {
   metrics.init(idx, [this] {
     int64_t a = age_ms();
     return a < 0 ? -1.0 : static_cast<double>(a) / 1000.0;

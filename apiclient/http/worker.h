@@ -11,6 +11,7 @@
 #include <string_view>
 #include <unordered_map>
 
+#include "body_cache.h"
 #include "buffer.h"
 #include "gzip.h"
 #include "metrics.h"
@@ -33,6 +34,8 @@ struct HttpMetrics {
   Counter* gzip_responses = nullptr;
   Counter* not_modified = nullptr;
   Counter* rank_recomputes = nullptr;
+  Counter* cache_hits = nullptr;
+  Counter* cache_misses = nullptr;
   Gauge* connections = nullptr;
 
   void init(int worker_index, std::function<double()> age_ms);
@@ -50,6 +53,7 @@ struct Worker {
   int index;
   HttpMetrics metrics;
   RankCache rank;
+  BodyCache bodies;
   Gzip gzip;
 
   // Store access. `reader` is null until the file exists and opens; retried at

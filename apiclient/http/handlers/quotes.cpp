@@ -135,6 +135,16 @@ void handle_quotes(Worker& w, const Request& req, Reply& rep, Buffer& out) {
     return;
   }
   append_data_prefix(rep, out);
+  bool cacheable = w.bodies.enabled() && count >= w.opts.body_cache_min_symbols;
+  if (cacheable) {
+    if (auto hit = w.bodies.find(req.query, rep.commit, w.state.commit_ns)) {
+      w.metrics.cache_hits->inc();
+      rep.ext_body = std::move(hit);
+      return;
+    }
+    w.metrics.cache_misses->inc();
+  }
+  size_t tail_start = out.size();
   out.append("\"data\":[");
   // Unknown (or unreadable) symbols are echoed after the data array: a
   // requested symbol is never dropped silently.
@@ -164,6 +174,10 @@ void handle_quotes(Worker& w, const Request& req, Reply& rep, Buffer& out) {
   out.append("],\"unknown\":[");
   out.append(unknown.data(), unknown.size());
   out.append("]}");
+  if (cacheable) {
+    w.bodies.insert(req.query, rep.commit, w.state.commit_ns,
+                    std::string_view(out.data() + tail_start, out.size() - tail_start));
+  }
 }
 
 void handle_quote(Worker& w, const Request& req, std::string_view raw, Reply& rep, Buffer& out) {

@@ -196,3 +196,28 @@ TEST_CASE("pipelined requests are answered in order on one keep-alive connection
   CHECK(c.read().status == 200);
   CHECK(c.closed_within(2000));
 }
+
+TEST_CASE("a cached list body is reused within a commit and re-rendered after the next commit") {
+  HttpFixture f({"--body-cache-min-symbols", "2"}, 40, 1);
+  std::string q = "/v1/quotes?symbols=sh600000,sz000001,sh600002";
+  auto first = http_get(f.port, q);
+  auto second = http_get(f.port, q);
+  REQUIRE(second.status == 200);
+  CHECK(after(second.body, "\"data\"") == after(first.body, "\"data\""));
+  CHECK(second.body.size() == std::stoul(second.header("Content-Length")));
+  auto head = http_get(f.port, q, {}, "HEAD");
+  CHECK(head.header("Content-Length") == second.header("Content-Length"));
+  CHECK(http_get(f.port, "/metrics").body.find("tickfan_http_body_cache_total{worker=\"0\",result=\"hit\"} 2") !=
+        std::string::npos);
+  f.writer->upsert(make_quote("sh600000", 123400));
+  f.commit();
+  auto third = http_get(f.port, q);
+  CHECK(third.body.find("\"last\":12.34") != std::string::npos);
+  // Pipelined cached responses interleave correctly with uncached ones.
+  RawConn c(f.port);
+  REQUIRE(c.send("GET " + q + " HTTP/1.1\r\n\r\nGET /v1/quotes/sz000001 HTTP/1.1\r\n\r\nGET " + q + " HTTP/1.1\r\n\r\n"));
+  auto a = c.read(), b = c.read(), d = c.read();
+  CHECK(after(a.body, "\"data\"") == after(third.body, "\"data\""));
+  CHECK(b.body.find("\"data\":{\"symbol\":\"sz000001\"") != std::string::npos);
+  CHECK(after(d.body, "\"data\"") == after(third.body, "\"data\""));
+}
