@@ -8,7 +8,7 @@
 #include <unistd.h>
 
 #include <filesystem>
-#include <regex>
+#include <cstdlib>
 #include <stdexcept>
 
 namespace tickfan::testing {
@@ -45,16 +45,15 @@ void NatsServer::start() {
   proc_ = ChildProcess(argv);
   if (port_ == 0) {
     std::string ports_file = dir_.file("nats-server_" + std::to_string(proc_.pid()) + ".ports");
-    std::smatch m;
-    std::regex re("nats://127\\.0\\.0\\.1:(\\d+)");
+    // The ports file is JSON: {"nats":["nats://127.0.0.1:PORT"],...}.
+    const std::string marker = "nats://127.0.0.1:";
     bool found = wait_until(
         [&] {
           std::string text = read_file(ports_file);
-          if (std::regex_search(text, m, re)) {
-            port_ = std::stoi(m[1]);
-            return true;
-          }
-          return false;
+          size_t at = text.find(marker);
+          if (at == std::string::npos) return false;
+          port_ = std::atoi(text.c_str() + at + marker.size());
+          return port_ > 0;
         },
         10000);
     if (!found) throw std::runtime_error("nats-server did not write its ports file; log: " + read_file(dir_.file("nats.log")));
