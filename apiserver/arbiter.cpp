@@ -71,6 +71,10 @@ Verdict Arbiter::offer(const Quote& q, int source, int priority, uint32_t* id, b
   e.source = source;
   e.priority = priority;
   std::memcpy(static_cast<void*>(&e.last), &q, sizeof q);
+  if (!e.dirty) {
+    e.dirty = true;
+    dirty_.push_back(*id);
+  }
   return Verdict::accept;
 }
 
@@ -84,6 +88,15 @@ uint32_t Arbiter::restore(const Quote& q) {
   e.priority = INT32_MAX;
   std::memcpy(static_cast<void*>(&e.last), &q, sizeof q);
   return id;
+}
+
+void Arbiter::take_dirty(std::vector<Quote>* out) {
+  out->clear();
+  for (uint32_t id : dirty_) {
+    out->push_back(entries_[id].last);
+    entries_[id].dirty = false;
+  }
+  dirty_.clear();
 }
 
 }  // namespace tickfan::apiserver

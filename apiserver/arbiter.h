@@ -41,9 +41,16 @@ class SymbolIndex {
     std::memcpy(&k, q.symbol()->Data(), sizeof k);
     return k;
   }
+  // Full-avalanche mix (murmur3's fmix64 over both words): symbols differ
+  // only in a few trailing digits, and a multiply alone carries low bytes
+  // upwards only, which clustered "sh6000xx" into one probe run.
   static uint64_t hash(const Key& k) {
-    uint64_t h = (k.a ^ (k.b * 0x9E3779B97F4A7C15ull)) * 0xBF58476D1CE4E5B9ull;
-    return h ^ (h >> 31);
+    uint64_t h = k.a ^ (k.b * 0x9E3779B97F4A7C15ull);
+    h ^= h >> 33;
+    h *= 0xFF51AFD7ED558CCDull;
+    h ^= h >> 33;
+    h *= 0xC4CEB9FE1A85EC53ull;
+    return h ^ (h >> 33);
   }
   void grow();
 
@@ -62,13 +69,22 @@ class Arbiter {
   uint32_t restore(const Quote& q);
   uint32_t symbols() const { return index_.size(); }
 
+  // The last accepted quote of symbol `id` (ids are 0..symbols()-1). This is
+  // also the last-value state: the core flushes every pending batch before
+  // reading it for a snapshot, so then "accepted" equals "published".
+  const Quote& last(uint32_t id) const { return entries_[id].last; }
+  // Moves the quotes accepted since the last call (one per symbol) into *out.
+  void take_dirty(std::vector<Quote>* out);
+
  private:
   struct Entry {
     int64_t ts = 0;
-    int source = -1;
-    int priority = 0;
+    int32_t source = -1;
+    int32_t priority = 0;
+    bool dirty = false;
     Quote last;
   };
+  std::vector<uint32_t> dirty_;
   static bool same_content(const Quote& a, const Quote& b);
   SymbolIndex index_;
   std::vector<Entry> entries_;

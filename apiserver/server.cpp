@@ -68,10 +68,7 @@ void Server::start() {
       if (q.market() < Market::SH || q.market() > Market::US) continue;
       uint32_t id = arbiter_.restore(q);
       if (id == subject_by_id_.size()) subject_by_id_.push_back(subject_of(q));
-      state_.set(id, q);
     }
-    std::vector<Quote> discard;
-    state_.take_dirty(&discard);  // already saved
     persister_ = std::make_unique<StatePersister>(std::move(backend));
     LOG_INFO("state", "restored path=%s symbols=%zu", cfg_.state_file.c_str(), saved.size());
   }
@@ -216,9 +213,6 @@ void Server::flush(uint32_t subj) {
   }
   publish_seconds_->observe(static_cast<double>(t1 - t0) * 1e-9);
   tick_latency_->observe(static_cast<double>(created - p.quotes.front().receive_ts_ns()) * 1e-9);
-  // The state follows what was given a sequence number (even when the client
-  // refused it: receivers will see the gap and take a snapshot of this state).
-  for (size_t i = 0; i < p.quotes.size(); ++i) state_.set(p.ids[i], p.quotes[i]);
   p.quotes.clear();
   p.ids.clear();
 }
@@ -287,6 +281,10 @@ void Server::serve_snapshots() {
     queue.swap(snap_queue_);
     snap_waiting_.store(false, std::memory_order_relaxed);
   }
+  // Publish everything accepted so far: from here until the replies are
+  // sent, the arbiter's last values are exactly the deltas up to each
+  // subject's current sequence, which is what the end marker states.
+  flush_all();
   std::vector<Quote> quotes;
   std::vector<SubjectSequence> marks;
   for (const SnapshotReply& r : queue) {
@@ -301,10 +299,8 @@ void Server::serve_snapshots() {
       LOG_WARN("snapshot", "unknown market code=\"%s\" reply=%s", bad.c_str(), r.reply.c_str());
       mask = 0;
     } else {
-      // Captured here, between two flushes on the core thread: the state holds
-      // exactly the deltas up to each subject's current sequence.
-      for (uint32_t id = 0; id < state_.capacity(); ++id) {
-        if (state_.has(id) && market_in(mask, state_.get(id).market())) quotes.push_back(state_.get(id));
+      for (uint32_t id = 0; id < arbiter_.symbols(); ++id) {
+        if (market_in(mask, arbiter_.last(id).market())) quotes.push_back(arbiter_.last(id));
       }
       for (uint32_t i = 0; i < subjects_.size(); ++i) {
         auto market = static_cast<Market>(i / cfg_.shards + 1);
@@ -328,9 +324,8 @@ void Server::refresh_all() {
   // deltas (same sequences, same subjects): a receiver that missed anything
   // converges within one period even without asking for a snapshot.
   flush_all();
-  for (uint32_t id = 0; id < state_.capacity(); ++id) {
-    if (!state_.has(id)) continue;
-    Quote q = state_.get(id);
+  for (uint32_t id = 0; id < arbiter_.symbols(); ++id) {
+    const Quote& q = arbiter_.last(id);
     uint32_t subj = subject_by_id_[id];
     Pending& p = pending_[subj];
     if (p.quotes.empty() && !p.listed) {
@@ -347,7 +342,7 @@ void Server::refresh_all() {
 void Server::persist() {
   if (!persister_) return;
   std::vector<Quote> changed;
-  state_.take_dirty(&changed);
+  arbiter_.take_dirty(&changed);
   if (!changed.empty()) persister_->submit(&changed, epoch_, total_sequence_);
 }
 

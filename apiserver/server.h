@@ -2,9 +2,11 @@
 // drains their rings, arbitrates, batches per subject, assigns sequence
 // numbers, publishes, keeps the last-value state and answers snapshots.
 //
-// Why one core thread: sequence assignment, state update and snapshot capture
-// then happen in one order with no locks, which is exactly what makes a
-// snapshot consistent with the per-subject marks it reports. Parsing (the
+// Why one core thread: sequence assignment, last-value update and snapshot
+// capture then happen in one order with no locks, which is exactly what makes
+// a snapshot consistent with the per-subject marks it reports (the core
+// publishes every pending batch, then copies the last values and the
+// current sequences, with nothing in between). Parsing (the
 // expensive, parallel part) stays on the source threads.
 //
 // Batching (docs/apiserver.md has the measurements behind the defaults): a
@@ -42,7 +44,7 @@ struct ServerConfig {
   int64_t refresh_ns = 0;  // periodic full refresh; 0 = off
   BreakerConfig breaker;
   ValidateLimits limits;
-  uint32_t ring_capacity = 16384;
+  uint32_t ring_capacity = 4096;
   std::string state_file;
   int64_t state_interval_ns = 1'000'000'000;
   bool exit_when_done = false;
@@ -98,7 +100,6 @@ class Server {
   std::vector<std::unique_ptr<Source>> sources_;
   std::vector<SourceSlot> order_;  // by priority, then command-line order
   Arbiter arbiter_;
-  LastValues state_;
   std::unique_ptr<StatePersister> persister_;
   std::vector<uint32_t> subject_by_id_;
   std::vector<std::string> subjects_;       // index = (market - 1) * shards + shard

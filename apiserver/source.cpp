@@ -145,26 +145,22 @@ bool Source::sleep_ms(int ms) {
   return false;
 }
 
-bool Source::push(const Quote& q) {
+Quote* Source::slot() {
   Quote* slot = ring_.claim();
-  if (slot == nullptr) {
-    // Full: let the core see what we have, then wait for room. We keep
-    // waiting through a stop request for a while, because a tick we accepted
-    // must not be lost at shutdown; the core drains rings until the end.
-    flush();
-    int spins = 0;
-    while ((slot = ring_.claim()) == nullptr) {
-      if (++spins < 64) {
-        std::this_thread::yield();
-      } else {
-        std::this_thread::sleep_for(std::chrono::microseconds(50));
-      }
+  if (slot != nullptr) return slot;
+  // Full: let the core see what we have, then wait for room. A stop request
+  // does not end the wait: the core drains every ring before it exits, and a
+  // tick we accepted must not be lost.
+  flush();
+  int spins = 0;
+  while ((slot = ring_.claim()) == nullptr) {
+    if (++spins < 64) {
+      std::this_thread::yield();
+    } else {
+      std::this_thread::sleep_for(std::chrono::microseconds(50));
     }
   }
-  std::memcpy(static_cast<void*>(slot), &q, sizeof(Quote));
-  ring_.commit();
-  ticks_in_->inc();
-  return true;
+  return slot;
 }
 
 void Source::flush() {
@@ -186,21 +182,21 @@ void Source::reject(Reject r, const std::string& detail, std::string_view line) 
 void Source::handle_line(std::string_view line) {
   ++line_no_;
   lines_->inc();
-  Quote q;
+  Quote* q = slot();
   FieldSet present = 0;
   Reject reason = Reject::parse_error;
-  switch (parser_.parse(line, &q, &present, &reason, &detail_)) {
+  switch (parser_.parse(line, q, &present, &reason, &detail_)) {
     case LineKind::skipped: return;
     case LineKind::rejected: reject(reason, detail_, line); return;
     case LineKind::tick: break;
   }
   int64_t now = wall_ns();
-  if (!validate_tick(&q, present, now, ctx_.limits, &reason, &detail_)) {
+  if (!validate_tick(q, present, now, ctx_.limits, &reason, &detail_)) {
     reject(reason, detail_, line);
     return;
   }
-  q.mutate_receive_ts_ns(now);
-  push(q);
+  q->mutate_receive_ts_ns(now);
+  commit_slot();
 }
 
 void Source::feed(const char* data, size_t n, bool eof) {

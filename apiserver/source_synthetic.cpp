@@ -31,7 +31,6 @@ class SyntheticSource final : public Source {
     const uint64_t chunk = spec_.rate > 0 ? std::max<uint64_t>(1, static_cast<uint64_t>(spec_.rate / 1000)) : 64;
     const int64_t start = mono_ns();
     uint64_t made = 0;
-    Quote q;
     Reject reason;
     std::string detail;
     const FieldSet all = ~FieldSet{0};
@@ -39,10 +38,10 @@ class SyntheticSource final : public Source {
       uint64_t n = limit == 0 ? chunk : std::min(chunk, limit - made);
       int64_t now = wall_ns();
       for (uint64_t k = 0; k < n; ++k) {
-        market_.next(&q, now);
+        Quote* q = slot();
+        market_.next(q, now);
         // Same gate as every feed: the benchmark measures the real path.
-        if (!validate_tick(&q, all, now, ctx_.limits, &reason, &detail)) continue;
-        push(q);
+        if (validate_tick(q, all, now, ctx_.limits, &reason, &detail)) commit_slot();
       }
       made += n;
       flush();

@@ -1,9 +1,6 @@
-// state.h — last-value state: the latest published quote of every symbol,
-// which snapshot replies are made of, and its persistence across restarts.
-//
-// LastValues lives in the core thread and is updated exactly when a batch is
-// given its sequence number, so "state" and "sequences published" never
-// disagree (the snapshot consistency argument in docs/protocol.md).
+// state.h — persistence of the last-value state across apiserver restarts.
+// The state itself is the arbiter's table of last accepted quotes
+// (arbiter.h); the snapshot consistency argument is in docs/protocol.md.
 //
 // Persistence is optional (--state-file): a StatePersister thread writes the
 // symbols changed since its last pass (coalesced, at most every
@@ -22,45 +19,6 @@
 #include "quote.h"
 
 namespace tickfan::apiserver {
-
-class LastValues {
- public:
-  void set(uint32_t id, const Quote& q) {
-    if (id >= values_.size()) {
-      values_.resize(id + 1);
-      has_.resize(id + 1, 0);
-      dirty_flag_.resize(id + 1, 0);
-    }
-    values_[id] = q;
-    has_[id] = 1;
-    if (!dirty_flag_[id]) {
-      dirty_flag_[id] = 1;
-      dirty_.push_back(id);
-    }
-  }
-  bool has(uint32_t id) const { return id < has_.size() && has_[id]; }
-  const Quote& get(uint32_t id) const { return values_[id]; }
-  uint32_t capacity() const { return static_cast<uint32_t>(values_.size()); }
-  size_t count() const {
-    size_t n = 0;
-    for (uint8_t h : has_) n += h;
-    return n;
-  }
-  // Moves the quotes changed since the last call into *out.
-  void take_dirty(std::vector<Quote>* out) {
-    out->clear();
-    for (uint32_t id : dirty_) {
-      out->push_back(values_[id]);
-      dirty_flag_[id] = 0;
-    }
-    dirty_.clear();
-  }
-
- private:
-  std::vector<Quote> values_;
-  std::vector<uint8_t> has_, dirty_flag_;
-  std::vector<uint32_t> dirty_;
-};
 
 // Where saved state goes. load() runs once before anything else; save() runs
 // on the persister thread only.
