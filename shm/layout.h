@@ -11,7 +11,9 @@
 //   Keys[slot]   the slot's symbol, NUL-padded. Written once, before the slot
 //                is published, never changed: readers compare it without a lock.
 //   Index[i]     open addressing, linear probing, idx = pow2 >= 2*cap.
-//                0 = empty, else slot+1. Entries are only ever added.
+//                u32: 0 = empty, else bits 0..25 slot+1, bits 26..31 a tag
+//                (top 6 bits of the symbol's hash) so most mismatching
+//                probes never touch a record. Entries are only ever added.
 //   Records      one per slot, a seqlock each (below).
 //
 // Slots are never freed or reused for another symbol, so a reader holding a
@@ -175,6 +177,14 @@ static_assert(offsetof(Header, undo_seq) == 256);
 static_assert(offsetof(Header, undo) == 320);
 static_assert(sizeof(Header) <= kHeaderSize);
 static_assert(std::atomic<uint32_t>::is_always_lock_free);
+
+// Index entries (see FILE above).
+inline constexpr uint32_t kSlotBits = 26;
+inline constexpr uint32_t kMaxCapacity = (1u << kSlotBits) - 2;
+inline uint32_t index_tag(uint64_t hash) { return static_cast<uint32_t>(hash >> 58); }
+inline uint32_t index_entry(uint32_t slot, uint64_t hash) { return (slot + 1) | (index_tag(hash) << kSlotBits); }
+inline uint32_t entry_slot(uint32_t e) { return (e & ((1u << kSlotBits) - 1)) - 1; }
+inline uint32_t entry_tag(uint32_t e) { return e >> kSlotBits; }
 
 struct Geometry {
   uint32_t capacity;

@@ -107,13 +107,18 @@ struct Mapping {
 };
 
 // Probe for `key`: returns the slot or -1, and the index position where the
-// probe stopped (an empty entry) for an insert.
+// probe stopped (an empty entry) for an insert. The entry's tag filters out
+// most mismatches without touching a record; a tag match is confirmed
+// against the record's own symbol, which sits on the record's first cache
+// line: the line the read that follows needs anyway.
 int64_t probe(const Mapping& m, const Key& key, uint32_t* stop_at, uint32_t* probes) {
   const Header* h = m.header();
   const uint32_t mask = h->index_size - 1;
-  const Key* keys = m.keys();
+  const Record* recs = m.records();
   auto* index = m.index();
-  uint32_t pos = static_cast<uint32_t>(key.hash()) & mask;
+  const uint64_t hash = key.hash();
+  const uint32_t tag = index_tag(hash);
+  uint32_t pos = static_cast<uint32_t>(hash) & mask;
   for (uint32_t n = 1; n <= h->index_size; ++n, pos = (pos + 1) & mask) {
     uint32_t e = index[pos].load(std::memory_order_acquire);
     if (e == 0) {
@@ -121,8 +126,14 @@ int64_t probe(const Mapping& m, const Key& key, uint32_t* stop_at, uint32_t* pro
       if (probes) *probes = n;
       return -1;
     }
-    uint32_t slot = e - 1;
-    if (slot < h->capacity && keys[slot].w[0] == key.w[0] && keys[slot].w[1] == key.w[1]) {
+    if (entry_tag(e) != tag) continue;
+    uint32_t slot = entry_slot(e);
+    if (slot >= h->capacity) continue;
+    // A slot's symbol never changes once published, but the writer rewrites
+    // the same bytes on every update: atomic loads keep that race-free.
+    const auto* sym = reinterpret_cast<const uint64_t*>(recs[slot].quote.symbol()->Data());
+    if (__atomic_load_n(&sym[0], __ATOMIC_RELAXED) == key.w[0] &&
+        __atomic_load_n(&sym[1], __ATOMIC_RELAXED) == key.w[1]) {
       if (probes) *probes = n;
       return slot;
     }
@@ -189,8 +200,8 @@ struct StoreWriter::Impl {
 namespace {
 
 Status create_file(Mapping& m, uint32_t capacity, const std::string& path, std::string* error) {
-  if (capacity == 0 || capacity > (1u << 26)) {
-    *error = "store " + path + ": capacity " + std::to_string(capacity) + " is out of range (1 .. 67108864 symbols)";
+  if (capacity == 0 || capacity > kMaxCapacity) {
+    *error = "store " + path + ": capacity " + std::to_string(capacity) + " is out of range (1 .. " + std::to_string(kMaxCapacity) + " symbols)";
     return Status::invalid_value;
   }
   Geometry g = geometry_for(capacity);
@@ -358,7 +369,7 @@ std::unique_ptr<StoreWriter> StoreWriter::open(const std::string& path, const Wr
     uint32_t stop = 0;
     int64_t found = probe(m, keys[slot], &stop, nullptr);
     if (found < 0 && stop != UINT32_MAX) {
-      m.index()[stop].store(slot + 1, std::memory_order_release);
+      m.index()[stop].store(index_entry(slot, keys[slot].hash()), std::memory_order_release);
       ++w->stats_.reindexed_on_open;
     }
   }
@@ -468,7 +479,7 @@ Status StoreWriter::upsert(const Quote& q) {
   store_words(reinterpret_cast<char*>(&r) + kPayloadOffset, src, words);
   r.seq.store(seq + 1, std::memory_order_release);
   h->used.store(used + 1, std::memory_order_release);
-  m.index()[stop].store(used + 1, std::memory_order_release);
+  m.index()[stop].store(index_entry(used, key.hash()), std::memory_order_release);
   ++stats_.inserts;
   return Status::ok;
 }

@@ -297,7 +297,9 @@ TEST_CASE("a writer that died inside an update: readers serve the previous value
     h->undo.seq.store(r.seq.load());
     h->undo_seq.store(useq + 2);
     r.seq.store(r.seq.load() + 1);                 // odd: update in progress
-    std::memset(static_cast<void*>(&r.quote), 0x5A, 100);  // half-written garbage
+    // Half-written: a dying writer rewrites the symbol with the same bytes,
+    // so the damage starts after it (name, prices).
+    std::memset(reinterpret_cast<char*>(&r.quote) + kSymbolMax, 0x5A, 100);
     ::munmap(base, static_cast<size_t>(st.st_size));
     ::close(fd);
   }
