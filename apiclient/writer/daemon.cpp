@@ -17,11 +17,9 @@ void destroy_msg(void* p) { natsMsg_Destroy(static_cast<natsMsg*>(p)); }
 Daemon::Daemon(const Config& config, shm::StoreWriter& writer, MetricsRegistry& registry)
     : config_(config),
       writer_(writer),
-      registry_(registry),
       metrics_(registry),
       samples_(config.latency_samples),
       applier_(writer, metrics_, samples_),
-      queue_(static_cast<size_t>(config.nats.pending_msgs), static_cast<size_t>(config.nats.pending_bytes)),
       sync_(*this, config.sync),
       gaps_total_(registry.counter("tickfan_apiclient_gaps_total", "Sequence gaps detected on delta subjects")),
       resyncs_total_(registry.counter("tickfan_apiclient_resyncs_total",
@@ -55,36 +53,27 @@ bool Daemon::healthy(std::string* reason) const {
   return false;
 }
 
+void Daemon::stop() {
+  std::lock_guard<std::mutex> lock(stop_mu_);
+  stop_requested_ = true;
+  stop_cv_.notify_all();
+}
+
 int Daemon::run() {
-  nats_ = std::make_unique<NatsConn>(config_.nats, queue_);
-  nats_->subscribe(delta_subjects_);
-  int64_t now = mono_ns();
-  sync_.start(now);
-  next_heartbeat_ = now;
-  tick(now);
-  std::vector<Item> items;
-  items.reserve(1024);
-  // Wake at least this often for heartbeat and timeouts even when quiet.
-  int64_t wait_ns = std::min<int64_t>(config_.heartbeat_ms, 100) * 1'000'000;
-  bool lost = false;
-  uint64_t queue_dropped = 0;
-  while (queue_.pop_all(items, wait_ns, &lost, &queue_dropped)) {
-    now = mono_ns();
-    for (Item& item : items) handle(item, now);
-    if (lost) {
-      metrics_.slow_consumer.inc();
-      metrics_.queue_dropped.inc(queue_dropped - last_queue_dropped_);
-      last_queue_dropped_ = queue_dropped;
-      LOG_WARN("apply", "hand-off queue full: messages dropped (total %llu); resyncing",
-               static_cast<unsigned long long>(queue_dropped));
-      sync_.on_messages_lost(now);
-    }
-    tick(mono_ns());
+  nats_ = std::make_unique<NatsConn>(config_.nats, *this);
+  // Idle callbacks double as the heartbeat timer on a quiet market.
+  int64_t idle_ms = std::min<int64_t>(config_.heartbeat_ms, 100);
+  nats_->subscribe(delta_subjects_, idle_ms);
+  {
+    std::unique_lock<std::mutex> lock(stop_mu_);
+    stop_cv_.wait(lock, [&] { return stop_requested_; });
   }
-  for (Item& item : items)
-    if (item.msg) natsMsg_Destroy(item.msg);
-  // Stop the library's threads before the store goes away.
-  nats_->close();
+  {
+    // Waits out a callback in progress; later ones return at once.
+    std::lock_guard<std::mutex> lock(handler_mu_);
+    stopping_ = true;
+  }
+  nats_->close();  // joins the library's threads: the store is ours again
   applier_.heartbeat();
   shm::Status cs = applier_.checkpoint();
   const SyncCounters& c = sync_.counters();
@@ -104,45 +93,85 @@ int Daemon::run() {
   return cs == shm::Status::ok ? 0 : 1;
 }
 
-void Daemon::handle(Item& item, int64_t now) {
-  switch (item.kind) {
-    case ItemKind::delta:
-    case ItemKind::reply: {
-      Inbound in;
-      bool is_reply = item.kind == ItemKind::reply;
-      uint64_t request_id = is_reply ? nats_->request_id_of(natsMsg_GetSubject(item.msg)) : 0;
-      natsMsg* msg = item.msg;
-      item.msg = nullptr;
-      if (!is_reply) metrics_.queue_wait_seconds.observe(static_cast<double>(now - item.queued_ns) * 1e-9);
-      if (!verify(msg, item.kind, &in)) return;
-      if (is_reply) {
+void Daemon::on_message(natsMsg* msg, bool reply) {
+  std::lock_guard<std::mutex> lock(handler_mu_);
+  if (stopping_) {
+    natsMsg_Destroy(msg);
+    return;
+  }
+  int64_t now = mono_ns();
+  if (!started_) {
+    // The first callback (normally the kick NatsConn sends itself) starts the
+    // first sync here, on the delivery thread, after the subscriptions exist.
+    started_ = true;
+    sync_.start(now);
+  }
+  if (has_events_.load(std::memory_order_acquire)) drain_events(now);
+  uint64_t request_id = reply ? nats_->request_id_of(natsMsg_GetSubject(msg)) : 0;
+  if (reply && request_id == 0) {
+    natsMsg_Destroy(msg);  // the kick
+  } else {
+    Inbound in;
+    if (verify(msg, reply, &in)) {
+      if (reply) {
         sync_.on_reply(std::move(in), request_id, now);
       } else {
         sync_.on_delta(std::move(in), now);
       }
-      return;
     }
-    case ItemKind::disconnected:
-      metrics_.nats_disconnects.inc();
-      LOG_WARN("nats", "disconnected; reconnecting");
-      sync_.on_disconnected(now);
-      return;
-    case ItemKind::reconnected:
-      metrics_.nats_reconnects.inc();
-      LOG_INFO("nats", "connected; resyncing");
-      sync_.on_reconnected(now);
-      return;
-    case ItemKind::slow_consumer:
-      metrics_.slow_consumer.inc();
-      last_lib_dropped_ = nats_->dropped();
-      LOG_WARN("nats", "slow consumer: NATS dropped messages (total %lld); resyncing",
-               static_cast<long long>(last_lib_dropped_));
-      sync_.on_messages_lost(now);
-      return;
+  }
+  if (now >= next_tick_) tick(now);
+}
+
+void Daemon::on_idle() {
+  std::lock_guard<std::mutex> lock(handler_mu_);
+  if (stopping_) return;
+  int64_t now = mono_ns();
+  if (!started_) {
+    started_ = true;
+    sync_.start(now);
+  }
+  if (has_events_.load(std::memory_order_acquire)) drain_events(now);
+  tick(now);
+}
+
+void Daemon::on_event(NatsEvent e) {
+  std::lock_guard<std::mutex> lock(event_mu_);
+  events_.push_back(e);
+  has_events_.store(true, std::memory_order_release);
+}
+
+void Daemon::drain_events(int64_t now) {
+  std::vector<NatsEvent> events;
+  {
+    std::lock_guard<std::mutex> lock(event_mu_);
+    events.swap(events_);
+    has_events_.store(false, std::memory_order_relaxed);
+  }
+  for (NatsEvent e : events) {
+    switch (e) {
+      case NatsEvent::disconnected:
+        metrics_.nats_disconnects.inc();
+        LOG_WARN("nats", "disconnected; reconnecting");
+        sync_.on_disconnected(now);
+        break;
+      case NatsEvent::reconnected:
+        metrics_.nats_reconnects.inc();
+        LOG_INFO("nats", "connected; resyncing");
+        sync_.on_reconnected(now);
+        break;
+      case NatsEvent::slow_consumer:
+        metrics_.slow_consumer.inc();
+        last_lib_dropped_ = nats_->dropped();
+        LOG_WARN("nats", "slow consumer: NATS dropped messages (total %lld); resyncing",
+                 static_cast<long long>(last_lib_dropped_));
+        sync_.on_messages_lost(now);
+        break;
+    }
   }
 }
 
-bool Daemon::verify(natsMsg* msg, ItemKind kind, Inbound* in) {
+bool Daemon::verify(natsMsg* msg, bool reply, Inbound* in) {
   in->hold = Hold(msg, &destroy_msg);
   const char* data = natsMsg_GetData(msg);
   size_t size = static_cast<size_t>(natsMsg_GetDataLength(msg));
@@ -157,7 +186,7 @@ bool Daemon::verify(natsMsg* msg, ItemKind kind, Inbound* in) {
   BatchError err = verify_batch(aligned, size, &in->batch);
   if (err == BatchError::ok) {
     wire::BatchKind k = in->batch->kind();
-    bool kind_ok = kind == ItemKind::delta ? k == wire::BatchKind::Delta : k != wire::BatchKind::Delta;
+    bool kind_ok = reply ? k != wire::BatchKind::Delta : k == wire::BatchKind::Delta;
     if (kind_ok) {
       in->subject = natsMsg_GetSubject(msg);
       return true;
@@ -181,6 +210,9 @@ bool Daemon::verify(natsMsg* msg, ItemKind kind, Inbound* in) {
 }
 
 void Daemon::tick(int64_t now) {
+  // Called on every idle timeout, and from the message path at most every
+  // 10 ms (a busy market never goes idle).
+  next_tick_ = now + 10'000'000;
   if (now >= next_heartbeat_) {
     applier_.heartbeat();
     next_heartbeat_ = now + config_.heartbeat_ms * 1'000'000;
@@ -193,6 +225,7 @@ void Daemon::tick(int64_t now) {
       sync_.on_messages_lost(now);
     }
     export_counters();
+    metrics_.pending.set(static_cast<double>(nats_->pending()));
   }
   sync_.on_tick(now);
 }

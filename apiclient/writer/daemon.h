@@ -1,11 +1,18 @@
-// daemon.h — the apply loop: the one thread that owns the store writer. It
-// takes messages and connection events from the MsgQueue in arrival order,
-// verifies each payload, feeds the SyncMachine, and on a timer advances the
-// store heartbeat (so readers can tell a quiet market from a dead writer) and
-// drives the machine's timeouts.
+// daemon.h — the writer's event handling. Every store write happens on the
+// NATS library's single delivery thread (nats_conn.h says why): it verifies
+// each payload, feeds the SyncMachine, and on every message or idle timeout
+// advances the store heartbeat (so readers can tell a quiet market from a
+// dead writer) and drives the machine's timeouts. Connection events from
+// other library threads are queued and picked up there.
+//
+// The main thread opens the store before any callback can run and takes it
+// back for the final checkpoint only after NatsConn::close() has joined the
+// library's threads, so the writer is never used by two threads at once.
 #pragma once
 #include <atomic>
+#include <condition_variable>
 #include <cstdint>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -13,52 +20,70 @@
 #include "config.h"
 #include "metrics.h"
 #include "nats_conn.h"
-#include "queue.h"
 #include "sync.h"
 
 namespace tickfan::apiclient {
 
-class Daemon final : public SyncSink {
+class Daemon final : public SyncSink, public NatsHandler {
  public:
   Daemon(const Config& config, shm::StoreWriter& writer, MetricsRegistry& registry);
   ~Daemon() override;
 
-  // Connects and subscribes (throws on a configuration error), then runs the
-  // apply loop until stop(). Returns the process exit code.
+  // Connects and subscribes (throws on a configuration error), then waits
+  // until stop(); closes NATS, checkpoints the store. Returns the exit code.
   int run();
   // From any thread (the signal thread): ends run() promptly.
-  void stop() { queue_.wake(); }
+  void stop();
 
   // For /healthz (any thread).
   bool healthy(std::string* reason) const;
 
  private:
+  // SyncSink (delivery thread)
   void apply(const wire::QuoteBatch& batch, bool delta) override;
   void request_snapshot(uint64_t request_id) override;
   void state_changed(SyncState state, uint64_t gaps, uint64_t resyncs) override;
+  // NatsHandler
+  void on_message(natsMsg* msg, bool reply) override;
+  void on_idle() override;
+  void on_event(NatsEvent e) override;
 
-  void handle(Item& item, int64_t now);
-  // Verifies the message into `in`; counts and logs a rejection. Takes ownership of msg.
-  bool verify(natsMsg* msg, ItemKind kind, Inbound* in);
+  void drain_events(int64_t now);
+  // Verifies the message into `in` (which owns msg from here); counts and logs a rejection.
+  bool verify(natsMsg* msg, bool reply, Inbound* in);
   void tick(int64_t now);
   void export_counters();
 
   const Config& config_;
   shm::StoreWriter& writer_;
-  MetricsRegistry& registry_;
   WriterMetrics metrics_;
   LatencySamples samples_;
   StoreApplier applier_;
-  MsgQueue queue_;
   SyncMachine sync_;
   std::unique_ptr<NatsConn> nats_;
   std::string snapshot_subject_, snapshot_payload_;
   std::vector<std::string> delta_subjects_;
 
+  // Delivery-thread state.
+  bool started_ = false;
+  int64_t next_tick_ = 0;
   int64_t next_heartbeat_ = 0;
   int64_t last_lib_dropped_ = 0;
-  uint64_t last_queue_dropped_ = 0;
   uint64_t exported_gaps_ = 0, exported_resyncs_ = 0;
+  uint64_t exported_stale_ = 0, exported_failures_ = 0, exported_epochs_ = 0;
+
+  // Events from other library threads.
+  std::mutex event_mu_;
+  std::vector<NatsEvent> events_;
+  std::atomic<bool> has_events_{false};
+
+  // Stop: callbacks check `stopping_` under `handler_mu_`; run() waits on `stop_cv_`.
+  std::mutex handler_mu_;
+  bool stopping_ = false;
+  std::mutex stop_mu_;
+  std::condition_variable stop_cv_;
+  bool stop_requested_ = false;
+
   std::atomic<int> state_{0};
   Counter& gaps_total_;
   Counter& resyncs_total_;
@@ -68,7 +93,6 @@ class Daemon final : public SyncSink {
   Counter& stale_dropped_;
   Counter& snapshot_failures_;
   Counter& epoch_changes_;
-  uint64_t exported_stale_ = 0, exported_failures_ = 0, exported_epochs_ = 0;
 };
 
 }  // namespace tickfan::apiclient

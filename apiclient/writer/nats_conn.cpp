@@ -14,8 +14,12 @@ void check(natsStatus s, const std::string& what) {
 }
 }  // namespace
 
-NatsConn::NatsConn(const NatsConfig& config, MsgQueue& queue) : config_(config), queue_(queue) {
+NatsConn::NatsConn(const NatsConfig& config, NatsHandler& handler) : config_(config), handler_(handler) {
+  // One delivery thread for every subscription: it is the store's writer
+  // thread (see nats_conn.h). Process-wide, set before the connection exists.
+  check(nats_SetMessageDeliveryPoolSize(1), "NATS delivery pool");
   check(natsOptions_Create(&opts_), "nats options");
+  check(natsOptions_UseGlobalMessageDelivery(opts_, true), "NATS global delivery");
   std::vector<const char*> urls;
   for (const std::string& s : config_.servers) urls.push_back(s.c_str());
   if (urls.empty()) throw std::runtime_error("no NATS server given (--nats)");
@@ -74,6 +78,9 @@ void NatsConn::close() {
     natsConnection_Close(nc_);
     natsConnection_Destroy(nc_);
     nc_ = nullptr;
+    // Joins the library's threads (the delivery thread included), so no
+    // handler call can still be running or start later.
+    nats_CloseAndWait(5000);
   }
   if (opts_) {
     natsOptions_Destroy(opts_);
@@ -81,22 +88,28 @@ void NatsConn::close() {
   }
 }
 
-void NatsConn::subscribe(const std::vector<std::string>& delta_subjects) {
-  auto add = [&](const std::string& subject, natsMsgHandler cb) {
+void NatsConn::subscribe(const std::vector<std::string>& delta_subjects, int64_t idle_ms) {
+  auto add = [&](const std::string& subject, natsMsgHandler cb, int64_t timeout_ms) {
     natsSubscription* sub = nullptr;
-    check(natsConnection_Subscribe(&sub, nc_, subject.c_str(), cb, this), "NATS subscribe " + subject);
-    // Explicit limits (the default 65 536 messages filled up in measurements);
-    // the callbacks only enqueue, so the real bound is the MsgQueue's.
+    if (timeout_ms > 0) {
+      check(natsConnection_SubscribeTimeout(&sub, nc_, subject.c_str(), timeout_ms, cb, this), "NATS subscribe " + subject);
+    } else {
+      check(natsConnection_Subscribe(&sub, nc_, subject.c_str(), cb, this), "NATS subscribe " + subject);
+    }
+    // Explicit limits (the default 65 536 messages filled up in measurements).
+    // Past them the library drops and reports NATS_SLOW_CONSUMER: we resync.
     int bytes = config_.pending_bytes > INT32_MAX ? INT32_MAX : static_cast<int>(config_.pending_bytes);
     check(natsSubscription_SetPendingLimits(sub, config_.pending_msgs, bytes), "NATS pending limits " + subject);
     subs_.push_back(sub);
   };
-  for (const std::string& s : delta_subjects) add(s, &NatsConn::on_delta);
-  add(inbox_ + ".*", &NatsConn::on_reply);
+  for (const std::string& s : delta_subjects) add(s, &NatsConn::on_delta, idle_ms);
+  add(inbox_ + ".*", &NatsConn::on_reply, 0);
   // Make sure the server has the subscriptions before the first snapshot
   // request; when not connected yet they are sent on connect, before it.
   if (natsConnection_Status(nc_) == NATS_CONN_STATUS_CONNECTED) natsConnection_FlushTimeout(nc_, 2000);
   LOG_INFO("nats", "subscribed subjects=%zu inbox=%s.*", delta_subjects.size(), inbox_.c_str());
+  std::string kick = inbox_ + ".0";
+  natsConnection_Publish(nc_, kick.c_str(), nullptr, 0);
 }
 
 natsStatus NatsConn::request_snapshot(const std::string& subject, const std::string& payload, uint64_t request_id) {
@@ -124,28 +137,40 @@ int64_t NatsConn::dropped() const {
   return total;
 }
 
-bool NatsConn::connected() const { return nc_ && natsConnection_Status(nc_) == NATS_CONN_STATUS_CONNECTED; }
+int64_t NatsConn::pending() const {
+  int64_t total = 0;
+  for (natsSubscription* sub : subs_) {
+    int msgs = 0, bytes = 0;
+    if (natsSubscription_GetPending(sub, &msgs, &bytes) == NATS_OK) total += msgs;
+  }
+  return total;
+}
 
 void NatsConn::on_delta(natsConnection*, natsSubscription*, natsMsg* msg, void* closure) {
-  static_cast<NatsConn*>(closure)->queue_.push_msg(ItemKind::delta, msg);
+  auto* self = static_cast<NatsConn*>(closure);
+  if (msg == nullptr) {
+    self->handler_.on_idle();  // SubscribeTimeout: no delta within idle_ms
+  } else {
+    self->handler_.on_message(msg, false);
+  }
 }
 
 void NatsConn::on_reply(natsConnection*, natsSubscription*, natsMsg* msg, void* closure) {
-  static_cast<NatsConn*>(closure)->queue_.push_msg(ItemKind::reply, msg);
+  static_cast<NatsConn*>(closure)->handler_.on_message(msg, true);
 }
 
 void NatsConn::on_disconnected(natsConnection* nc, void* closure) {
   if (natsConnection_IsClosed(nc)) return;  // our own close at shutdown
-  static_cast<NatsConn*>(closure)->queue_.push_event(ItemKind::disconnected);
+  static_cast<NatsConn*>(closure)->handler_.on_event(NatsEvent::disconnected);
 }
 
 void NatsConn::on_reconnected(natsConnection*, void* closure) {
-  static_cast<NatsConn*>(closure)->queue_.push_event(ItemKind::reconnected);
+  static_cast<NatsConn*>(closure)->handler_.on_event(NatsEvent::reconnected);
 }
 
 void NatsConn::on_error(natsConnection*, natsSubscription*, natsStatus err, void* closure) {
   if (err == NATS_SLOW_CONSUMER) {
-    static_cast<NatsConn*>(closure)->queue_.push_event(ItemKind::slow_consumer);
+    static_cast<NatsConn*>(closure)->handler_.on_event(NatsEvent::slow_consumer);
     return;
   }
   static RateLimit limit(5, 1'000'000'000);

@@ -22,9 +22,8 @@ struct WriterMetrics {
   Counter& rejected_unexpected_kind;
   Counter& nats_disconnects;
   Counter& nats_reconnects;
-  Counter& slow_consumer;      // NATS_SLOW_CONSUMER events and our own queue overflow
-  Counter& queue_dropped;      // messages dropped by our hand-off queue limit
-  Histogram& queue_wait_seconds; // library callback -> apply thread picks the message up
+  Counter& slow_consumer;      // NATS_SLOW_CONSUMER events and dropped-count increases
+  Gauge& pending;              // messages waiting in the library for the delivery thread
   Histogram& apply_seconds;    // one batch: upserts + commit
   Histogram& ingest_to_store_seconds;  // per quote: apiserver receive_ts -> committed in the store
   Gauge& newest_quote_receive_ns;      // receive_ts of the newest quote applied (wall clock)

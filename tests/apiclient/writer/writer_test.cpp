@@ -305,3 +305,22 @@ TEST_CASE("the heartbeat advances while the market is quiet, and stops with the 
   CHECK(exited_with(status, 0));
   CHECK_FALSE(store_state(dir.file("quotes.store")).writer_alive);
 }
+
+TEST_CASE("started with no NATS server: heartbeat advances, stale, then live once the server is up") {
+  NatsServer nats;
+  nats.stop();
+  TempDir dir;
+  Apiclient a(dir, nats.url());
+  REQUIRE(wait_until([&] { return store_state(dir.file("quotes.store")).heartbeat_ns > 0; }, 5000));
+  int64_t hb = store_state(dir.file("quotes.store")).heartbeat_ns;
+  CHECK(wait_until([&] { return store_state(dir.file("quotes.store")).heartbeat_ns > hb + 150'000'000; }, 3000));
+  CHECK(wait_state(dir.file("quotes.store"), shm::SyncState::stale, 3000));
+  nats.start();
+  TestPublisher pub(nats.url());
+  pub.set_state(market(50, 0));
+  CHECK(wait_state(dir.file("quotes.store"), shm::SyncState::live, 10000));
+  pub.publish(market(50, 1));
+  pub.flush();
+  std::string diff;
+  CHECK_MESSAGE(wait_match(dir.file("quotes.store"), pub, &diff), diff);
+}
