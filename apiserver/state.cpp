@@ -2,6 +2,8 @@
 // the build has the tickfan_shm library (TICKFAN_HAVE_SHM).
 #include "state.h"
 
+#include <unistd.h>
+
 #include <stdexcept>
 
 #include "log.h"
@@ -24,15 +26,15 @@ class StoreBackend final : public StateBackend {
     // of the file after taking it (shm/store.h caveats).
     shm::Status st;
     std::string err;
-    if (auto reader = shm::StoreReader::open(path, &st, &err)) {
+    if (::access(path.c_str(), F_OK) == 0) {  // a first start has nothing to read
+      auto reader = shm::StoreReader::open(path, &st, &err);
+      if (!reader) throw std::runtime_error("state file " + path + ": " + err);
       uint32_t used = reader->used();
       loaded_.reserve(used);
       for (uint32_t slot = 0; slot < used; ++slot) {
         Quote q;
         if (reader->read_quote(slot, &q) == shm::Status::ok) loaded_.push_back(q);
       }
-    } else if (st != shm::Status::io_error && st != shm::Status::not_found) {
-      throw std::runtime_error("state file " + path + ": " + err);
     }
     shm::WriterOptions opts;
     opts.capacity = 65536;

@@ -1,0 +1,166 @@
+// End-to-end tests of the other inputs and of restart state: a TCP upstream
+// that drops the connection, standard input, the documented example config
+// file, and last values surviving an apiserver restart (--state-file).
+#include <doctest/doctest.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+
+#include <fstream>
+#include <set>
+#include <thread>
+
+#include "harness.h"
+
+using namespace tickfan;
+using namespace tickfan::testing;
+
+namespace {
+int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::string lines(int from, int to, int64_t ts) {
+  std::string out = "symbol,prev_close,last,ts\n";
+  for (int i = from; i < to; ++i) {
+    out += "sz" + std::to_string(300000 + i) + ",20.00,20.5," + std::to_string(ts) + "\n";
+  }
+  return out;
+}
+
+// A one-connection-at-a-time upstream on a free loopback port.
+class Upstream {
+ public:
+  Upstream() {
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    int one = 1;
+    ::setsockopt(fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+    socklen_t len = sizeof a;
+    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
+    port_ = ntohs(a.sin_port);
+    REQUIRE(::listen(fd_, 4) == 0);
+    timeval tv{10, 0};
+    ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);  // accept() gives up after 10 s
+  }
+  ~Upstream() { ::close(fd_); }
+  int port() const { return port_; }
+  // Accepts one connection, sends `text` in two pieces (a line split across
+  // writes), closes it.
+  bool serve_once(const std::string& text) {
+    int c = ::accept(fd_, nullptr, nullptr);
+    if (c < 0) return false;
+    size_t half = text.size() / 2;
+    bool ok = ::send(c, text.data(), half, 0) == static_cast<ssize_t>(half);
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    ok = ok && ::send(c, text.data() + half, text.size() - half, 0) == static_cast<ssize_t>(text.size() - half);
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    ::close(c);
+    return ok;
+  }
+
+ private:
+  int fd_ = -1;
+  int port_ = 0;
+};
+}  // namespace
+
+TEST_CASE("tcp source: reads an upstream's lines and reconnects after the upstream drops it") {
+  NatsServer nats;
+  TempDir dir;
+  Upstream up;
+  Subscriber sub(nats.url(), "tickfan.q.>");
+  Apiserver api(dir, nats.url(), {"--source", "tcp://127.0.0.1:" + std::to_string(up.port()) + "?name=up"});
+  int64_t ts = now_ms();
+  REQUIRE(up.serve_once(lines(0, 150, ts)));
+  REQUIRE(up.serve_once(lines(150, 300, ts)));  // the apiserver came back by itself
+  REQUIRE(wait_until([&] { return sub.quote_count() >= 300; }, 10000));
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  CHECK(sub.quote_count() == 300);
+  std::string log = api.log();
+  CHECK(log.find("disconnected source=up") != std::string::npos);
+  CHECK(api.metric("tickfan_apiserver_ticks_in_total{source=\"up\"}") == 300);
+}
+
+TEST_CASE("stdin source: a piped file is published completely, then --exit-when-done exits 0") {
+  NatsServer nats;
+  TempDir dir;
+  std::ofstream(dir.file("in.csv")) << lines(0, 250, now_ms());
+  Subscriber sub(nats.url(), "tickfan.q.>");
+  ChildProcess sh({"/bin/sh", "-c",
+                   "exec " + binary("apiserver/tickfan-apiserver") + " --nats " + nats.url() +
+                       " --metrics-port 0 --source stdin: --exit-when-done < " + dir.file("in.csv")},
+                  dir.file("log"));
+  CHECK(exited_with(sh.wait(15000), 0));
+  REQUIRE(wait_until([&] { return sub.quote_count() >= 250; }, 5000));
+  CHECK(sub.quote_count() == 250);
+}
+
+TEST_CASE("the documented example config file starts a working apiserver") {
+  NatsServer nats;
+  TempDir dir;
+  Subscriber sub(nats.url(), "tickfan.q.>");
+  Apiserver api(dir, nats.url(), {"--config", std::string(TICKFAN_SOURCE_DIR) + "/apiserver/apiserver.example.toml"});
+  REQUIRE(wait_until([&] { return sub.quote_count() >= 500; }, 10000));
+  api.proc().signal(SIGTERM);
+  CHECK(exited_with(api.proc().wait(10000), 0));
+  CHECK(sub.errors() == 0);
+}
+
+TEST_CASE("bad command lines fail with exit 2 and say what is wrong") {
+  TempDir dir;
+  ChildProcess p({binary("apiserver/tickfan-apiserver"), "--source", "gopher://x"}, dir.file("log"));
+  CHECK(exited_with(p.wait(5000), 2));
+  CHECK(read_file(dir.file("log")).find("unknown scheme") != std::string::npos);
+  ChildProcess q({binary("apiserver/tickfan-apiserver"), "--source", "file:" + dir.file("missing.csv"), "--nats",
+                  "nats://127.0.0.1:1", "--metrics-port", "0"},
+                 dir.file("log2"));
+  CHECK(exited_with(q.wait(5000), 1));
+  CHECK(read_file(dir.file("log2")).find("missing.csv") != std::string::npos);
+}
+
+TEST_CASE("--state-file: last values survive a restart and are served by the next snapshot") {
+  NatsServer nats;
+  TempDir dir;
+  std::string state = dir.file("apiserver.store");
+  std::map<std::string, Quote> last;
+  {
+    Subscriber sub(nats.url(), "tickfan.q.>");
+    Apiserver first(dir, nats.url(),
+                    {"--source", "synthetic:?symbols=800&rate=50000&count=4000", "--state-file", state,
+                     "--exit-when-done"});
+    CHECK(exited_with(first.proc().wait(20000), 0));
+    REQUIRE(wait_until([&] { return sub.quote_count() >= 4000; }, 5000));
+    for (const auto& b : sub.batches()) {
+      for (const auto& q : b.quotes) last[std::string(quote_symbol(q))] = q;
+    }
+  }
+  REQUIRE(last.size() == 800);
+  // Restart with a source that says nothing: the snapshot comes from the file.
+  std::ofstream(dir.file("empty.csv")) << "symbol,prev_close,last,ts\n";
+  TempDir dir2;
+  Apiserver second(dir2, nats.url(), {"--source", "file:" + dir.file("empty.csv") + "?follow=1", "--state-file", state});
+  REQUIRE(wait_until([&] { return second.log().find("restored") != std::string::npos; }, 5000));
+  std::vector<Received> snap;
+  REQUIRE(wait_until([&] {
+    snap = request_snapshot(nats.url(), "", "tickfan.q", 1000);
+    return !snap.empty() && snap.back().kind == wire::BatchKind::SnapshotEnd;
+  }, 10000));
+  size_t n = 0;
+  for (const auto& r : snap) {
+    for (const auto& q : r.quotes) {
+      auto it = last.find(std::string(quote_symbol(q)));
+      REQUIRE(it != last.end());
+      CHECK(it->second.last() == q.last());
+      CHECK(it->second.exchange_ts_ns() == q.exchange_ts_ns());
+      ++n;
+    }
+  }
+  CHECK(n == 800);
+  CHECK(snap.back().epoch != 0);
+  for (const auto& m : snap.back().marks) CHECK(m.sequence == 0);  // a new epoch: nothing published yet
+}
