@@ -252,6 +252,12 @@ size_t Server::drain_once() {
 }
 
 void Server::check_breakers(int64_t now) {
+  // A healthy alternative is a closed source that can still deliver: one
+  // that has ended (file read to its end) does not make others expendable.
+  closed_sources_ = 0;
+  for (SourceSlot& s : order_) {
+    if (s.breaker->state() == BreakerState::closed && !s.src->done()) ++closed_sources_;
+  }
   for (SourceSlot& s : order_) {
     if (s.src->done()) continue;
     bool others_active = false;
@@ -266,8 +272,6 @@ void Server::check_breakers(int64_t now) {
       BreakerState after = s.breaker->state();
       s.state_gauge->set(static_cast<double>(after));
       s.transitions->inc();
-      if (before == BreakerState::closed) --closed_sources_;
-      if (after == BreakerState::closed) ++closed_sources_;
       LOG_WARN("breaker", "source=%s from=%s to=%s reason=\"%s\"", s.src->name().c_str(), breaker_state_name(before),
                breaker_state_name(after), why);
     }

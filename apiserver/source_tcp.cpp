@@ -2,6 +2,7 @@
 // lines; on any failure reconnect with capped exponential backoff plus jitter
 // (100 ms doubling to 5 s), so a restarting upstream is not hammered and
 // redundant apiservers do not reconnect in lock-step.
+#include <fcntl.h>
 #include <netdb.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -20,6 +21,11 @@ namespace {
 
 constexpr int kBackoffMinMs = 100;
 constexpr int kBackoffMaxMs = 5000;
+
+// A blocking connect() to a black-holed address can hang for minutes and
+// would delay shutdown: connect non-blocking, wait in short polls that notice
+// a stop request, give up after kConnectTimeoutMs.
+constexpr int kConnectTimeoutMs = 3000;
 
 class TcpSource final : public Source {
  public:
@@ -76,6 +82,35 @@ class TcpSource final : public Source {
   }
 
  private:
+  bool connect_with_timeout(int fd, const sockaddr* addr, socklen_t len, std::string* err) {
+    int flags = ::fcntl(fd, F_GETFL, 0);
+    ::fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+    int rc = ::connect(fd, addr, len);
+    if (rc != 0 && errno != EINPROGRESS) {
+      *err = std::strerror(errno);
+      return false;
+    }
+    for (int waited = 0; rc != 0; waited += 100) {
+      if (stopping() || waited >= kConnectTimeoutMs) {
+        *err = stopping() ? "stopping" : "connect timed out";
+        return false;
+      }
+      pollfd p{fd, POLLOUT, 0};
+      if (::poll(&p, 1, 100) > 0) {
+        int so = 0;
+        socklen_t sl = sizeof so;
+        ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &so, &sl);
+        if (so != 0) {
+          *err = std::strerror(so);
+          return false;
+        }
+        rc = 0;
+      }
+    }
+    ::fcntl(fd, F_SETFL, flags);
+    return true;
+  }
+
   int connect_once(std::string* err) {
     addrinfo hints{};
     hints.ai_family = AF_UNSPEC;
@@ -91,8 +126,7 @@ class TcpSource final : public Source {
     for (addrinfo* a = res; a != nullptr; a = a->ai_next) {
       fd = ::socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, a->ai_protocol);
       if (fd < 0) continue;
-      if (::connect(fd, a->ai_addr, a->ai_addrlen) == 0) break;
-      *err = std::strerror(errno);
+      if (connect_with_timeout(fd, a->ai_addr, a->ai_addrlen, err)) break;
       ::close(fd);
       fd = -1;
     }

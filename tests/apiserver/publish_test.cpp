@@ -294,3 +294,29 @@ TEST_CASE("SIGTERM loses no accepted tick: everything read is published before e
     CHECK(contiguous_from_one(list));
   }
 }
+
+TEST_CASE("--refresh-s re-publishes every last value periodically, on the same contiguous sequences") {
+  NatsServer nats;
+  TempDir dir;
+  int64_t ts = now_ms();
+  {
+    std::ofstream f(dir.file("ten.csv"));
+    f << kHeader;
+    for (int i = 0; i < 10; ++i) f << csv_line(i, ts);
+  }
+  Subscriber sub(nats.url(), "tickfan.q.>");
+  Apiserver api(dir, nats.url(), {"--source", "file:" + dir.file("ten.csv"), "--refresh-s", "0.2"});
+  // The 10 ticks once, then all 10 again at least twice.
+  REQUIRE(wait_until([&] { return sub.quote_count() >= 30; }, 5000));
+  auto batches = sub.batches();
+  std::map<std::string, int> times;
+  for (const auto& b : batches) {
+    for (const auto& q : b.quotes) times[std::string(quote_symbol(q))]++;
+  }
+  CHECK(times.size() == 10);
+  for (const auto& [sym, n] : times) CHECK(n >= 2);
+  for (const auto& [subject, list] : sequences_by_subject(batches)) {
+    INFO(subject);
+    CHECK(contiguous_from_one(list));
+  }
+}
