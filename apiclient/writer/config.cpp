@@ -42,16 +42,20 @@ int parse_config(int argc, char** argv, Config* c) {
   app.add_option("--nats-tls-ca", c->nats.tls_ca, "CA bundle to verify the NATS server")->check(CLI::ExistingFile);
   app.add_option("--nats-tls-cert", c->nats.tls_cert, "Client certificate (mutual TLS)")->check(CLI::ExistingFile);
   app.add_option("--nats-tls-key", c->nats.tls_key, "Client key (mutual TLS)")->check(CLI::ExistingFile);
-  app.add_option("--reconnect-wait-ms", c->nats.reconnect_wait_ms, "Wait between NATS reconnect attempts")
+  app.add_flag("--nats-tls-skip-verify", c->nats.tls_skip_verify, "Do not verify the server certificate (tests only)");
+  app.add_option("--nats-reconnect-wait-ms", c->nats.reconnect_wait_ms, "Wait between NATS reconnect attempts")
       ->capture_default_str()
       ->check(CLI::Range(10, 60000));
+  app.add_option("--nats-reconnect-jitter-ms", c->nats.reconnect_jitter_ms, "Random extra wait per reconnect attempt")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 60000));
   app.add_option("--pending-msgs", c->nats.pending_msgs, "Messages allowed to wait for the apply thread")
       ->capture_default_str()
       ->check(CLI::Range(1000, 100'000'000));
   app.add_option("--pending-bytes", c->nats.pending_bytes, "Bytes allowed to wait for the apply thread")
       ->capture_default_str()
       ->check(CLI::Range(int64_t{1} << 20, int64_t{1} << 40));
-  app.add_option("--subject-prefix", c->subject_prefix, "Delta subjects are <prefix>.<market>.<shard>")
+  app.add_option("--prefix", c->subject_prefix, "Delta subjects are <prefix>.<market>.<shard>")
       ->capture_default_str();
   app.add_option("--markets", c->markets, "Markets to follow, e.g. sh,sz (default: all)")
       ->delimiter(',')
@@ -70,7 +74,7 @@ int parse_config(int argc, char** argv, Config* c) {
       ->capture_default_str()
       ->check(CLI::Range(size_t{100}, size_t{100'000'000}));
   app.add_option("--heartbeat-ms", c->heartbeat_ms, "Store heartbeat period")->capture_default_str()->check(CLI::Range(10, 5000));
-  app.add_option("--metrics-host", c->metrics_host, "Address of the /metrics listener")->capture_default_str();
+  app.add_option("--metrics-addr", c->metrics_host, "Address of the /metrics listener")->capture_default_str();
   app.add_option("--metrics-port", c->metrics_port, "Port of the /metrics listener (0 = off, -1 = any)")
       ->capture_default_str()
       ->check(CLI::Range(-1, 65535));

@@ -20,7 +20,7 @@ struct Config {
   NatsConfig nats;
   SyncOptions sync;
   int64_t heartbeat_ms = 200;          // store heartbeat period (readers: dead after a few misses)
-  std::string metrics_host = "127.0.0.1";
+  std::string metrics_host = "127.0.0.1";  // --metrics-addr
   int metrics_port = 0;                // 0 = off, -1 = any free port
   std::string log_level = "info";
   std::string latency_samples_file;    // benchmarks: raw per-quote latencies written at exit

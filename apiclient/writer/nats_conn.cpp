@@ -31,8 +31,9 @@ NatsConn::NatsConn(const NatsConfig& config, NatsHandler& handler) : config_(con
   }
   if (!config_.user.empty()) check(natsOptions_SetUserInfo(opts_, config_.user.c_str(), config_.password.c_str()), "NATS user");
   if (!config_.token.empty()) check(natsOptions_SetToken(opts_, config_.token.c_str()), "NATS token");
-  if (config_.tls || !config_.tls_ca.empty() || !config_.tls_cert.empty()) {
+  if (config_.tls || config_.tls_skip_verify || !config_.tls_ca.empty() || !config_.tls_cert.empty()) {
     check(natsOptions_SetSecure(opts_, true), "NATS TLS");
+    if (config_.tls_skip_verify) check(natsOptions_SkipServerVerification(opts_, true), "NATS TLS skip verify");
     if (!config_.tls_ca.empty()) check(natsOptions_LoadCATrustedCertificates(opts_, config_.tls_ca.c_str()), "NATS TLS CA " + config_.tls_ca);
     if (!config_.tls_cert.empty()) {
       check(natsOptions_LoadCertificatesChain(opts_, config_.tls_cert.c_str(), config_.tls_key.c_str()),

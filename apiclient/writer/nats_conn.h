@@ -30,6 +30,7 @@ struct NatsConfig {
   std::string token;
   bool tls = false;                // require TLS (also implied by tls:// URLs)
   std::string tls_ca, tls_cert, tls_key;
+  bool tls_skip_verify = false;    // tests only
   int64_t reconnect_wait_ms = 100; // notes/nats.md: 100–250 ms with jitter for front boxes
   int64_t reconnect_jitter_ms = 100;
   int pending_msgs = 100'000;      // per subscription: messages waiting for the delivery thread

@@ -2,8 +2,12 @@
 // nats-server and the test publisher (a stand-in apiserver that can misbehave
 // on purpose). Every case ends by comparing the store, record by record, with
 // what the publisher last published, and checking the store for torn records.
+#include <arpa/inet.h>
 #include <doctest/doctest.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <cstring>
 #include <map>
@@ -104,6 +108,31 @@ std::string stop_and_summary(Apiclient& a, int* status) {
   std::string text = read_file(a.log);
   size_t at = text.find("stopped batches=");
   return at == std::string::npos ? "" : text.substr(at, text.find('\n', at) - at);
+}
+
+// GET /metrics from the apiclient's listener (its port is in its log).
+std::string scrape_metrics(const std::string& log) {
+  const std::string marker = "metrics on http://127.0.0.1:";
+  std::string text;
+  wait_until([&] { return (text = read_file(log)).find(marker) != std::string::npos; }, 5000);
+  size_t at = text.find(marker);
+  if (at == std::string::npos) return "";
+  int port = std::atoi(text.c_str() + at + marker.size());
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  std::string out;
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
+    const char req[] = "GET /metrics HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n";
+    (void)!::write(fd, req, sizeof req - 1);
+    char buf[65536];
+    ssize_t n;
+    while ((n = ::read(fd, buf, sizeof buf)) > 0) out.append(buf, static_cast<size_t>(n));
+  }
+  ::close(fd);
+  return out;
 }
 
 }  // namespace
@@ -216,7 +245,7 @@ TEST_CASE("corrupt, foreign and truncated payloads are counted and rejected; the
   TempDir dir;
   TestPublisher pub(nats.url());
   pub.publish(market(100, 0));
-  Apiclient a(dir, nats.url());
+  Apiclient a(dir, nats.url(), "apiclient", {"--metrics-port", "-1"});
   REQUIRE(wait_state(dir.file("quotes.store"), shm::SyncState::live));
   std::string subject = pub.subject_of("sh600000");
   // A real batch with its offsets scrambled (identifier intact).
@@ -242,6 +271,11 @@ TEST_CASE("corrupt, foreign and truncated payloads are counted and rejected; the
   CHECK(a.proc.running());
   shm::StoreState s = store_state(dir.file("quotes.store"));
   CHECK(s.gaps == 0);  // rejected payloads consume no sequence
+  std::string metrics = scrape_metrics(a.log);
+  CHECK_MESSAGE(metrics.find("tickfan_apiclient_rejected_total{reason=\"malformed\"} 1\n") != std::string::npos, metrics);
+  CHECK(metrics.find("tickfan_apiclient_rejected_total{reason=\"wrong_identifier\"} 1\n") != std::string::npos);
+  CHECK(metrics.find("tickfan_apiclient_rejected_total{reason=\"too_small\"} 1\n") != std::string::npos);
+  CHECK(metrics.find("tickfan_apiclient_sync_state 2\n") != std::string::npos);
   int status = 0;
   std::string summary = stop_and_summary(a, &status);
   CHECK(exited_with(status, 0));
