@@ -22,7 +22,7 @@ bool LatencySamples::write(const std::string& path, std::string* error) const {
   return ok;
 }
 
-void StoreApplier::apply(const wire::QuoteBatch& b, bool delta) {
+void StoreApplier::apply(const wire::QuoteBatch& b, bool delta, bool sample) {
   const auto* vec = b.quotes();
   size_t n = vec ? vec->size() : 0;
   // Quote is a fixed-layout struct: the vector is contiguous and 8-byte
@@ -52,7 +52,7 @@ void StoreApplier::apply(const wire::QuoteBatch& b, bool delta) {
     ++applied;
     int64_t ns = wall_ns() - q.receive_ts_ns();
     metrics_.ingest_to_store_seconds.observe(static_cast<double>(ns) * 1e-9);
-    samples_.add(ns);
+    if (sample) samples_.add(ns);
     if (q.receive_ts_ns() > newest) newest = q.receive_ts_ns();
   }
   writer_.commit(b.epoch(), b.sequence());

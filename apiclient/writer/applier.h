@@ -35,7 +35,9 @@ class StoreApplier {
 
   // Upserts the batch's quotes and commits (epoch, sequence). Snapshot parts
   // (`delta` false) are counted but carry no latency: their quotes are old.
-  void apply(const wire::QuoteBatch& batch, bool delta);
+  // `sample` false keeps a delta out of the raw benchmark samples (deltas
+  // replayed after a sync); the latency histogram always counts it.
+  void apply(const wire::QuoteBatch& batch, bool delta, bool sample = true);
   void set_state(shm::SyncState state, uint64_t gaps, uint64_t resyncs) { writer_.set_sync_state(state, gaps, resyncs); }
   void heartbeat() { writer_.heartbeat(); }
   shm::Status checkpoint() { return writer_.checkpoint(); }

@@ -243,7 +243,7 @@ void Daemon::export_counters() {
   exported_epochs_ = c.epoch_changes;
 }
 
-void Daemon::apply(const wire::QuoteBatch& batch, bool delta) { applier_.apply(batch, delta); }
+void Daemon::apply(const wire::QuoteBatch& batch, bool delta) { applier_.apply(batch, delta, !sync_.replaying()); }
 
 void Daemon::request_snapshot(uint64_t request_id) {
   natsStatus s = nats_->request_snapshot(snapshot_subject_, snapshot_payload_, request_id);

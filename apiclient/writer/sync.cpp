@@ -177,11 +177,16 @@ void SyncMachine::on_reply(Inbound&& m, uint64_t request_id, int64_t now_ns) {
       return;
     }
     ++parts_seen_;
+    if (parts_seen_ == 1) {
+      LOG_DEBUG("sync", "snapshot first part after %.1f ms", static_cast<double>(now_ns - resync_start_ns_) / 1e6);
+    }
     if (b.quotes()) part_quotes_ += b.quotes()->size();
     sink_.apply(b, false);
     return;
   }
   if (b.kind() == wire::BatchKind::SnapshotEnd) {
+    LOG_DEBUG("sync", "snapshot end after %.1f ms parts=%llu", static_cast<double>(now_ns - resync_start_ns_) / 1e6,
+              static_cast<unsigned long long>(parts_seen_));
     if (b.sequence() != parts_seen_) {
       fail_snapshot("snapshot part count does not match SnapshotEnd", now_ns);
       return;
@@ -214,6 +219,7 @@ void SyncMachine::finish_snapshot(const wire::QuoteBatch& end, int64_t now_ns) {
   std::deque<Inbound> pending;
   pending.swap(buffer_);
   size_t applied_before = counters_.replay_applied;
+  replaying_ = true;
   while (!pending.empty()) {
     Inbound m = std::move(pending.front());
     pending.pop_front();
@@ -225,10 +231,12 @@ void SyncMachine::finish_snapshot(const wire::QuoteBatch& end, int64_t now_ns) {
     if (!apply_live(m, now_ns)) {
       // A gap or newer epoch inside the buffer: a new resync is already under
       // way and has emptied buffer_. The rest of `pending` predates its request.
+      replaying_ = false;
       return;
     }
     ++counters_.replay_applied;
   }
+  replaying_ = false;
   counters_.last_sync_ns = now_ns - resync_start_ns_;
   resync_start_ns_ = 0;
   LOG_INFO("sync", "synced epoch=%llu quotes=%llu replayed=%zu in %.1f ms", static_cast<unsigned long long>(epoch_),

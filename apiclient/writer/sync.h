@@ -115,6 +115,9 @@ class SyncMachine {
   uint64_t epoch() const { return epoch_; }
   const SyncCounters& counters() const { return counters_; }
   size_t buffered() const { return buffer_.size(); }
+  // True while buffered deltas are being replayed after a snapshot (their
+  // latency includes the wait for the snapshot; benchmarks keep them apart).
+  bool replaying() const { return replaying_; }
   // Next expected-minus-one sequence of a subject (0 when unknown); for tests.
   uint64_t last_sequence(std::string_view subject) const;
 
@@ -151,6 +154,7 @@ class SyncMachine {
   int64_t retry_at_ns_ = 0;      // 0 = no retry scheduled
   int64_t backoff_ns_ = 0;
   bool started_ = false;
+  bool replaying_ = false;
   std::deque<Inbound> buffer_;
 };
 
