@@ -61,6 +61,7 @@ void SyncMachine::begin_resync(ResyncReason reason, int64_t now_ns) {
 }
 
 void SyncMachine::send_request(int64_t now_ns) {
+  older_epoch_run_ = 0;
   // Everything buffered so far was published before this request reaches the
   // apiserver, so the snapshot's marks cover it: drop it.
   buffer_.clear();
@@ -133,8 +134,17 @@ bool SyncMachine::apply_live(Inbound& m, int64_t now_ns) {
   const wire::QuoteBatch& b = *m.batch;
   if (b.epoch() != epoch_) {
     if (b.epoch() < epoch_) {
-      ++counters_.stale_dropped;  // an old apiserver instance's buffered tick
-      return true;
+      // An old instance's buffered ticks (a handful after its reconnect) are
+      // dropped. A steady stream of them means the publisher restarted with a
+      // clock behind the old epoch: follow it rather than drop it forever.
+      ++counters_.stale_dropped;
+      if (++older_epoch_run_ < opt_.older_epoch_resync) return true;
+      LOG_WARN("sync", "%llu deltas in a row from older epoch %llu (current %llu): publisher clock went back?",
+               static_cast<unsigned long long>(older_epoch_run_), static_cast<unsigned long long>(b.epoch()),
+               static_cast<unsigned long long>(epoch_));
+      ++counters_.epoch_changes;
+      begin_resync(ResyncReason::epoch, now_ns);
+      return false;
     }
     ++counters_.epoch_changes;
     LOG_INFO("sync", "epoch change %llu -> %llu on %.*s", static_cast<unsigned long long>(epoch_),
@@ -145,6 +155,7 @@ bool SyncMachine::apply_live(Inbound& m, int64_t now_ns) {
   auto it = last_seq_.find(m.subject);
   if (it == last_seq_.end()) it = last_seq_.emplace(std::string(m.subject), 0).first;
   uint64_t expected = it->second + 1;
+  older_epoch_run_ = 0;
   if (b.sequence() == expected) {
     sink_.apply(b, true);
     it->second = expected;

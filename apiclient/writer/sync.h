@@ -14,7 +14,8 @@
 //    current epoch. Lower sequence or older epoch: a duplicate or a stale tick
 //    from a publisher's reconnect buffer; dropped and counted, never applied
 //    (it would overwrite newer state). Higher sequence: a gap, newer epoch: the
-//    apiserver restarted; both start a resync.
+//    apiserver restarted; both start a resync. A long run of older-epoch deltas
+//    (an apiserver restarted with its clock behind) also resyncs, to follow it.
 //  - A resync is: state `syncing`, a fresh request id (replies to older ids are
 //    ignored), the buffer emptied (everything received so far was published
 //    before the request and so is covered by the snapshot), deltas buffered
@@ -69,6 +70,7 @@ struct SyncOptions {
   int64_t retry_min_ns = 250'000'000;           // first retry delay after a failed snapshot
   int64_t retry_max_ns = 5'000'000'000;         // backoff ceiling
   size_t max_buffered = 200'000;                // deltas held while syncing; overflow restarts the resync
+  uint64_t older_epoch_resync = 64;             // live deltas in a row from an older epoch that force a resync
 };
 
 struct SyncCounters {
@@ -155,6 +157,7 @@ class SyncMachine {
   int64_t backoff_ns_ = 0;
   bool started_ = false;
   bool replaying_ = false;
+  uint64_t older_epoch_run_ = 0;  // consecutive live deltas from an older epoch
   std::deque<Inbound> buffer_;
 };
 

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "batch.h"
+#include "log.h"
 #include "sync.h"
 #include "test_quotes.h"
 
@@ -17,6 +18,8 @@ using tickfan::testing::make_quote;
 namespace {
 
 constexpr int64_t kMs = 1'000'000;
+// The machine logs every transition; keep test output to failures.
+const bool kQuiet = (log_set_level(LogLevel::error), true);
 
 // Owns one encoded message: aligned bytes plus its subject.
 struct Owned {
@@ -252,4 +255,21 @@ TEST_CASE("a full buffer restarts the resync rather than growing without bound")
   CHECK(m.counters().buffer_overflows == 1);
   CHECK(r.requests.size() == 2);
   CHECK(m.buffered() == 0);
+}
+
+TEST_CASE("a steady stream from an older epoch (publisher clock went back) resyncs instead of dropping forever") {
+  Recorder r;
+  SyncOptions o;
+  o.older_epoch_resync = 8;
+  SyncMachine m(r, o);
+  m.start(0);
+  answer(m, r, 7, {{"q.sh.0", 10}});
+  for (uint64_t s = 1; s <= 7; ++s) m.on_delta(delta("q.sh.0", 5, s), 0);
+  CHECK(r.state == SyncState::live);  // a few: an old instance's buffer, dropped
+  m.on_delta(delta("q.sh.0", 5, 8), 0);
+  CHECK(r.state == SyncState::syncing);
+  answer(m, r, 5, {{"q.sh.0", 8}});
+  CHECK(m.epoch() == 5);
+  m.on_delta(delta("q.sh.0", 5, 9), 0);
+  CHECK(r.applied_deltas.back() == std::make_pair(uint64_t{5}, uint64_t{9}));
 }
