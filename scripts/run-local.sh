@@ -33,7 +33,7 @@ while (($#)); do
     --http-port) HTTP_PORT=$2; shift 2 ;;  # box i listens on PORT+i-1
     --workers) WORKERS=$2; shift 2 ;;      # HTTP worker processes per box
     --duration) DURATION=$2; shift 2 ;;    # seconds; 0 = until Ctrl-C
-    --run-dir) RUN_DIR=$2; shift 2 ;;      # logs, stores, pids (default: a fresh temp dir)
+    --run-dir) RUN_DIR=$2; shift 2 ;;      # logs, stores, pids (default: a fresh temp dir, removed at exit)
     --keep) KEEP=1; shift ;;               # keep the run dir (logs, stores) after stopping
     --no-build) BUILD=0; shift ;;
     -h|--help) usage; exit 0 ;;
@@ -54,7 +54,9 @@ for t in nats-server curl python3; do
   command -v "$t" >/dev/null || { echo "run-local: '$t' not found: run scripts/setup.sh as root" >&2; exit 1; }
 done
 
-if [[ -z "$RUN_DIR" ]]; then RUN_DIR=$(mktemp -d "${TMPDIR:-/tmp}/tickfan-local.XXXXXX"); else mkdir -p "$RUN_DIR"; fi
+# A run dir we create is removed at exit (unless --keep); one given with
+# --run-dir belongs to the caller and is left in place.
+if [[ -z "$RUN_DIR" ]]; then RUN_DIR=$(mktemp -d "${TMPDIR:-/tmp}/tickfan-local.XXXXXX"); else mkdir -p "$RUN_DIR"; KEEP=1; fi
 RUN_DIR=$(cd "$RUN_DIR" && pwd)
 
 # --- process bookkeeping: every PID we start, stopped newest first ---------

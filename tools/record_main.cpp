@@ -1,0 +1,242 @@
+// record_main.cpp — tickfan-record: subscribes to NATS subjects (default
+// every quote subject, tickfan.q.>) and writes each message as it arrives,
+// with its receive time and subject, to a recording file (tools/recording.h,
+// docs/recording.md). tickfan-replay plays it back.
+//
+//   tickfan-record --nats nats://127.0.0.1:4222 -o /var/tmp/$(date +%F).tfr
+//   tickfan-record --subject 'tickfan.q.sh.>' -o sh.tfr --duration 600
+//
+// It records what NATS delivers and nothing else: messages sent while it was
+// disconnected are not in the file (each reconnect is logged), and a
+// subscription overflow is counted and reported at the end, never hidden.
+#include <signal.h>
+
+#include <CLI/CLI.hpp>
+#include <cstring>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include <nats/nats.h>
+
+#include "batch.h"
+#include "clock.h"
+#include "log.h"
+#include "recording.h"
+
+using namespace tickfan;
+using namespace tickfan::tools;
+
+namespace {
+
+struct Recorder {
+  std::mutex mu;
+  RecordingWriter writer;
+  uint64_t messages = 0;
+  uint64_t bytes = 0;
+  uint64_t not_batches = 0;  // recorded anyway: a recording is evidence
+  uint64_t write_errors = 0;
+};
+
+void on_msg(natsConnection*, natsSubscription*, natsMsg* msg, void* closure) {
+  auto* r = static_cast<Recorder*>(closure);
+  const int64_t now = wall_ns();  // before the lock: the time NATS handed it over
+  const char* subject = natsMsg_GetSubject(msg);
+  const char* data = natsMsg_GetData(msg);
+  const int len = natsMsg_GetDataLength(msg);
+  std::vector<uint64_t> scratch;
+  const wire::QuoteBatch* batch = nullptr;
+  bool is_batch = verify_batch(aligned_payload(data, static_cast<size_t>(len), scratch), static_cast<size_t>(len),
+                               &batch) == BatchError::ok;
+  {
+    std::lock_guard lock(r->mu);
+    if (r->writer.append(now, subject, data, static_cast<size_t>(len))) {
+      ++r->messages;
+      r->bytes += static_cast<uint64_t>(len);
+      if (!is_batch) ++r->not_batches;
+    } else {
+      ++r->write_errors;
+    }
+  }
+  natsMsg_Destroy(msg);
+}
+
+void on_disconnected(natsConnection*, void*) {
+  LOG_WARN("record", "disconnected from NATS: messages published until the reconnect are not recorded");
+}
+void on_reconnected(natsConnection*, void*) { LOG_INFO("record", "reconnected to NATS"); }
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{
+      "tickfan-record: records the QuoteBatch messages on NATS subjects to a file (length-prefixed, with receive\n"
+      "timestamps; docs/recording.md) for tickfan-replay.\n"
+      "  tickfan-record --nats nats://127.0.0.1:4222 -o today.tfr"};
+  std::vector<std::string> servers{"nats://127.0.0.1:4222"}, subjects{"tickfan.q.>"};
+  std::string output, creds, user, password, token, log_level = "info";
+  double duration_s = 0, progress_s = -1;
+  uint64_t max_messages = 0;
+  app.add_option("--nats", servers, "NATS server URL(s), comma-separated or repeated")
+      ->delimiter(',')
+      ->capture_default_str();
+  app.add_option("--subject", subjects, "Subject to record, repeatable; wildcards allowed")->capture_default_str();
+  app.add_option("-o,--output", output, "Recording file to create (truncated if it exists)")->required();
+  app.add_option("--duration", duration_s, "Stop after this many seconds (0 = until Ctrl-C/SIGTERM)")
+      ->capture_default_str();
+  app.add_option("--count", max_messages, "Stop after this many messages (0 = no limit)")->capture_default_str();
+  app.add_option("--nats-creds", creds, "NATS .creds file (user JWT + nkey seed)")->check(CLI::ExistingFile);
+  app.add_option("--nats-user", user, "NATS user");
+  app.add_option("--nats-password", password, "NATS password");
+  app.add_option("--nats-token", token, "NATS token");
+  app.add_option("--progress-s", progress_s,
+                 "Seconds between progress lines on stderr (0 = none; default 1 on a terminal, 10 otherwise)");
+  app.add_option("--log-level", log_level, "debug, info, warn or error")->capture_default_str();
+  CLI11_PARSE(app, argc, argv);
+  LogLevel level;
+  if (log_parse_level(log_level.c_str(), &level)) log_set_level(level);
+
+  // Stop signals are taken synchronously by the main loop (sigtimedwait);
+  // block them before the NATS client starts its threads, which inherit the mask.
+  sigset_t stop_set;
+  sigemptyset(&stop_set);
+  sigaddset(&stop_set, SIGINT);
+  sigaddset(&stop_set, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_set, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  Recorder rec;
+  std::string meta = "tool=tickfan-record\nsubjects=";
+  for (size_t i = 0; i < subjects.size(); ++i) meta += (i ? "," : "") + subjects[i];
+  meta += "\nnats=";
+  for (size_t i = 0; i < servers.size(); ++i) meta += (i ? "," : "") + servers[i];
+  char host[256] = "";
+  gethostname(host, sizeof host - 1);
+  meta += std::string("\nhost=") + host + "\n";
+  std::string err;
+  if (!rec.writer.open(output, meta, &err)) {
+    std::fprintf(stderr, "tickfan-record: %s\n", err.c_str());
+    return 1;
+  }
+
+  natsOptions* opts = nullptr;
+  natsConnection* nc = nullptr;
+  std::vector<natsSubscription*> subs;
+  std::vector<const char*> urls;
+  for (auto& s : servers) urls.push_back(s.c_str());
+  natsStatus s = natsOptions_Create(&opts);
+  if (s == NATS_OK) s = natsOptions_SetServers(opts, urls.data(), static_cast<int>(urls.size()));
+  if (s == NATS_OK) s = natsOptions_SetName(opts, "tickfan-record");
+  if (s == NATS_OK) s = natsOptions_SetMaxReconnect(opts, -1);  // a recorder outlives NATS restarts
+  if (s == NATS_OK) s = natsOptions_SetReconnectWait(opts, 250);
+  if (s == NATS_OK) s = natsOptions_SetDisconnectedCB(opts, on_disconnected, nullptr);
+  if (s == NATS_OK) s = natsOptions_SetReconnectedCB(opts, on_reconnected, nullptr);
+  if (s == NATS_OK && !creds.empty()) s = natsOptions_SetUserCredentialsFromFiles(opts, creds.c_str(), nullptr);
+  if (s == NATS_OK && !user.empty()) s = natsOptions_SetUserInfo(opts, user.c_str(), password.c_str());
+  if (s == NATS_OK && !token.empty()) s = natsOptions_SetToken(opts, token.c_str());
+  if (s == NATS_OK) s = natsConnection_Connect(&nc, opts);
+  if (s != NATS_OK) {
+    std::fprintf(stderr, "tickfan-record: cannot connect to %s: %s\n", meta.substr(meta.find("nats=") + 5).c_str(),
+                 natsStatus_GetText(s));
+    return 1;
+  }
+  for (const auto& subj : subjects) {
+    natsSubscription* sub = nullptr;
+    s = natsConnection_Subscribe(&sub, nc, subj.c_str(), on_msg, &rec);
+    // Generous pending limits: the callback only appends to a buffered file,
+    // but a slow disk must show up as counted drops, not a stalled server.
+    if (s == NATS_OK) s = natsSubscription_SetPendingLimits(sub, 1000000, 1 << 30);
+    if (s != NATS_OK) {
+      std::fprintf(stderr, "tickfan-record: cannot subscribe to %s: %s\n", subj.c_str(), natsStatus_GetText(s));
+      return 1;
+    }
+    subs.push_back(sub);
+  }
+  // Once the server has our subscriptions, nothing published from now on is missed.
+  s = natsConnection_FlushTimeout(nc, 5000);
+  if (s != NATS_OK) {
+    std::fprintf(stderr, "tickfan-record: NATS flush failed: %s\n", natsStatus_GetText(s));
+    return 1;
+  }
+  std::string subject_list = meta.substr(meta.find("subjects=") + 9);
+  subject_list = subject_list.substr(0, subject_list.find('\n'));
+  std::fprintf(stderr, "tickfan-record: recording %s to %s\n", subject_list.c_str(), output.c_str());
+
+  const bool tty = isatty(STDERR_FILENO);
+  if (progress_s < 0) progress_s = tty ? 1 : 10;
+  const int64_t start = mono_ns();
+  int64_t last_report = start, last_flush = start;
+  uint64_t last_messages = 0;
+  int sig = 0;
+  for (;;) {
+    timespec wait{0, 100000000};
+    int got = sigtimedwait(&stop_set, nullptr, &wait);
+    if (got > 0) {
+      sig = got;
+      break;
+    }
+    const int64_t now = mono_ns();
+    uint64_t messages, bytes;
+    {
+      std::lock_guard lock(rec.mu);
+      messages = rec.messages;
+      bytes = rec.bytes;
+      // Flush about once a second so a crash loses at most a second and a
+      // reader (replay of a file still being recorded) sees recent data.
+      if (now - last_flush >= 1000000000) {
+        rec.writer.flush();
+        last_flush = now;
+      }
+    }
+    if (progress_s > 0 && now - last_report >= static_cast<int64_t>(progress_s * 1e9)) {
+      double dt = static_cast<double>(now - last_report) / 1e9;
+      std::fprintf(stderr, tty ? "\r\033[Krecord: %llu messages, %.1f MB, %.0f msg/s" : "record: %llu messages, %.1f MB, %.0f msg/s\n",
+                   static_cast<unsigned long long>(messages), static_cast<double>(bytes) / 1e6,
+                   static_cast<double>(messages - last_messages) / dt);
+      last_report = now;
+      last_messages = messages;
+    }
+    if (duration_s > 0 && static_cast<double>(now - start) / 1e9 >= duration_s) break;
+    if (max_messages && messages >= max_messages) break;
+  }
+  if (tty && progress_s > 0) std::fprintf(stderr, "\n");
+
+  // Let the callbacks drain what NATS already delivered (up to 2 s), so a
+  // stop right after the last publish still records it.
+  for (int i = 0; i < 200; ++i) {
+    int pending_total = 0;
+    for (auto* sub : subs) {
+      int msgs = 0, bytes = 0;
+      if (natsSubscription_GetPending(sub, &msgs, &bytes) == NATS_OK) pending_total += msgs;
+    }
+    if (pending_total == 0) break;
+    timespec ts{0, 10000000};
+    nanosleep(&ts, nullptr);
+  }
+  int64_t dropped = 0;
+  for (auto* sub : subs) {
+    int64_t d = 0;
+    natsSubscription_GetDropped(sub, &d);
+    dropped += d;
+    natsSubscription_Unsubscribe(sub);
+    natsSubscription_Destroy(sub);
+  }
+  natsConnection_Close(nc);
+  natsConnection_Destroy(nc);
+  natsOptions_Destroy(opts);
+  nats_Close();
+
+  std::lock_guard lock(rec.mu);
+  bool ok = rec.writer.close(&err);
+  std::fprintf(stderr,
+               "tickfan-record: %llu messages (%llu bytes of payload) in %s%s; %lld dropped by the client, %llu not "
+               "QuoteBatches, %llu write errors\n",
+               static_cast<unsigned long long>(rec.messages), static_cast<unsigned long long>(rec.bytes), output.c_str(),
+               sig ? (sig == SIGINT ? ", stopped by SIGINT" : ", stopped by SIGTERM") : "", static_cast<long long>(dropped),
+               static_cast<unsigned long long>(rec.not_batches), static_cast<unsigned long long>(rec.write_errors));
+  if (!ok) {
+    std::fprintf(stderr, "tickfan-record: %s\n", err.c_str());
+    return 1;
+  }
+  return rec.write_errors || dropped ? 1 : 0;
+}
