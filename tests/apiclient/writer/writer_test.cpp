@@ -358,3 +358,33 @@ TEST_CASE("started with no NATS server: heartbeat advances, stale, then live onc
   std::string diff;
   CHECK_MESSAGE(wait_match(dir.file("quotes.store"), pub, &diff), diff);
 }
+
+TEST_CASE("a slow-consumer drop (pending limit exceeded) is detected, resynced, and nothing is lost") {
+  NatsServer nats;
+  TempDir dir;
+  TestPublisher pub(nats.url());
+  std::vector<Quote> base = market(200, 0);
+  pub.publish(base);
+  Apiclient a(dir, nats.url(), "apiclient", {"--pending-msgs", "1000", "--metrics-port", "-1"});
+  REQUIRE(wait_state(dir.file("quotes.store"), shm::SyncState::live));
+  // A burst of one-quote batches far faster than the store can take them:
+  // the library's 1000-message pending list overflows and drops.
+  bool dropped = false;
+  for (int round = 1; round <= 20 && !dropped; ++round) {
+    for (int i = 0; i < 5000; ++i) {
+      Quote q = base[static_cast<size_t>(i) % base.size()];
+      q.mutate_last(100000 + round * 1000 + i % 997);
+      pub.publish({q});
+    }
+    pub.flush();
+    dropped = wait_until([&] { return store_state(dir.file("quotes.store")).resyncs >= 1; }, 300);
+  }
+  REQUIRE_MESSAGE(dropped, "no drop provoked");
+  std::string diff;
+  CHECK_MESSAGE(wait_match(dir.file("quotes.store"), pub, &diff), diff);
+  CHECK(wait_state(dir.file("quotes.store"), shm::SyncState::live));
+  std::string log = read_file(a.log);
+  CHECK(log.find("reason=messages_lost") != std::string::npos);
+  std::string metrics = scrape_metrics(a.log);
+  CHECK(metrics.find("tickfan_apiclient_slow_consumer_total 0\n") == std::string::npos);
+}
