@@ -67,7 +67,12 @@ start() {  # start NAME LOG CMD... : runs CMD in the background, records its PID
   PIDS+=($!) NAMES+=("$name")
   echo "$! $name" >>"$RUN_DIR/pids"
 }
-alive() { [[ -e /proc/$1 ]] && [[ "$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" != Z ]]; }
+alive() {  # running and not a zombie; builtins only (polled every second)
+  local stat
+  read -r stat 2>/dev/null <"/proc/$1/stat" || return 1
+  stat=${stat##*) }
+  [[ ${stat%% *} != Z ]]
+}
 stop_one() {  # SIGTERM, up to 5 s to exit, then SIGKILL; always reaped
   local pid=$1 name=$2
   kill -TERM "$pid" 2>/dev/null || true
