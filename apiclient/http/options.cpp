@@ -18,6 +18,8 @@ int parse_options(int argc, char** argv, Options* o) {
       ->check(CLI::Range(0, 256))
       ->capture_default_str();
   app.add_option("--backlog", o->backlog, "listen backlog per worker")->capture_default_str();
+  app.add_option("--sndbuf", o->sndbuf, "SO_SNDBUF of client sockets in bytes (0: kernel autotuning)")
+      ->capture_default_str();
   app.add_option("--max-uri-bytes", o->max_uri_bytes, "longest request target (else 414)")->capture_default_str();
   app.add_option("--max-header-bytes", o->max_header_bytes, "largest header section (else 431)")
       ->capture_default_str();

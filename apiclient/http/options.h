@@ -15,6 +15,7 @@ struct Options {
   int port = 8080;
   int workers = 0;  // 0: one per online CPU
   int backlog = 4096;
+  int sndbuf = 0;  // SO_SNDBUF for accepted sockets (0: kernel autotuning)
 
   // Limits (docs/http.md "Limits").
   size_t max_uri_bytes = 32768;       // request target; longer -> 414

@@ -612,6 +612,7 @@ void on_connection(uv_stream_t* listener, int status) {
   // A connection that sends nothing is closed after the header timeout.
   c->deadline_ms = now + s->opts.header_timeout_ms;
   uv_tcp_nodelay(&c->tcp, 1);
+  if (s->opts.sndbuf > 0) uv_send_buffer_size(reinterpret_cast<uv_handle_t*>(&c->tcp), const_cast<int*>(&s->opts.sndbuf));
   if (s->nconns > s->opts.max_connections) {
     // RFC 9110 §15.6.4: 503 for a temporary overload, with Retry-After.
     s->w.metrics.rejected_overload->inc();
