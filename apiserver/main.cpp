@@ -6,6 +6,7 @@
 #include <signal.h>
 
 #include <cstdio>
+#include <mutex>
 #include <stdexcept>
 #include <thread>
 
@@ -36,11 +37,17 @@ int main(int argc, char** argv) {
 
   MetricsRegistry metrics;
   Server server(opts.server, metrics);
-  std::thread([&server, set] {
+  // The signal thread is detached (sigwait cannot be interrupted portably);
+  // `live` tells it whether `server` may still be touched.
+  static std::mutex live_mu;
+  static Server* live = &server;
+  std::thread([set] {
     int sig = 0;
-    if (sigwait(&set, &sig) == 0) {
+    while (sigwait(&set, &sig) == 0) {
+      std::lock_guard<std::mutex> lock(live_mu);
+      if (live == nullptr) return;
       LOG_INFO("apiserver", "signal=%s received, shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
-      server.stop();
+      live->stop();
     }
   }).detach();
 
@@ -58,5 +65,9 @@ int main(int argc, char** argv) {
   }
   server.run();
   http.stop();
-  return 0;
+  {
+    std::lock_guard<std::mutex> lock(live_mu);
+    live = nullptr;
+  }
+  return 0;  // ~Server closes NATS and waits for its last callback
 }

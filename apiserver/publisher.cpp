@@ -33,8 +33,12 @@ void Publisher::on_reconnected(natsConnection* nc, void* p) {
 }
 
 void Publisher::on_closed(natsConnection*, void* p) {
-  static_cast<Publisher*>(p)->connected_.store(false);
+  auto* self = static_cast<Publisher*>(p);
+  self->connected_.store(false);
   LOG_INFO("nats", "connection closed");
+  std::lock_guard<std::mutex> lock(self->closed_mu_);
+  self->closed_ = true;
+  self->closed_cv_.notify_all();
 }
 
 void Publisher::on_error(natsConnection*, natsSubscription*, natsStatus err, void* p) {
@@ -149,6 +153,10 @@ void Publisher::close() {
   closing_.store(true);
   if (conn_) {
     natsConnection_Close(conn_);
+    {
+      std::unique_lock<std::mutex> lock(closed_mu_);
+      closed_cv_.wait_for(lock, std::chrono::seconds(5), [&] { return closed_; });
+    }
     natsConnection_Destroy(conn_);
     conn_ = nullptr;
   }

@@ -12,6 +12,8 @@
 #include <nats/nats.h>
 
 #include <atomic>
+#include <condition_variable>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -63,6 +65,12 @@ class Publisher {
   natsSubscription* sub_ = nullptr;
   std::atomic<bool> connected_{false};
   std::atomic<bool> closing_{false};  // our own close() is not a disconnection
+  // The client runs callbacks on its own thread, after natsConnection_Close
+  // returns; close() waits for the closed callback (always the last one) so
+  // none can run on a destroyed Publisher.
+  std::mutex closed_mu_;
+  std::condition_variable closed_cv_;
+  bool closed_ = false;
   Counter* disconnects_;
   Counter* reconnects_;
   Counter* slow_consumers_;

@@ -95,7 +95,9 @@ TEST_CASE("stdin source: a piped file is published completely, then --exit-when-
                    "exec " + binary("apiserver/tickfan-apiserver") + " --nats " + nats.url() +
                        " --metrics-port 0 --source stdin: --exit-when-done < " + dir.file("in.csv")},
                   dir.file("log"));
-  CHECK(exited_with(sh.wait(15000), 0));
+  int status = sh.wait(15000);
+  INFO(read_file(dir.file("log")));
+  CHECK(exited_with(status, 0));
   REQUIRE(wait_until([&] { return sub.quote_count() >= 250; }, 5000));
   CHECK(sub.quote_count() == 250);
 }
