@@ -1,14 +1,20 @@
 // body_cache.h — per-worker cache of rendered /v1/quotes list bodies, keyed
 // by the raw query string and valid for one store commit. A 500-symbol list
 // asked for again before the next commit (clients polling the same
-// watchlist or index) is served without touching the store: the cached
-// bytes go to the socket by reference in the same writev as the headers
-// (zero copy; the entry is kept alive by the write until it completes).
+// watchlist or index) is served without touching the store.
+//
+// Each entry lives in its own memfd (an anonymous tmpfs file), written once
+// and never modified, so the server sends it with sendfile(2): the kernel
+// hands the file's pages to the socket without copying them through user
+// space, exactly how nginx and h2o serve static files. Page references keep
+// the bytes valid even after the entry is evicted and its fd closed.
 //
 // Only the part after the age/commit prefix is cached, so age_ms stays exact
 // per response. Bounded in bytes (--body-cache-bytes, LRU eviction) and
 // skipped for small lists, which are cheaper to render than to look up.
 #pragma once
+#include <sys/types.h>
+
 #include <cstdint>
 #include <list>
 #include <memory>
@@ -18,21 +24,32 @@
 
 namespace tickfan::http {
 
+struct CachedBody {
+  int fd = -1;  // memfd holding exactly `size` bytes
+  size_t size = 0;
+  CachedBody() = default;
+  CachedBody(const CachedBody&) = delete;
+  CachedBody& operator=(const CachedBody&) = delete;
+  ~CachedBody();
+  // Copies the bytes into `out` (for gzip, which needs them in memory).
+  bool read_all(char* out) const;
+};
+
 class BodyCache {
  public:
   explicit BodyCache(size_t max_bytes) : max_bytes_(max_bytes) {}
   bool enabled() const { return max_bytes_ > 0; }
   // The entry for `key` if it was rendered at (commit, commit_ns), else null.
-  std::shared_ptr<const std::string> find(std::string_view key, uint64_t commit, int64_t commit_ns);
-  void insert(std::string_view key, uint64_t commit, int64_t commit_ns, std::string_view body);
+  std::shared_ptr<const CachedBody> find(std::string_view key, uint64_t commit, int64_t commit_ns);
+  // Stores a copy of `body`; false (nothing cached) if no memfd could be made.
+  bool insert(std::string_view key, uint64_t commit, int64_t commit_ns, std::string_view body);
   size_t bytes() const { return bytes_; }
-  uint64_t hits = 0, misses = 0;
 
  private:
   struct Entry {
     uint64_t commit;
     int64_t commit_ns;
-    std::shared_ptr<const std::string> body;
+    std::shared_ptr<const CachedBody> body;
     std::list<std::string>::iterator lru;
   };
   size_t max_bytes_;

@@ -12,6 +12,8 @@
 
 namespace tickfan::http {
 
+struct CachedBody;
+
 // Endpoints, for metrics labels and routing (fixed set: no per-path labels).
 enum class Endpoint : uint8_t { quotes, quote, rank, healthz, readyz, metrics, other, count };
 const char* endpoint_name(Endpoint e);
@@ -40,7 +42,7 @@ struct Reply {
   bool compressible = false;      // eligible for gzip (adds Vary: Accept-Encoding)
   bool close = false;             // Connection: close after this response
   // Body continues with these bytes (a BodyCache entry), sent by reference.
-  std::shared_ptr<const std::string> ext_body;
+  std::shared_ptr<const CachedBody> ext_body;
 };
 
 }  // namespace tickfan::http

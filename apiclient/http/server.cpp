@@ -2,6 +2,12 @@
 // enforce limits, route, write. Everything runs on the worker's one libuv
 // loop thread.
 //
+// Sockets are driven with uv_poll (readiness) and plain read/writev/sendfile
+// rather than uv_tcp streams: a response is a list of segments, memory
+// (headers and rendered bodies in one buffer, sent with one writev) or file
+// (a cached body in a memfd, sent with sendfile, zero copy), and libuv's
+// stream API has no way to interleave the two.
+//
 // Memory per connection is kept small because a worker may hold 10 000 of
 // them: reads land in one per-worker buffer and are parsed at once (only the
 // request target and three headers we use are copied out), and output
@@ -20,7 +26,9 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <strings.h>
+#include <sys/sendfile.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -30,6 +38,7 @@
 #include <string>
 #include <vector>
 
+#include "body_cache.h"
 #include "buffer.h"
 #include "clock.h"
 #include "handlers.h"
@@ -53,17 +62,19 @@ enum class Hdr : uint8_t { none, accept_encoding, if_none_match, origin };
 struct Server;
 
 struct Conn {
-  uv_tcp_t tcp;  // first member: handle->data not needed, cast back
+  uv_poll_t poll;  // first member: the handle pointer is the Conn pointer
+  int fd = -1;
+  int events = 0;  // UV_READABLE / UV_WRITABLE currently polled
   llhttp_t parser;
   Server* srv = nullptr;
   Conn* prev = nullptr;
   Conn* next = nullptr;
   Phase phase = Phase::idle;
-  bool reading = true;
-  bool writing = false;
+  bool reading = true;       // wants UV_READABLE (false: paused for backpressure)
   bool close_after = false;  // close once everything queued is written
   bool waiting = false;      // on the server's wait list (queue over budget)
   bool has_stash = false;
+  bool shut = false;         // shutdown(SHUT_WR) done
   int64_t deadline_ms = 0;
   int64_t last_active_ms = 0;
   int64_t req_start_ns = 0;
@@ -81,19 +92,18 @@ struct Conn {
   int reject_status = 0;
   BadReason reject_reason = BadReason::parse;
 
-  // Output: `out` collects responses (each a [head|body] segment at an
-  // offset), `inflight` is what uv_write is sending.
-  Buffer out, inflight;
+  // Output: responses queued in order as segments; memory segments are
+  // offsets into `out` (append-only until everything is sent), file
+  // segments are cached bodies kept alive by `holds`.
+  Buffer out;
   struct Seg {
     size_t off, len;
-    const char* ext;  // non-null: bytes outside `out` (a BodyCache entry)
+    int file_fd;  // >= 0: send `len` bytes of this file from offset 0 + progress
   };
   std::vector<Seg> segs;
-  // Cache entries referenced by segs (out side) and by the write in flight.
-  std::vector<std::shared_ptr<const std::string>> holds, inflight_holds;
-  size_t queued = 0;  // bytes of the current write libuv could not send at once
-  uv_write_t wreq;
-  uv_shutdown_t sreq;
+  std::vector<std::shared_ptr<const CachedBody>> holds;
+  size_t seg_idx = 0, seg_done = 0;  // send progress
+  size_t queued = 0;                 // bytes not yet accepted by the kernel
   Buffer stash;  // bytes read but not parsed (paused for backpressure)
 };
 
@@ -102,14 +112,14 @@ struct Server {
   const Options& opts;
   Worker w;
   uv_loop_t* loop = nullptr;
-  uv_tcp_t listener;
+  int listen_fd = -1;
+  uv_poll_t listener;
   uv_timer_t sweep;
   uv_prepare_t tick_prepare;
   int64_t tick = 0;  // loop iterations: the store header is re-read once per tick
   uv_signal_t sigterm, sigint;
   llhttp_settings_t settings;
   char readbuf[kReadBufSize];
-  bool reading_buf_busy = false;
   Conn* head = nullptr;  // all open connections (intrusive list)
   uint32_t nconns = 0;
   size_t queued_bytes = 0;  // sum of Conn::queued
@@ -130,6 +140,8 @@ void log_bad(Server* s, BadReason r, const char* detail) {
   }
 }
 
+void on_poll(uv_poll_t* h, int status, int events);
+
 void on_closed(uv_handle_t* h) {
   Conn* c = reinterpret_cast<Conn*>(h);
   Server* s = c->srv;
@@ -139,6 +151,7 @@ void on_closed(uv_handle_t* h) {
   s->nconns--;
   s->w.metrics.connections->set(s->nconns);
   s->queued_bytes -= c->queued;
+  if (c->fd >= 0) close(c->fd);
   delete c;
 }
 
@@ -146,42 +159,49 @@ void close_conn(Conn* c) {
   if (c->phase == Phase::closing) return;
   c->phase = Phase::closing;
   if (c->waiting) {
-    auto& wl = c->srv->wait_list;
-    for (auto& p : wl)
+    for (auto& p : c->srv->wait_list)
       if (p == c) p = nullptr;
     c->waiting = false;
   }
-  uv_close(reinterpret_cast<uv_handle_t*>(&c->tcp), on_closed);
+  c->holds.clear();
+  uv_poll_stop(&c->poll);
+  uv_close(reinterpret_cast<uv_handle_t*>(&c->poll), on_closed);
+}
+
+void set_events(Conn* c, int ev) {
+  if (c->phase == Phase::closing || ev == c->events) return;
+  c->events = ev;
+  int rc = ev ? uv_poll_start(&c->poll, ev, on_poll) : uv_poll_stop(&c->poll);
+  if (rc != 0) close_conn(c);
+}
+
+void update_events(Conn* c) {
+  int ev = 0;
+  if (c->reading || c->phase == Phase::lingering) ev |= UV_READABLE;
+  if (c->seg_idx < c->segs.size()) ev |= UV_WRITABLE;
+  set_events(c, ev);
 }
 
 void flush(Conn* c);
 void feed(Conn* c, const char* data, size_t len);
-void start_reading(Conn* c);
 void resume(Conn* c);
-
-void on_shutdown(uv_shutdown_t* req, int status) {
-  Conn* c = static_cast<Conn*>(req->data);
-  if (status < 0) close_conn(c);
-  // Otherwise keep reading (and discarding) until the peer closes or the
-  // linger deadline passes: closing with unread input makes the kernel send
-  // RST, which can destroy the error response before the client reads it
-  // (RFC 9112 §9.6).
-}
 
 void begin_linger(Conn* c) {
   if (c->phase == Phase::lingering || c->phase == Phase::closing) return;
+  // Half-close and keep reading (and discarding) until the peer closes or
+  // the linger deadline passes: closing with unread input makes the kernel
+  // send RST, which can destroy the response before the client reads it
+  // (RFC 9112 §9.6).
   c->phase = Phase::lingering;
   c->deadline_ms = static_cast<int64_t>(uv_now(c->srv->loop)) + c->srv->opts.linger_ms;
   c->out.shrink(0);
-  c->inflight.shrink(0);
   c->stash.shrink(0);
-  if (!c->reading) {
-    c->reading = true;
-    // Restart reading so the client's remaining bytes are drained.
-    start_reading(c);
+  c->reading = false;
+  if (shutdown(c->fd, SHUT_WR) != 0) {
+    close_conn(c);
+    return;
   }
-  c->sreq.data = c;
-  if (uv_shutdown(&c->sreq, reinterpret_cast<uv_stream_t*>(&c->tcp), on_shutdown) != 0) close_conn(c);
+  update_events(c);
 }
 
 // Appends one complete response (head + body) for `req` to c->out.
@@ -195,12 +215,13 @@ void respond(Conn* c, const Request& req, Reply& rep, bool keep_alive, bool http
   route(w, req, rep, c->out);
   size_t body_len = c->out.size() - body_start;
   if (rep.ext_body && req.accepts_gzip && rep.compressible && rep.status == 200) {
-    // Compressing needs the whole body in one place.
-    c->out.append(*rep.ext_body);
+    // Compressing needs the whole body in memory.
+    char* dst = c->out.tail(rep.ext_body->size);
+    if (rep.ext_body->read_all(dst)) c->out.commit(rep.ext_body->size);
     rep.ext_body.reset();
     body_len = c->out.size() - body_start;
   }
-  size_t ext_len = rep.ext_body ? rep.ext_body->size() : 0;
+  size_t ext_len = rep.ext_body ? rep.ext_body->size : 0;
   bool gz = false;
   if (rep.compressible && req.accepts_gzip && rep.status == 200 && body_len >= s->opts.gzip_min_bytes) {
     if (w.gzip.compress(c->out.data() + body_start, body_len, &w.gz)) {
@@ -228,9 +249,9 @@ void respond(Conn* c, const Request& req, Reply& rep, bool keep_alive, bool http
     ext_len = 0;
   }
   std::memcpy(c->out.data() + body_start - hl, head, hl);
-  c->segs.push_back({body_start - hl, c->out.size() - (body_start - hl), nullptr});
+  c->segs.push_back({body_start - hl, c->out.size() - (body_start - hl), -1});
   if (ext_len) {
-    c->segs.push_back({0, ext_len, rep.ext_body->data()});
+    c->segs.push_back({0, ext_len, rep.ext_body->fd});
     c->holds.push_back(std::move(rep.ext_body));
   }
   (void)seg_start;
@@ -260,69 +281,100 @@ void respond_error(Conn* c, int status, const char* message) {
   char head[kHeadMax];
   size_t hl = render_head(s->w, req, rep, hp, head);
   std::memcpy(c->out.data() + body_start - hl, head, hl);
-  c->segs.push_back({body_start - hl, c->out.size() - (body_start - hl), nullptr});
+  c->segs.push_back({body_start - hl, c->out.size() - (body_start - hl), -1});
   (void)seg_start;
   s->w.metrics.bytes_out->inc(c->out.size() - (body_start - hl));
   s->w.metrics.count(Endpoint::other, status, 0);
   c->close_after = true;
 }
 
-void on_write(uv_write_t* req, int status) {
-  Conn* c = static_cast<Conn*>(req->data);
+// Sends as much of the queued segments as the socket takes. Returns false
+// if the connection was closed.
+bool send_queued(Conn* c) {
+  while (c->seg_idx < c->segs.size()) {
+    const Conn::Seg& sg = c->segs[c->seg_idx];
+    ssize_t n;
+    if (sg.file_fd >= 0) {
+      off_t off = static_cast<off_t>(c->seg_done);
+      n = sendfile(c->fd, sg.file_fd, &off, sg.len - c->seg_done);
+    } else {
+      // Consecutive memory segments (pipelined responses) go in one writev.
+      iovec iov[kMaxSegments];
+      int k = 0;
+      for (size_t j = c->seg_idx; j < c->segs.size() && k < static_cast<int>(kMaxSegments) && c->segs[j].file_fd < 0;
+           ++j, ++k) {
+        size_t skip = j == c->seg_idx ? c->seg_done : 0;
+        iov[k].iov_base = c->out.data() + c->segs[j].off + skip;
+        iov[k].iov_len = c->segs[j].len - skip;
+      }
+      n = writev(c->fd, iov, k);
+    }
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return true;
+      close_conn(c);  // EPIPE, ECONNRESET: the client is gone
+      return false;
+    }
+    if (n == 0) {
+      close_conn(c);
+      return false;
+    }
+    // Advance over what was sent.
+    auto left = static_cast<size_t>(n);
+    while (left > 0 && c->seg_idx < c->segs.size()) {
+      size_t rest = c->segs[c->seg_idx].len - c->seg_done;
+      if (left >= rest) {
+        left -= rest;
+        c->seg_idx++;
+        c->seg_done = 0;
+      } else {
+        c->seg_done += left;
+        left = 0;
+      }
+    }
+  }
+  return true;
+}
+
+void account(Conn* c) {
+  size_t pending = 0;
+  for (size_t j = c->seg_idx; j < c->segs.size(); ++j) pending += c->segs[j].len;
+  if (c->seg_idx < c->segs.size()) pending -= c->seg_done;
   Server* s = c->srv;
-  c->writing = false;
-  s->queued_bytes -= c->queued;
-  c->queued = 0;
-  c->inflight.clear();
-  c->inflight_holds.clear();
-  // Resume connections that waited for the queue to drain.
-  while (!s->wait_list.empty() && s->queued_bytes < s->max_queued / 2) {
-    Conn* wc = s->wait_list.back();
-    s->wait_list.pop_back();
-    if (!wc) continue;
-    wc->waiting = false;
-    resume(wc);
-  }
-  if (c->phase == Phase::closing) return;
-  if (status < 0) {
-    close_conn(c);
-    return;
-  }
-  if (c->out.empty() && c->segs.empty()) c->out.swap(c->inflight);  // reuse the grown buffer
-  c->inflight.shrink(kIdleKeep);
-  flush(c);
+  s->queued_bytes = s->queued_bytes - c->queued + pending;
+  c->queued = pending;
 }
 
 void flush(Conn* c) {
-  if (c->writing || c->phase == Phase::closing || c->phase == Phase::lingering) return;
-  if (c->segs.empty()) {
+  if (c->phase == Phase::closing || c->phase == Phase::lingering) return;
+  if (!send_queued(c)) return;
+  account(c);
+  Server* s = c->srv;
+  if (c->seg_idx == c->segs.size()) {
+    // Everything sent: recycle the buffer (kept for the next response,
+    // released by the sweep if the connection stays idle).
+    c->segs.clear();
+    c->holds.clear();
+    c->seg_idx = c->seg_done = 0;
+    c->out.clear();
+    // Resume connections that waited for the worker's queue to drain.
+    while (!s->wait_list.empty() && s->queued_bytes < s->max_queued / 2) {
+      Conn* wc = s->wait_list.back();
+      s->wait_list.pop_back();
+      if (!wc) continue;
+      wc->waiting = false;
+      resume(wc);
+    }
     if (c->close_after) {
       begin_linger(c);
-    } else if (c->has_stash && !c->waiting) {
-      resume(c);
+      return;
     }
-    return;
+    if (c->has_stash && !c->waiting) {
+      resume(c);
+      return;
+    }
   }
-  c->out.swap(c->inflight);
-  c->holds.swap(c->inflight_holds);
-  uv_buf_t bufs[2 * kMaxSegments];
-  size_t n = 0;
-  // Segments are separated by unused head room, or point at cache entries;
-  // either way one writev.
-  for (const auto& sg : c->segs) {
-    char* base = sg.ext ? const_cast<char*>(sg.ext) : c->inflight.data() + sg.off;
-    bufs[n++] = uv_buf_init(base, static_cast<unsigned>(sg.len));
-  }
-  c->segs.clear();
-  c->wreq.data = c;
-  int rc = uv_write(&c->wreq, reinterpret_cast<uv_stream_t*>(&c->tcp), bufs, static_cast<unsigned>(n), on_write);
-  if (rc != 0) {
-    close_conn(c);
-    return;
-  }
-  c->writing = true;
-  c->queued = c->tcp.write_queue_size;
-  c->srv->queued_bytes += c->queued;
+  update_events(c);
 }
 
 // --- llhttp callbacks -------------------------------------------------------
@@ -497,39 +549,46 @@ int on_message_complete(llhttp_t* p) {
 
 // --- reading ----------------------------------------------------------------
 
-void on_alloc(uv_handle_t* h, size_t, uv_buf_t* buf) {
-  Conn* c = reinterpret_cast<Conn*>(h);
-  // One read buffer per worker: input is parsed before the next read.
-  *buf = uv_buf_init(c->srv->readbuf, kReadBufSize);
-}
-
-void on_read(uv_stream_t* st, ssize_t n, const uv_buf_t* buf) {
-  Conn* c = reinterpret_cast<Conn*>(st);
-  if (n == 0) return;
+void on_readable(Conn* c) {
+  Server* s = c->srv;
+  ssize_t n = read(c->fd, s->readbuf, kReadBufSize);
   if (n < 0) {
-    // EOF or error. A request cut short gets no answer (nobody to read it).
+    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return;
+    close_conn(c);
+    return;
+  }
+  if (n == 0) {
+    // EOF. A request cut short gets no answer (nobody to read it).
     close_conn(c);
     return;
   }
   if (c->phase == Phase::lingering || c->close_after) return;  // drain and discard
-  if (c->phase == Phase::closing) return;
-  Server* s = c->srv;
   if (s->queued_bytes > s->max_queued) {
     // Over the output budget: keep these bytes and read no more until the
-    // queue drains (on_write resumes waiting connections).
-    c->stash.append(buf->base, static_cast<size_t>(n));
+    // queue drains (flush() resumes waiting connections).
+    c->stash.append(s->readbuf, static_cast<size_t>(n));
     c->has_stash = true;
-    uv_read_stop(st);
     c->reading = false;
     c->waiting = true;
     s->wait_list.push_back(c);
+    update_events(c);
     return;
   }
-  feed(c, buf->base, static_cast<size_t>(n));
+  feed(c, s->readbuf, static_cast<size_t>(n));
 }
 
-void start_reading(Conn* c) {
-  if (uv_read_start(reinterpret_cast<uv_stream_t*>(&c->tcp), on_alloc, on_read) != 0) close_conn(c);
+void on_poll(uv_poll_t* h, int status, int events) {
+  Conn* c = reinterpret_cast<Conn*>(h);
+  if (c->phase == Phase::closing) return;
+  if (status < 0) {
+    close_conn(c);
+    return;
+  }
+  if (events & UV_WRITABLE) {
+    flush(c);
+    if (c->phase == Phase::closing) return;
+  }
+  if (events & (UV_READABLE | UV_DISCONNECT)) on_readable(c);
 }
 
 // Parses [data, data+len). Pauses (stash + stop reading) for backpressure.
@@ -547,10 +606,7 @@ void feed(Conn* c, const char* data, size_t len) {
     if (!c->close_after && pos && pos < data + len) {
       c->stash.append(pos, static_cast<size_t>(data + len - pos));
       c->has_stash = true;
-      if (c->reading) {
-        uv_read_stop(reinterpret_cast<uv_stream_t*>(&c->tcp));
-        c->reading = false;
-      }
+      c->reading = false;
     }
     flush(c);
     return;
@@ -582,28 +638,24 @@ void resume(Conn* c) {
   }
   if (!c->reading && !c->close_after && c->phase != Phase::closing) {
     c->reading = true;
-    start_reading(c);
+    update_events(c);
   }
 }
 
-void on_connection(uv_stream_t* listener, int status) {
-  Server* s = static_cast<Server*>(listener->data);
-  if (status < 0) {
-    LOG_WARN("http", "accept failed: %s", uv_strerror(status));
-    return;
-  }
+void add_conn(Server* s, int fd) {
   Conn* c = new Conn();
   c->srv = s;
-  uv_tcp_init(s->loop, &c->tcp);
+  c->fd = fd;
+  if (uv_poll_init_socket(s->loop, &c->poll, fd) != 0) {
+    close(fd);
+    delete c;
+    return;
+  }
   c->next = s->head;
   if (s->head) s->head->prev = c;
   s->head = c;
   s->nconns++;
   s->w.metrics.connections->set(s->nconns);
-  if (uv_accept(listener, reinterpret_cast<uv_stream_t*>(&c->tcp)) != 0) {
-    close_conn(c);
-    return;
-  }
   s->w.metrics.accepted->inc();
   llhttp_init(&c->parser, HTTP_REQUEST, &s->settings);
   c->parser.data = c;
@@ -611,21 +663,39 @@ void on_connection(uv_stream_t* listener, int status) {
   c->last_active_ms = now;
   // A connection that sends nothing is closed after the header timeout.
   c->deadline_ms = now + s->opts.header_timeout_ms;
-  uv_tcp_nodelay(&c->tcp, 1);
-  if (s->opts.sndbuf > 0) uv_send_buffer_size(reinterpret_cast<uv_handle_t*>(&c->tcp), const_cast<int*>(&s->opts.sndbuf));
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  if (s->opts.sndbuf > 0) setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &s->opts.sndbuf, sizeof s->opts.sndbuf);
   if (s->nconns > s->opts.max_connections) {
     // RFC 9110 §15.6.4: 503 for a temporary overload, with Retry-After.
     s->w.metrics.rejected_overload->inc();
     log_bad(s, BadReason::overload, "max connections reached");
     c->out.append(kOverloadResponse, kOverloadResponseLen);
-    c->segs.push_back({0, kOverloadResponseLen, nullptr});
+    c->segs.push_back({0, kOverloadResponseLen, -1});
     c->close_after = true;
     s->w.metrics.count(Endpoint::other, 503, 0);
-    start_reading(c);
     flush(c);
     return;
   }
-  start_reading(c);
+  update_events(c);
+}
+
+void on_accept(uv_poll_t* h, int status, int) {
+  Server* s = static_cast<Server*>(h->data);
+  if (status < 0) return;
+  // Several per wake-up (level-triggered: the rest come next iteration).
+  for (int i = 0; i < 64; ++i) {
+    int fd = accept4(s->listen_fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) {
+      if (errno == EMFILE || errno == ENFILE) {
+        static RateLimit limit(1, 1000000000);
+        uint64_t suppressed = 0;
+        if (limit.allow(&suppressed)) LOG_WARN("http", "accept: out of file descriptors (suppressed=%" PRIu64 ")", suppressed);
+      }
+      return;
+    }
+    add_conn(s, fd);
+  }
 }
 
 void on_sweep(uv_timer_t* t) {
@@ -639,7 +709,7 @@ void on_sweep(uv_timer_t* t) {
     }
     if (c->phase == Phase::lingering) {
       if (now >= c->deadline_ms) close_conn(c);
-    } else if (!c->writing && c->segs.empty() && c->deadline_ms && now >= c->deadline_ms) {
+    } else if (c->segs.empty() && c->deadline_ms && now >= c->deadline_ms) {
       if (c->phase == Phase::headers) {
         // Request started but headers incomplete in time: 408 and close
         // (RFC 9110 §15.5.9).
@@ -649,9 +719,8 @@ void on_sweep(uv_timer_t* t) {
       } else {
         close_conn(c);  // idle keep-alive (RFC 9112 §9.8 lets either side close)
       }
-    } else if (!c->writing && c->segs.empty() && now - c->last_active_ms > 2000) {
+    } else if (c->segs.empty() && now - c->last_active_ms > 2000) {
       c->out.shrink(kIdleKeep);
-      c->inflight.shrink(0);
     }
     c = next;
   }
@@ -723,10 +792,10 @@ int run_worker(const Options& opts, int index) {
   s->settings.on_header_value_complete = on_header_value_complete;
   s->settings.on_headers_complete = on_headers_complete;
   s->settings.on_message_complete = on_message_complete;
-  uv_tcp_init(s->loop, &s->listener);
+  s->listen_fd = fd;
+  int rc = uv_poll_init_socket(s->loop, &s->listener, fd);
   s->listener.data = s;
-  int rc = uv_tcp_open(&s->listener, fd);
-  if (rc == 0) rc = uv_listen(reinterpret_cast<uv_stream_t*>(&s->listener), opts.backlog, on_connection);
+  if (rc == 0) rc = uv_poll_start(&s->listener, UV_READABLE, on_accept);
   if (rc != 0) {
     LOG_ERROR("http", "worker=%d libuv listen: %s", index, uv_strerror(rc));
     return kWorkerExitListen;

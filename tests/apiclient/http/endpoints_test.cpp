@@ -56,7 +56,10 @@ TEST_CASE("quotes list refuses a missing or oversized symbol list with 400 and a
   CHECK(r.status == 400);
   CHECK(r.body.find("\"error\":{\"status\":400") != std::string::npos);
   std::string many;
-  for (int i = 0; i < 1000; ++i) many += (i ? "," : "") + HttpFixture::symbol(i % 40);
+  for (int i = 0; i < 1000; ++i) {
+    if (i) many += ',';
+    many += HttpFixture::symbol(i % 40);
+  }
   auto ok = http_get(f.port, "/v1/quotes?symbols=" + many);
   CHECK(ok.status == 200);  // the documented maximum is served
   CHECK(http_get(f.port, "/v1/quotes?symbols=" + many + ",sh600000").status == 400);
