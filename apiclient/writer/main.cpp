@@ -18,6 +18,16 @@
 using namespace tickfan;
 using namespace tickfan::apiclient;
 
+#if defined(__SANITIZE_ADDRESS__)
+// LeakSanitizer suppression, the one this program needs: libnats 3.4.1 frees
+// the control messages of its global delivery pool racily at nats_CloseAndWait
+// (one or two ~100-byte natsMsg reported as leaked in about half the runs of a
+// 20-line program that only subscribes and closes). The library is not built
+// with frame pointers, so the report stops at natsMsg_create and cannot be
+// narrowed further. Our own messages are always owned by Inbound::hold (RAII).
+extern "C" const char* __lsan_default_suppressions() { return "leak:natsMsg_create\n"; }
+#endif
+
 int main(int argc, char** argv) {
   Config config;
   int rc = parse_config(argc, argv, &config);

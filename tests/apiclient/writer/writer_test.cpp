@@ -278,7 +278,7 @@ TEST_CASE("corrupt, foreign and truncated payloads are counted and rejected; the
   CHECK(metrics.find("tickfan_apiclient_sync_state 2\n") != std::string::npos);
   int status = 0;
   std::string summary = stop_and_summary(a, &status);
-  CHECK(exited_with(status, 0));
+  CHECK_MESSAGE(exited_with(status, 0), read_file(a.log));
   CHECK_MESSAGE(summary.find("rejected=3 ") != std::string::npos, summary);
   std::string log = read_file(a.log);
   CHECK(log.find("reason=malformed") != std::string::npos);
