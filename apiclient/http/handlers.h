@@ -33,6 +33,8 @@ bool etag_matches(std::string_view if_none_match, std::string_view etag);
 void set_data_reply(Worker& w, Reply& rep, uint64_t commit, int64_t commit_ns);
 // Appends `{"age_ms":A,"commit":C,` (the start of every data body).
 void append_data_prefix(const Reply& rep, Buffer& out);
+// Weak ETag from the commit sequence and commit time (so a recreated store,
+// whose count restarts, does not collide): W/"<commit>-<commit_ns hex>".
 void format_etag(uint64_t commit, int64_t commit_ns, char* out, size_t cap);
 
 }  // namespace tickfan::http

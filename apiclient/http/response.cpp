@@ -56,10 +56,17 @@ struct Out {
     std::memcpy(p, s.data(), n);
     p += n;
   }
-  void num(long long v) {
+  void num(long long v) {  // by hand: snprintf showed up in profiles
     char tmp[24];
-    int n = snprintf(tmp, sizeof tmp, "%lld", v);
-    lit(std::string_view(tmp, static_cast<size_t>(n)));
+    char* e = tmp + sizeof tmp;
+    char* b = e;
+    unsigned long long u = v < 0 ? 0ULL - static_cast<unsigned long long>(v) : static_cast<unsigned long long>(v);
+    do {
+      *--b = static_cast<char>('0' + u % 10);
+      u /= 10;
+    } while (u);
+    if (v < 0) *--b = '-';
+    lit(std::string_view(b, static_cast<size_t>(e - b)));
   }
 };
 

@@ -5,6 +5,7 @@
 
 #include <cinttypes>
 #include <cstdio>
+#include <cstring>
 
 #include "handlers.h"
 
@@ -15,7 +16,27 @@ constexpr const char* kAllow = "GET, HEAD, OPTIONS";
 }
 
 void format_etag(uint64_t commit, int64_t commit_ns, char* out, size_t cap) {
-  snprintf(out, cap, "W/\"%" PRIu64 "-%" PRIx64 "\"", commit, static_cast<uint64_t>(commit_ns));
+  // W/"<commit decimal>-<commit_ns hex>", formatted by hand (per request).
+  char tmp[48];
+  char* p = tmp + sizeof tmp;
+  *--p = '"';
+  auto ns = static_cast<uint64_t>(commit_ns);
+  do {
+    *--p = "0123456789abcdef"[ns & 15];
+    ns >>= 4;
+  } while (ns);
+  *--p = '-';
+  do {
+    *--p = static_cast<char>('0' + commit % 10);
+    commit /= 10;
+  } while (commit);
+  *--p = '"';
+  *--p = '/';
+  *--p = 'W';
+  size_t n = static_cast<size_t>(tmp + sizeof tmp - p);
+  if (n >= cap) n = cap - 1;
+  memcpy(out, p, n);
+  out[n] = '\0';
 }
 
 void set_data_reply(Worker& w, Reply& rep, uint64_t commit, int64_t commit_ns) {

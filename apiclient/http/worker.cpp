@@ -129,8 +129,5 @@ int64_t Worker::age_ms() const {
   return a < 0 ? 0 : a;
 }
 
-void Worker::etag(char* out, size_t cap) const {
-  snprintf(out, cap, "W/\"%" PRIu64 "-%" PRIx64 "\"", state.commit_count, static_cast<uint64_t>(state.commit_ns));
-}
 
 }  // namespace tickfan::http

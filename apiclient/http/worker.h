@@ -82,9 +82,6 @@ struct Worker {
   bool refresh(int64_t tick);
   bool find(std::string_view symbol, uint32_t* slot);
   int64_t age_ms() const;
-  // Weak ETag from the commit sequence (and commit time, so a recreated store
-  // whose count restarts does not collide): W/"<commit>-<ns hex>".
-  void etag(char* out, size_t cap) const;
 };
 
 }  // namespace tickfan::http
