@@ -7,7 +7,9 @@
 #     COUNT   quotes per run (default 3000000)
 #     ROUNDS  alternating plain/apiserver rounds (default 3); medians reported
 #   env: BUILD_DIR (default build), MAX_BATCH (default 64), SEND_ASAP (1|0, default 1),
-#        APISERVER_ARGS (extra flags for tickfan-apiserver)
+#        APISERVER_ARGS (extra flags for tickfan-apiserver),
+#        LATENCY_RATES (default "2000 20000 200000": paced runs of 5 s each
+#        reporting per-tick latency from apiserver receipt to subscriber; "" = skip)
 #
 # Each round: a subscriber (tickfan-bench-apiserver sub) that verifies every
 # batch subscribes to tickfan.q.>, then either
@@ -25,6 +27,7 @@ BUILD_DIR=${BUILD_DIR:-build}
 MAX_BATCH=${MAX_BATCH:-64}
 SEND_ASAP=${SEND_ASAP:-1}
 APISERVER_ARGS=${APISERVER_ARGS:-}
+LATENCY_RATES=${LATENCY_RATES-2000 20000 200000}
 API="$BUILD_DIR/apiserver/tickfan-apiserver"
 BENCH="$BUILD_DIR/apiserver/tickfan-bench-apiserver"
 if [[ ! -x $API || ! -x $BENCH ]]; then
@@ -95,3 +98,18 @@ P=$(median "${plain_rates[@]}")
 A=$(median "${api_rates[@]}")
 echo "plain_nats_ticks_per_s=$P apiserver_ticks_per_s=$A ratio=$(echo "scale=2; $A / $P" | bc) all_received=$((1 - incomplete))"
 echo "rounds: plain=[${plain_rates[*]}] apiserver=[${api_rates[*]}]"
+
+# Latency at paced rates: receipt at the apiserver (receive_ts_ns, stamped when
+# the tick is made/read) to receipt by the subscriber, both on this machine.
+for rate in $LATENCY_RATES; do
+  n=$((rate * 5))
+  ready="$WORK/ready.lat.$rate"
+  "$BENCH" sub --nats "$URL" --expect "$n" --idle-ms 3000 --latency --ready-file "$ready" >"$WORK/lat.out" &
+  sub=$!
+  while [[ ! -f $ready ]]; do sleep 0.02; done
+  # shellcheck disable=SC2086
+  "$API" --nats "$URL" --metrics-port 0 --log-level warn --source "synthetic:?rate=$rate&count=$n" \
+    --max-batch "$MAX_BATCH" $ASAP_FLAG --exit-when-done $APISERVER_ARGS 2>>"$WORK/api.err"
+  wait "$sub" || true
+  echo "latency rate=$rate $(grep latency_us "$WORK/lat.out") $(grep -o 'complete=[01]' "$WORK/lat.out")"
+done

@@ -9,6 +9,7 @@
 #include <nats/nats.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -27,6 +28,10 @@ struct SubState {
   std::atomic<uint64_t> quotes{0}, msgs{0}, bad{0};
   std::atomic<int64_t> first_ns{0}, last_ns{0};
   std::vector<uint64_t> scratch;
+  // --latency: per quote, receipt here minus receipt at the apiserver (same
+  // machine, same wall clock). Only the NATS callback thread appends.
+  bool latency = false;
+  std::vector<int64_t> latencies;
 };
 
 void on_msg(natsConnection*, natsSubscription*, natsMsg* m, void* p) {
@@ -38,6 +43,12 @@ void on_msg(natsConnection*, natsSubscription*, natsMsg* m, void* p) {
   const wire::QuoteBatch* b = nullptr;
   if (verify_batch(data, static_cast<size_t>(natsMsg_GetDataLength(m)), &b) == BatchError::ok && b->quotes()) {
     s->quotes.fetch_add(b->quotes()->size(), std::memory_order_relaxed);
+    if (s->latency) {
+      int64_t wall = wall_ns();
+      for (const Quote* q : *b->quotes()) {
+        if (s->latencies.size() < s->latencies.capacity()) s->latencies.push_back(wall - q->receive_ts_ns());
+      }
+    }
   } else {
     s->bad.fetch_add(1, std::memory_order_relaxed);
   }
@@ -46,13 +57,16 @@ void on_msg(natsConnection*, natsSubscription*, natsMsg* m, void* p) {
   natsMsg_Destroy(m);
 }
 
-int run_sub(const std::string& url, const std::string& prefix, uint64_t expect, int idle_ms, const std::string& ready) {
+int run_sub(const std::string& url, const std::string& prefix, uint64_t expect, int idle_ms, const std::string& ready,
+            bool latency) {
   natsConnection* nc = nullptr;
   if (natsConnection_ConnectTo(&nc, url.c_str()) != NATS_OK) {
     std::fprintf(stderr, "sub: cannot connect to %s\n", url.c_str());
     return 1;
   }
   SubState st;
+  st.latency = latency;
+  if (latency) st.latencies.reserve(std::min<uint64_t>(expect, 20'000'000));
   natsSubscription* sub = nullptr;
   natsConnection_Subscribe(&sub, nc, (prefix + ".>").c_str(), on_msg, &st);
   natsSubscription_SetPendingLimits(sub, -1, -1);  // count drops as missing quotes, not client drops
@@ -76,6 +90,14 @@ int run_sub(const std::string& url, const std::string& prefix, uint64_t expect, 
               static_cast<unsigned long long>(q), static_cast<unsigned long long>(st.msgs.load()),
               static_cast<unsigned long long>(st.bad.load()), secs, secs > 0 ? static_cast<double>(q) / secs : 0.0,
               q >= expect ? 1 : 0);
+  natsSubscription_Unsubscribe(sub);
+  if (latency && !st.latencies.empty()) {
+    std::vector<int64_t>& l = st.latencies;
+    std::sort(l.begin(), l.end());
+    auto at = [&](double p) { return static_cast<double>(l[static_cast<size_t>(p * static_cast<double>(l.size() - 1))]) / 1000.0; };
+    std::printf("latency_us p50=%.0f p90=%.0f p99=%.0f p999=%.0f max=%.0f samples=%zu\n", at(0.5), at(0.9), at(0.99),
+                at(0.999), at(1.0), l.size());
+  }
   natsSubscription_Destroy(sub);
   natsConnection_Close(nc);
   natsConnection_Destroy(nc);
@@ -141,6 +163,8 @@ int main(int argc, char** argv) {
   sub->add_option("--expect", count, "Stop after this many quotes");
   sub->add_option("--idle-ms", idle_ms, "Stop after this long without traffic");
   sub->add_option("--ready-file", ready, "Created once subscribed");
+  bool latency = false;
+  sub->add_flag("--latency", latency, "Report per-quote latency from apiserver receipt to here (apiserver runs only)");
   auto* plain = app.add_subcommand("plain", "Publish pre-encoded batches as fast as possible");
   plain->add_option("--nats", url);
   plain->add_option("--prefix", prefix);
@@ -149,6 +173,6 @@ int main(int argc, char** argv) {
   plain->add_option("--shards", shards);
   plain->add_flag("--send-asap,!--no-send-asap", send_asap);
   CLI11_PARSE(app, argc, argv);
-  if (sub->parsed()) return run_sub(url, prefix, count, idle_ms, ready);
+  if (sub->parsed()) return run_sub(url, prefix, count, idle_ms, ready, latency);
   return run_plain(url, prefix, count, batch, shards, send_asap);
 }

@@ -166,3 +166,24 @@ TEST_CASE("--state-file: last values survive a restart and are served by the nex
   CHECK(snap.back().epoch != 0);
   for (const auto& m : snap.back().marks) CHECK(m.sequence == 0);  // a new epoch: nothing published yet
 }
+
+TEST_CASE("NATS restarted under the apiserver: it reconnects by itself and publishes again, counting it") {
+  NatsServer nats;
+  TempDir dir;
+  Apiserver api(dir, nats.url(), {"--source", "synthetic:?symbols=200&rate=2000"});
+  {
+    Subscriber sub(nats.url(), "tickfan.q.>");
+    REQUIRE(wait_until([&] { return sub.quote_count() >= 100; }, 5000));
+  }
+  nats.stop();
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  nats.start();
+  Subscriber sub(nats.url(), "tickfan.q.>");
+  REQUIRE(wait_until([&] { return sub.quote_count() >= 100; }, 10000));
+  CHECK(api.metric("tickfan_apiserver_nats_reconnects_total") >= 1);
+  CHECK(api.metric("tickfan_apiserver_nats_disconnects_total") >= 1);
+  CHECK(api.metric("tickfan_apiserver_nats_connected") == 1);
+  std::string log = api.log();
+  CHECK(log.find("nats disconnected") != std::string::npos);
+  CHECK(log.find("nats reconnected") != std::string::npos);
+}
