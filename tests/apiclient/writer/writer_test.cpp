@@ -388,3 +388,33 @@ TEST_CASE("a slow-consumer drop (pending limit exceeded) is detected, resynced, 
   std::string metrics = scrape_metrics(a.log);
   CHECK(metrics.find("tickfan_apiclient_slow_consumer_total 0\n") == std::string::npos);
 }
+
+TEST_CASE("the committed example config file runs the daemon (flags on the command line win)") {
+  NatsServer nats;
+  TempDir dir;
+  TestPublisher pub(nats.url());
+  pub.publish(market(20, 0));
+  std::string config = read_file(std::string(TICKFAN_SOURCE_DIR) + "/apiclient/writer/tickfan-apiclient.example.toml");
+  REQUIRE(config.find("store = ") != std::string::npos);
+  auto replace = [&](const std::string& from, const std::string& to) {
+    size_t at = config.find(from);
+    REQUIRE_MESSAGE(at != std::string::npos, from);
+    config.replace(at, from.size(), to);
+  };
+  replace("/dev/shm/tickfan.store", dir.file("quotes.store"));
+  replace("metrics-port = 9310", "metrics-port = -1");
+  {
+    FILE* f = std::fopen(dir.file("apiclient.toml").c_str(), "w");
+    REQUIRE(f);
+    std::fputs(config.c_str(), f);
+    std::fclose(f);
+  }
+  std::string log = dir.file("apiclient.log");
+  // The file says nats://127.0.0.1:4222 (never used by tests): the flag wins.
+  ChildProcess a({binary("apiclient/writer/tickfan-apiclient"), "--config", dir.file("apiclient.toml"), "--nats", nats.url()},
+                 log);
+  CHECK_MESSAGE(wait_state(dir.file("quotes.store"), shm::SyncState::live), read_file(log));
+  std::string diff;
+  CHECK_MESSAGE(wait_match(dir.file("quotes.store"), pub, &diff), diff);
+  CHECK(read_file(log).find("metrics on http://127.0.0.1:") != std::string::npos);
+}
