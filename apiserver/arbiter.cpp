@@ -51,8 +51,7 @@ bool Arbiter::same_content(const Quote& a, const Quote& b) {
   }();
   const auto* pa = reinterpret_cast<const unsigned char*>(&a);
   const auto* pb = reinterpret_cast<const unsigned char*>(&b);
-  return std::memcmp(pa, pb, kRecv) == 0 &&
-         std::memcmp(pa + kRecv + 8, pb + kRecv + 8, sizeof(Quote) - kRecv - 8) == 0;
+  return std::memcmp(pa, pb, kRecv) == 0 && std::memcmp(pa + kRecv + 8, pb + kRecv + 8, sizeof(Quote) - kRecv - 8) == 0;
 }
 
 Verdict Arbiter::offer(const Quote& q, int source, int priority, uint32_t* id, bool* new_symbol) {

@@ -20,11 +20,11 @@ enum class BreakerState : int { closed = 0, open = 1, half_open = 2 };
 const char* breaker_state_name(BreakerState s);
 
 struct BreakerConfig {
-  uint32_t error_threshold = 50;          // errors within error_window_ns that open it
+  uint32_t error_threshold = 50;  // errors within error_window_ns that open it
   int64_t error_window_ns = 10'000'000'000;
-  int64_t silence_ns = 5'000'000'000;     // no ticks this long while others deliver
-  int64_t open_ns = 2'000'000'000;        // cool-down before probing
-  uint32_t probe_ticks = 100;             // good ticks in half_open that close it
+  int64_t silence_ns = 5'000'000'000;  // no ticks this long while others deliver
+  int64_t open_ns = 2'000'000'000;     // cool-down before probing
+  uint32_t probe_ticks = 100;          // good ticks in half_open that close it
 };
 
 class Breaker {

@@ -42,7 +42,8 @@ int parse_options(int argc, char** argv, Options* out) {
       ->default_str("nats://127.0.0.1:4222")
       ->group("NATS");
   app.add_option("--nats-user", c.nats.user, "User name")->group("NATS");
-  app.add_option("--nats-password", c.nats.password, "Password (prefer the config file to the command line)")->group("NATS");
+  app.add_option("--nats-password", c.nats.password, "Password (prefer the config file to the command line)")
+      ->group("NATS");
   app.add_option("--nats-token", c.nats.token, "Authentication token")->group("NATS");
   app.add_option("--nats-creds", c.nats.creds_file, "Credentials file (JWT + NKey seed)")->group("NATS");
   app.add_flag("--nats-tls", c.nats.tls, "Require TLS")->group("NATS");
@@ -51,8 +52,10 @@ int parse_options(int argc, char** argv, Options* out) {
   app.add_option("--nats-tls-key", c.nats.tls_key, "Client private key (PEM)")->group("NATS");
   app.add_flag("--nats-tls-skip-verify", c.nats.tls_skip_verify, "Do not verify the server certificate (tests only)")
       ->group("NATS");
-  app.add_option("--nats-reconnect-wait-ms", c.nats.reconnect_wait_ms, "Wait between reconnect attempts (ms)")->group("NATS");
-  app.add_option("--nats-reconnect-jitter-ms", c.nats.reconnect_jitter_ms, "Random extra wait per attempt (ms)")->group("NATS");
+  app.add_option("--nats-reconnect-wait-ms", c.nats.reconnect_wait_ms, "Wait between reconnect attempts (ms)")
+      ->group("NATS");
+  app.add_option("--nats-reconnect-jitter-ms", c.nats.reconnect_jitter_ms, "Random extra wait per attempt (ms)")
+      ->group("NATS");
   app.add_option("--nats-reconnect-buffer-mb", c.nats.reconnect_buffer_mb,
                  "Publishes kept while disconnected (MiB); beyond it publishes fail and receivers resync")
       ->check(CLI::Range(1, 2047))
@@ -61,12 +64,14 @@ int parse_options(int argc, char** argv, Options* out) {
                "Write every publish at once (low latency) instead of letting the client coalesce for ~1 ms")
       ->group("NATS");
 
-  app.add_option("--prefix", c.prefix, "Subject prefix: deltas on <prefix>.<market>.<shard>, snapshots on <prefix>-snapshot")
+  app.add_option("--prefix", c.prefix,
+                 "Subject prefix: deltas on <prefix>.<market>.<shard>, snapshots on <prefix>-snapshot")
       ->group("Publishing");
   app.add_option("--shards", c.shards, "Shards (subjects) per market; must match the apiclients")
       ->check(CLI::Range(1u, 256u))
       ->group("Publishing");
-  app.add_option("--publisher-id", c.publisher_id, "Name carried in every batch (default: host name)")->group("Publishing");
+  app.add_option("--publisher-id", c.publisher_id, "Name carried in every batch (default: host name)")
+      ->group("Publishing");
   app.add_option("--max-batch", c.max_batch, "Flush a subject's batch at this many quotes")
       ->check(CLI::Range(size_t{1}, size_t{3000}))
       ->group("Publishing");
@@ -84,7 +89,8 @@ int parse_options(int argc, char** argv, Options* out) {
       ->group("Publishing");
 
   int64_t errors = c.breaker.error_threshold, window_ms = 10000, silence_ms = 5000, open_ms = 2000;
-  app.add_option("--breaker-errors", errors, "Errors within --breaker-window-ms that open a source's breaker")->group("Health");
+  app.add_option("--breaker-errors", errors, "Errors within --breaker-window-ms that open a source's breaker")
+      ->group("Health");
   app.add_option("--breaker-window-ms", window_ms, "Error counting window (ms)")->group("Health");
   app.add_option("--breaker-silence-ms", silence_ms, "A source silent this long while others deliver is cut off (ms)")
       ->group("Health");
@@ -101,7 +107,8 @@ int parse_options(int argc, char** argv, Options* out) {
       ->check(CLI::Range(10.0, 600000.0))
       ->group("State");
 
-  app.add_option("--metrics-addr", out->metrics_addr, "Address of the /metrics and /healthz listener")->group("Operations");
+  app.add_option("--metrics-addr", out->metrics_addr, "Address of the /metrics and /healthz listener")
+      ->group("Operations");
   app.add_option("--metrics-port", out->metrics_port, "Port of the listener (0 = off, -1 = any free port, logged)")
       ->group("Operations");
   app.add_option("--log-level", out->log_level, "debug, info, warn or error")

@@ -12,11 +12,11 @@ namespace tickfan::apiserver {
 
 namespace {
 constexpr const char* kFieldNames[] = {
-    "symbol",   "name",     "market",   "status",   "prev_close", "open",     "high",     "low",
-    "last",     "volume",   "turnover", "ts",       "ts_ns",      "bid1",     "bid2",     "bid3",
-    "bid4",     "bid5",     "bid1_vol", "bid2_vol", "bid3_vol",   "bid4_vol", "bid5_vol", "ask1",
-    "ask2",     "ask3",     "ask4",     "ask5",     "ask1_vol",   "ask2_vol", "ask3_vol", "ask4_vol",
-    "ask5_vol", "bid",      "ask",      "change",   "change_pct", "amplitude"};
+    "symbol",   "name",   "market",   "status",   "prev_close", "open",     "high",     "low",
+    "last",     "volume", "turnover", "ts",       "ts_ns",      "bid1",     "bid2",     "bid3",
+    "bid4",     "bid5",   "bid1_vol", "bid2_vol", "bid3_vol",   "bid4_vol", "bid5_vol", "ask1",
+    "ask2",     "ask3",   "ask4",     "ask5",     "ask1_vol",   "ask2_vol", "ask3_vol", "ask4_vol",
+    "ask5_vol", "bid",    "ask",      "change",   "change_pct", "amplitude"};
 static_assert(sizeof kFieldNames / sizeof kFieldNames[0] == kFieldCount);
 
 bool parse_int(std::string_view text, int64_t* out) {
@@ -149,8 +149,7 @@ bool set_field(Quote* q, Field f, std::string_view v, Reject* reason) {
   return true;
 }
 
-LineKind LineParser::parse(std::string_view line, Quote* out, FieldSet* present, Reject* reason,
-                           std::string* detail) {
+LineKind LineParser::parse(std::string_view line, Quote* out, FieldSet* present, Reject* reason, std::string* detail) {
   if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
   std::string_view t = trim(line);
   if (t.empty() || t.front() == '#') return LineKind::skipped;
@@ -313,10 +312,14 @@ struct JsonScan {
     for (int k = 0; k < 4; ++k) {
       char c = s[i++];
       v <<= 4;
-      if (c >= '0' && c <= '9') v |= static_cast<uint32_t>(c - '0');
-      else if (c >= 'a' && c <= 'f') v |= static_cast<uint32_t>(c - 'a' + 10);
-      else if (c >= 'A' && c <= 'F') v |= static_cast<uint32_t>(c - 'A' + 10);
-      else return false;
+      if (c >= '0' && c <= '9')
+        v |= static_cast<uint32_t>(c - '0');
+      else if (c >= 'a' && c <= 'f')
+        v |= static_cast<uint32_t>(c - 'a' + 10);
+      else if (c >= 'A' && c <= 'F')
+        v |= static_cast<uint32_t>(c - 'A' + 10);
+      else
+        return false;
     }
     *out = v;
     return true;

@@ -22,11 +22,44 @@ namespace tickfan::apiserver {
 
 // The fields a line may carry; CSV headers and JSON keys use these names.
 enum class Field : uint8_t {
-  symbol, name, market, status, prev_close, open, high, low, last, volume, turnover, ts, ts_ns,
-  bid1, bid2, bid3, bid4, bid5, bid1_vol, bid2_vol, bid3_vol, bid4_vol, bid5_vol,
-  ask1, ask2, ask3, ask4, ask5, ask1_vol, ask2_vol, ask3_vol, ask4_vol, ask5_vol,
-  bid, ask,                          // JSON only: [[price, volume], ...] best first
-  change, change_pct, amplitude,     // derived; accepted (so rendered JSON replays) and ignored
+  symbol,
+  name,
+  market,
+  status,
+  prev_close,
+  open,
+  high,
+  low,
+  last,
+  volume,
+  turnover,
+  ts,
+  ts_ns,
+  bid1,
+  bid2,
+  bid3,
+  bid4,
+  bid5,
+  bid1_vol,
+  bid2_vol,
+  bid3_vol,
+  bid4_vol,
+  bid5_vol,
+  ask1,
+  ask2,
+  ask3,
+  ask4,
+  ask5,
+  ask1_vol,
+  ask2_vol,
+  ask3_vol,
+  ask4_vol,
+  ask5_vol,
+  bid,
+  ask,  // JSON only: [[price, volume], ...] best first
+  change,
+  change_pct,
+  amplitude,  // derived; accepted (so rendered JSON replays) and ignored
   kCount
 };
 inline constexpr int kFieldCount = static_cast<int>(Field::kCount);

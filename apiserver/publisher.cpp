@@ -8,9 +8,11 @@ namespace tickfan::apiserver {
 Publisher::Publisher(MetricsRegistry& m) {
   disconnects_ = &m.counter("tickfan_apiserver_nats_disconnects_total", "NATS disconnections");
   reconnects_ = &m.counter("tickfan_apiserver_nats_reconnects_total", "NATS reconnections");
-  slow_consumers_ = &m.counter("tickfan_apiserver_nats_slow_consumer_total", "NATS slow-consumer errors (snapshot requests)");
+  slow_consumers_ =
+      &m.counter("tickfan_apiserver_nats_slow_consumer_total", "NATS slow-consumer errors (snapshot requests)");
   async_errors_ = &m.counter("tickfan_apiserver_nats_errors_total", "NATS asynchronous errors");
-  m.gauge_fn("tickfan_apiserver_nats_connected", "1 when connected to NATS", [this] { return connected() ? 1.0 : 0.0; });
+  m.gauge_fn("tickfan_apiserver_nats_connected", "1 when connected to NATS",
+             [this] { return connected() ? 1.0 : 0.0; });
 }
 
 Publisher::~Publisher() { close(); }
@@ -140,9 +142,7 @@ bool Publisher::subscribe(const char* subject, natsMsgHandler cb, void* closure,
   return true;
 }
 
-natsStatus Publisher::flush(int timeout_ms) {
-  return conn_ ? natsConnection_FlushTimeout(conn_, timeout_ms) : NATS_OK;
-}
+natsStatus Publisher::flush(int timeout_ms) { return conn_ ? natsConnection_FlushTimeout(conn_, timeout_ms) : NATS_OK; }
 
 void Publisher::close() {
   if (sub_) {

@@ -50,7 +50,8 @@ uint32_t Server::subject_of(const Quote& q) const {
 void Server::start() {
   epoch_ = static_cast<uint64_t>(wall_ns());
   for (int m = 1; m <= kMarkets; ++m) {
-    for (uint32_t s = 0; s < cfg_.shards; ++s) subjects_.push_back(delta_subject(cfg_.prefix, static_cast<Market>(m), s));
+    for (uint32_t s = 0; s < cfg_.shards; ++s)
+      subjects_.push_back(delta_subject(cfg_.prefix, static_cast<Market>(m), s));
   }
   sequences_.assign(subjects_.size(), 0);
   pending_.resize(subjects_.size());
@@ -98,20 +99,27 @@ void Server::start() {
     SourceSlot slot;
     slot.src = src.get();
     slot.breaker = std::make_unique<Breaker>(cfg_.breaker, now);
-    slot.state_gauge = &metrics_.gauge("tickfan_apiserver_source_state", "Breaker state: 0 closed, 1 open, 2 half_open", l);
-    slot.stale = &metrics_.counter("tickfan_apiserver_dropped_total", "Valid ticks not published, by reason", l + ",reason=\"stale\"");
-    slot.duplicate = &metrics_.counter("tickfan_apiserver_dropped_total", "Valid ticks not published, by reason", l + ",reason=\"duplicate\"");
-    slot.breaker_open = &metrics_.counter("tickfan_apiserver_dropped_total", "Valid ticks not published, by reason", l + ",reason=\"breaker_open\"");
+    slot.state_gauge =
+        &metrics_.gauge("tickfan_apiserver_source_state", "Breaker state: 0 closed, 1 open, 2 half_open", l);
+    slot.stale = &metrics_.counter("tickfan_apiserver_dropped_total", "Valid ticks not published, by reason",
+                                   l + ",reason=\"stale\"");
+    slot.duplicate = &metrics_.counter("tickfan_apiserver_dropped_total", "Valid ticks not published, by reason",
+                                       l + ",reason=\"duplicate\"");
+    slot.breaker_open = &metrics_.counter("tickfan_apiserver_dropped_total", "Valid ticks not published, by reason",
+                                          l + ",reason=\"breaker_open\"");
     slot.transitions = &metrics_.counter("tickfan_apiserver_breaker_transitions_total", "Breaker state changes", l);
-    metrics_.gauge("tickfan_apiserver_source_priority", "Configured priority (smaller = preferred)", l).set(spec.priority);
+    metrics_.gauge("tickfan_apiserver_source_priority", "Configured priority (smaller = preferred)", l)
+        .set(spec.priority);
     order_.push_back(std::move(slot));
     sources_.push_back(std::move(src));
   }
-  std::stable_sort(order_.begin(), order_.end(),
-                   [](const SourceSlot& a, const SourceSlot& b) { return a.src->spec().priority < b.src->spec().priority; });
+  std::stable_sort(order_.begin(), order_.end(), [](const SourceSlot& a, const SourceSlot& b) {
+    return a.src->spec().priority < b.src->spec().priority;
+  });
   closed_sources_ = static_cast<int>(order_.size());
   for (auto& s : sources_) s->start();
-  LOG_INFO("apiserver", "started epoch=%llu publisher=%s prefix=%s shards=%u sources=%zu max_batch=%zu max_delay_us=%lld",
+  LOG_INFO("apiserver",
+           "started epoch=%llu publisher=%s prefix=%s shards=%u sources=%zu max_batch=%zu max_delay_us=%lld",
            static_cast<unsigned long long>(epoch_), cfg_.publisher_id.c_str(), cfg_.prefix.c_str(), cfg_.shards,
            sources_.size(), cfg_.max_batch, static_cast<long long>(cfg_.max_delay_ns / 1000));
 }
@@ -195,7 +203,8 @@ void Server::flush(uint32_t subj) {
   int64_t t0 = mono_ns();
   int64_t created = wall_ns();
   encode_batch(fbb_, BatchHeader{cfg_.publisher_id, epoch_, seq, wire::BatchKind::Delta, created}, p.quotes);
-  natsStatus st = publisher_.publish(subjects_[subj].c_str(), fbb_.GetBufferPointer(), static_cast<int>(fbb_.GetSize()));
+  natsStatus st =
+      publisher_.publish(subjects_[subj].c_str(), fbb_.GetBufferPointer(), static_cast<int>(fbb_.GetSize()));
   int64_t t1 = mono_ns();
   if (st != NATS_OK) {
     publish_errors_->inc();
@@ -203,8 +212,8 @@ void Server::flush(uint32_t subj) {
     uint64_t suppressed = 0;
     if (limit.allow(&suppressed)) {
       LOG_ERROR("publish", "failed subject=%s sequence=%llu quotes=%zu error=\"%s\" suppressed=%llu",
-                subjects_[subj].c_str(), static_cast<unsigned long long>(seq), p.quotes.size(),
-                natsStatus_GetText(st), static_cast<unsigned long long>(suppressed));
+                subjects_[subj].c_str(), static_cast<unsigned long long>(seq), p.quotes.size(), natsStatus_GetText(st),
+                static_cast<unsigned long long>(suppressed));
     }
   } else {
     published_ticks_->inc(p.quotes.size());

@@ -102,10 +102,10 @@ class Server {
   Arbiter arbiter_;
   std::unique_ptr<StatePersister> persister_;
   std::vector<uint32_t> subject_by_id_;
-  std::vector<std::string> subjects_;       // index = (market - 1) * shards + shard
+  std::vector<std::string> subjects_;  // index = (market - 1) * shards + shard
   std::vector<uint64_t> sequences_;
   std::vector<Pending> pending_;
-  std::vector<uint32_t> nonempty_;          // subjects with pending quotes
+  std::vector<uint32_t> nonempty_;  // subjects with pending quotes
   flatbuffers::FlatBufferBuilder fbb_{64 * 1024};
   uint64_t epoch_ = 0;
   uint64_t total_sequence_ = 0;

@@ -62,7 +62,8 @@ SourceSpec parse_source_uri(const std::string& uri) {
       throw std::invalid_argument("source '" + uri + "': expected tcp://HOST:PORT");
     }
     s.host = std::string(hp.substr(0, colon));
-    if (s.host.size() > 2 && s.host.front() == '[' && s.host.back() == ']') s.host = s.host.substr(1, s.host.size() - 2);
+    if (s.host.size() > 2 && s.host.front() == '[' && s.host.back() == ']')
+      s.host = s.host.substr(1, s.host.size() - 2);
     s.port = number_option<int>(uri, "port", hp.substr(colon + 1));
     if (s.port <= 0 || s.port > 65535) throw std::invalid_argument("source '" + uri + "': port out of range");
     s.name = "tcp:" + sanitize_name(std::string(hp));
@@ -79,7 +80,8 @@ SourceSpec parse_source_uri(const std::string& uri) {
     query = amp == std::string_view::npos ? std::string_view{} : query.substr(amp + 1);
     if (kv.empty()) continue;
     size_t eq = kv.find('=');
-    if (eq == std::string_view::npos) throw std::invalid_argument("source '" + uri + "': option '" + std::string(kv) + "' needs =VALUE");
+    if (eq == std::string_view::npos)
+      throw std::invalid_argument("source '" + uri + "': option '" + std::string(kv) + "' needs =VALUE");
     std::string_view k = kv.substr(0, eq), v = kv.substr(eq + 1);
     if (k == "name") {
       if (v.empty()) throw std::invalid_argument("source '" + uri + "': empty name");
@@ -90,7 +92,8 @@ SourceSpec parse_source_uri(const std::string& uri) {
       s.follow = v == "1" || v == "true" || v == "yes";
     } else if (k == "symbols" && s.kind == SourceKind::synthetic) {
       s.symbols = number_option<uint32_t>(uri, k, v);
-      if (s.symbols == 0 || s.symbols > 1'000'000) throw std::invalid_argument("source '" + uri + "': symbols must be 1..1000000");
+      if (s.symbols == 0 || s.symbols > 1'000'000)
+        throw std::invalid_argument("source '" + uri + "': symbols must be 1..1000000");
     } else if (k == "rate" && s.kind == SourceKind::synthetic) {
       s.rate = number_option<double>(uri, k, v);
       if (s.rate < 0) throw std::invalid_argument("source '" + uri + "': rate must be >= 0");
@@ -99,7 +102,8 @@ SourceSpec parse_source_uri(const std::string& uri) {
     } else if (k == "count" && s.kind == SourceKind::synthetic) {
       s.count = number_option<uint64_t>(uri, k, v);
     } else {
-      throw std::invalid_argument("source '" + uri + "': unknown option '" + std::string(k) + "' for this kind of source");
+      throw std::invalid_argument("source '" + uri + "': unknown option '" + std::string(k) +
+                                  "' for this kind of source");
     }
   }
   return s;

@@ -88,7 +88,8 @@ class FileSource final : public Source {
   }
   // True when the path now names another file, or ours shrank below our offset.
   bool rotated() {
-    struct stat by_path {}, by_fd {};
+    struct stat by_path {
+    }, by_fd{};
     if (::stat(spec_.path.c_str(), &by_path) != 0) return false;  // moved away, new one not there yet
     if (::fstat(fd_, &by_fd) != 0) return true;
     if (by_path.st_ino != by_fd.st_ino || by_path.st_dev != by_fd.st_dev) return true;

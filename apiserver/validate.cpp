@@ -18,7 +18,8 @@ bool validate_tick(Quote* q, FieldSet present, int64_t now_ns, const ValidateLim
 
   Market implied = market_of_symbol(quote_symbol(*q));
   if (present & bit(Field::market)) {
-    if (implied != Market::Unknown && implied != q->market()) return fail(Reject::bad_market, "market contradicts symbol");
+    if (implied != Market::Unknown && implied != q->market())
+      return fail(Reject::bad_market, "market contradicts symbol");
   } else {
     if (implied == Market::Unknown) return fail(Reject::bad_market, "no market and none implied by the symbol");
     q->mutate_market(implied);

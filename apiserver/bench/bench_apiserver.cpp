@@ -80,7 +80,8 @@ int run_sub(const std::string& url, const std::string& prefix, uint64_t expect, 
     if (q != seen) {
       seen = q;
       last_change = mono_ns();
-    } else if (mono_ns() - last_change > int64_t{idle_ms} * 1000000 && (q > 0 || mono_ns() - last_change > 60'000'000'000)) {
+    } else if (mono_ns() - last_change > int64_t{idle_ms} * 1000000 &&
+               (q > 0 || mono_ns() - last_change > 60'000'000'000)) {
       break;
     }
   }
@@ -94,7 +95,9 @@ int run_sub(const std::string& url, const std::string& prefix, uint64_t expect, 
   if (latency && !st.latencies.empty()) {
     std::vector<int64_t>& l = st.latencies;
     std::sort(l.begin(), l.end());
-    auto at = [&](double p) { return static_cast<double>(l[static_cast<size_t>(p * static_cast<double>(l.size() - 1))]) / 1000.0; };
+    auto at = [&](double p) {
+      return static_cast<double>(l[static_cast<size_t>(p * static_cast<double>(l.size() - 1))]) / 1000.0;
+    };
     std::printf("latency_us p50=%.0f p90=%.0f p99=%.0f p999=%.0f max=%.0f samples=%zu\n", at(0.5), at(0.9), at(0.99),
                 at(0.999), at(1.0), l.size());
   }

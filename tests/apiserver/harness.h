@@ -114,7 +114,8 @@ inline std::vector<Received> request_snapshot(const std::string& url, const std:
   natsSubscription* sub = nullptr;
   natsConnection_SubscribeSync(&sub, nc, inbox);
   natsSubscription_SetPendingLimits(sub, -1, -1);
-  natsConnection_PublishRequest(nc, (prefix + "-snapshot").c_str(), inbox, filter.data(), static_cast<int>(filter.size()));
+  natsConnection_PublishRequest(nc, (prefix + "-snapshot").c_str(), inbox, filter.data(),
+                                static_cast<int>(filter.size()));
   std::vector<Received> out;
   for (;;) {
     natsMsg* m = nullptr;
@@ -133,7 +134,8 @@ inline std::vector<Received> request_snapshot(const std::string& url, const std:
 // The real binary with a metrics listener on an OS-chosen port.
 class Apiserver {
  public:
-  Apiserver(const TempDir& dir, const std::string& nats_url, std::vector<std::string> args) : log_(dir.file("apiserver.log")) {
+  Apiserver(const TempDir& dir, const std::string& nats_url, std::vector<std::string> args)
+      : log_(dir.file("apiserver.log")) {
     std::vector<std::string> argv{binary("apiserver/tickfan-apiserver"), "--nats", nats_url, "--metrics-port", "-1"};
     argv.insert(argv.end(), args.begin(), args.end());
     proc_ = ChildProcess(argv, log_);
@@ -145,10 +147,12 @@ class Apiserver {
     std::smatch m;
     std::string text;
     static const std::regex re("listening addr=127\\.0\\.0\\.1:([0-9]+)");
-    wait_until([&] {
-      text = log();
-      return std::regex_search(text, m, re);
-    }, 5000);
+    wait_until(
+        [&] {
+          text = log();
+          return std::regex_search(text, m, re);
+        },
+        5000);
     return std::regex_search(text, m, re) ? std::stoi(m[1]) : 0;
   }
   std::string metrics() {

@@ -17,13 +17,15 @@ namespace {
 const char* kHeader = "symbol,name,prev_close,open,high,low,last,volume,turnover,ts,bid1,bid1_vol,ask1,ask1_vol\n";
 
 // Current time in ms, so ticks pass the future-timestamp check.
-int64_t now_ms() { return std::chrono::duration_cast<std::chrono::milliseconds>(
-                       std::chrono::system_clock::now().time_since_epoch()).count(); }
+int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
 
 std::string csv_line(int i, int64_t ts) {
   char buf[256];
-  std::snprintf(buf, sizeof buf, "sh6%05d,测试%d,10.00,10.01,10.50,9.90,10.%02d,%d,%d.5,%lld,10.19,100,10.21,200\n", i, i,
-                i % 50, 1000 + i, 10000 + i, static_cast<long long>(ts));
+  std::snprintf(buf, sizeof buf, "sh6%05d,测试%d,10.00,10.01,10.50,9.90,10.%02d,%d,%d.5,%lld,10.19,100,10.21,200\n", i,
+                i, i % 50, 1000 + i, 10000 + i, static_cast<long long>(ts));
   return buf;
 }
 
@@ -188,11 +190,13 @@ TEST_CASE("two sources carrying the same ticks: each tick is published once, the
                 {"--source", "file:" + dir.file("a.csv") + "?name=feedA&priority=1", "--source",
                  "file:" + dir.file("b.csv") + "?name=feedB&priority=2", "--metrics-addr", "127.0.0.1"});
   REQUIRE(wait_until([&] { return sub.quote_count() >= 400; }, 10000));
-  REQUIRE(wait_until([&] {
-    return api.metric("tickfan_apiserver_dropped_total{source=\"feedA\",reason=\"duplicate\"}") +
-               api.metric("tickfan_apiserver_dropped_total{source=\"feedB\",reason=\"duplicate\"}") ==
-           400;
-  }, 5000));
+  REQUIRE(wait_until(
+      [&] {
+        return api.metric("tickfan_apiserver_dropped_total{source=\"feedA\",reason=\"duplicate\"}") +
+                   api.metric("tickfan_apiserver_dropped_total{source=\"feedB\",reason=\"duplicate\"}") ==
+               400;
+      },
+      5000));
   std::this_thread::sleep_for(std::chrono::milliseconds(200));
   CHECK(sub.quote_count() == 400);
   CHECK(symbols_of(sub.batches()).size() == 400);
@@ -213,14 +217,14 @@ TEST_CASE("a file with bad lines publishes every good line and counts each bad o
       f << csv_line(i, ts);
       ++good;
       switch (i % 10) {
-        case 1: f << "sh600001,x,10,10,10,10,-1,1,1," << ts << ",1,1,1,1\n"; break;          // negative_price
-        case 2: f << "sh600002,x,10,10,9,11,10,1,1," << ts << ",1,1,1,1\n"; break;            // high_below_low
+        case 1: f << "sh600001,x,10,10,10,10,-1,1,1," << ts << ",1,1,1,1\n"; break;                // negative_price
+        case 2: f << "sh600002,x,10,10,9,11,10,1,1," << ts << ",1,1,1,1\n"; break;                 // high_below_low
         case 3: f << "sh60000000000000000003,x,10,10,10,10,10,1,1," << ts << ",1,1,1,1\n"; break;  // symbol_too_long
-        case 4: f << "sh600004,x,10,10,10,10,abc,1,1," << ts << ",1,1,1,1\n"; break;          // bad_number
-        case 5: f << "sh600005,x,10,10,10,10,10,1,1," << ts + 3600000 << ",1,1,1,1\n"; break; // future_timestamp
-        case 6: f << "{\"symbol\":\"sh600006\",\"colour\":\"red\"}\n"; break;                 // unknown_field
-        case 7: f << "{\"symbol\":\"sh600007\",\n"; break;                                    // parse_error
-        case 8: f << "sh600008,x,10\n"; break;                                               // field_count
+        case 4: f << "sh600004,x,10,10,10,10,abc,1,1," << ts << ",1,1,1,1\n"; break;               // bad_number
+        case 5: f << "sh600005,x,10,10,10,10,10,1,1," << ts + 3600000 << ",1,1,1,1\n"; break;      // future_timestamp
+        case 6: f << "{\"symbol\":\"sh600006\",\"colour\":\"red\"}\n"; break;                      // unknown_field
+        case 7: f << "{\"symbol\":\"sh600007\",\n"; break;                                         // parse_error
+        case 8: f << "sh600008,x,10\n"; break;                                                     // field_count
         default: break;
       }
     }

@@ -132,9 +132,9 @@ TEST_CASE("--state-file: last values survive a restart and are served by the nex
   std::map<std::string, Quote> last;
   {
     Subscriber sub(nats.url(), "tickfan.q.>");
-    Apiserver first(dir, nats.url(),
-                    {"--source", "synthetic:?symbols=800&rate=50000&count=4000", "--state-file", state,
-                     "--exit-when-done"});
+    Apiserver first(
+        dir, nats.url(),
+        {"--source", "synthetic:?symbols=800&rate=50000&count=4000", "--state-file", state, "--exit-when-done"});
     CHECK(exited_with(first.proc().wait(20000), 0));
     REQUIRE(wait_until([&] { return sub.quote_count() >= 4000; }, 5000));
     for (const auto& b : sub.batches()) {
@@ -145,13 +145,16 @@ TEST_CASE("--state-file: last values survive a restart and are served by the nex
   // Restart with a source that says nothing: the snapshot comes from the file.
   std::ofstream(dir.file("empty.csv")) << "symbol,prev_close,last,ts\n";
   TempDir dir2;
-  Apiserver second(dir2, nats.url(), {"--source", "file:" + dir.file("empty.csv") + "?follow=1", "--state-file", state});
+  Apiserver second(dir2, nats.url(),
+                   {"--source", "file:" + dir.file("empty.csv") + "?follow=1", "--state-file", state});
   REQUIRE(wait_until([&] { return second.log().find("restored") != std::string::npos; }, 5000));
   std::vector<Received> snap;
-  REQUIRE(wait_until([&] {
-    snap = request_snapshot(nats.url(), "", "tickfan.q", 1000);
-    return !snap.empty() && snap.back().kind == wire::BatchKind::SnapshotEnd;
-  }, 10000));
+  REQUIRE(wait_until(
+      [&] {
+        snap = request_snapshot(nats.url(), "", "tickfan.q", 1000);
+        return !snap.empty() && snap.back().kind == wire::BatchKind::SnapshotEnd;
+      },
+      10000));
   size_t n = 0;
   for (const auto& r : snap) {
     for (const auto& q : r.quotes) {

@@ -74,9 +74,10 @@ TEST_CASE("CSV: data before a header, unknown header column, wrong column count 
 
 TEST_CASE("JSON: flat object with book arrays, escapes, null, and the rendered-quote fields") {
   LineParser p;
-  auto r = parse(p,
-                 R"({"symbol":"sz000001","name":"\u5e73\u5b89 \"A\"","market":"sz","status":"halted","prev_close":"11.5",)"
-                 R"("last":11.6,"high":12,"low":11,"ts_ns":1800000000000000000,"change":0.1,"bid":[[11.59,100]],"ask":[],"turnover":null})");
+  auto r = parse(
+      p,
+      R"({"symbol":"sz000001","name":"\u5e73\u5b89 \"A\"","market":"sz","status":"halted","prev_close":"11.5",)"
+      R"("last":11.6,"high":12,"low":11,"ts_ns":1800000000000000000,"change":0.1,"bid":[[11.59,100]],"ask":[],"turnover":null})");
   REQUIRE(r.kind == LineKind::tick);
   CHECK(quote_name(r.q) == "平安 \"A\"");
   CHECK(r.q.status() == TradingStatus::Halted);
@@ -274,4 +275,46 @@ TEST_CASE("snapshot cutting: parts of at most N quotes numbered from 1, then the
   CHECK_FALSE(market_in(mask, Market::HK));
   CHECK_FALSE(parse_market_filter("sh,zz", &mask, &bad));
   CHECK(bad == "zz");
+}
+
+#include "config.h"
+
+namespace {
+int parse_args(std::vector<std::string> args, tickfan::apiserver::Options* out) {
+  args.insert(args.begin(), "tickfan-apiserver");
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  return tickfan::apiserver::parse_options(static_cast<int>(argv.size()), argv.data(), out);
+}
+}  // namespace
+
+TEST_CASE("command line: units are converted, defaults hold, repeated sources and servers are kept") {
+  Options o;
+  REQUIRE(parse_args({"--source", "synthetic:", "--source", "file:/x.csv?priority=1", "--nats", "nats://a:1,nats://b:2",
+                      "--max-future-ms", "100", "--max-delay-ms", "0.5", "--breaker-silence-ms", "300",
+                      "--publisher-id", "p1", "--no-send-asap"},
+                     &o) == -1);
+  CHECK(o.server.sources.size() == 2);
+  CHECK(o.server.sources[1].priority == 1);
+  CHECK(o.server.nats.servers == std::vector<std::string>{"nats://a:1", "nats://b:2"});
+  CHECK(o.server.limits.max_future_ns == 100'000'000);
+  CHECK(o.server.max_delay_ns == 500'000);
+  CHECK(o.server.breaker.silence_ns == 300'000'000);
+  CHECK(o.server.publisher_id == "p1");
+  CHECK_FALSE(o.server.nats.send_asap);
+  CHECK(o.server.max_batch == 64);
+  CHECK(o.server.shards == 4);
+  CHECK(o.server.prefix == "tickfan.q");
+
+  Options d;
+  REQUIRE(parse_args({"--source", "stdin:"}, &d) == -1);
+  CHECK(d.server.limits.max_future_ns == 5'000'000'000);
+  CHECK(d.server.nats.send_asap);
+  CHECK(d.server.nats.servers == std::vector<std::string>{"nats://127.0.0.1:4222"});
+  CHECK(!d.server.publisher_id.empty());
+  CHECK(d.metrics_port == 9321);
+
+  Options bad;
+  CHECK(parse_args({"--source", "synthetic:", "--ring-size", "1000"}, &bad) == 2);
+  CHECK(parse_args({}, &bad) == 2);  // --source is required
 }

@@ -1,5 +1,7 @@
 // MetricsHttpServer: real loopback sockets against the listener thread, port
 // chosen by the OS, so the tests can run next to anything else on the machine.
+#include "metrics_http.h"
+
 #include <arpa/inet.h>
 #include <doctest/doctest.h>
 #include <netinet/in.h>
@@ -8,8 +10,6 @@
 
 #include <atomic>
 #include <string>
-
-#include "metrics_http.h"
 
 using namespace tickfan;
 
