@@ -287,6 +287,16 @@ void Server::check_breakers(int64_t now) {
   }
 }
 
+size_t Server::part_size() {
+  // A part must fit the server's max_payload (1 MB by default, but
+  // configurable down): a refused part would leave the requester with a
+  // snapshot that can never complete.
+  int64_t max_payload = publisher_.connection() ? natsConnection_GetMaxPayload(publisher_.connection()) : 0;
+  if (max_payload <= 0) return cfg_.snapshot_part;
+  size_t fit = static_cast<size_t>(std::max<int64_t>(1, (max_payload - 4096) / static_cast<int64_t>(sizeof(Quote))));
+  return std::min(cfg_.snapshot_part, fit);
+}
+
 void Server::serve_snapshots() {
   std::vector<SnapshotReply> queue;
   {
@@ -320,7 +330,7 @@ void Server::serve_snapshots() {
         if (market_in(mask, market)) marks.push_back({subjects_[i], sequences_[i]});
       }
     }
-    uint64_t parts = build_snapshot(fbb_, cfg_.publisher_id, epoch_, quotes, marks, cfg_.snapshot_part,
+    uint64_t parts = build_snapshot(fbb_, cfg_.publisher_id, epoch_, quotes, marks, part_size(),
                                     [&](const uint8_t* data, size_t len) {
                                       natsStatus st = publisher_.publish(r.reply.c_str(), data, static_cast<int>(len));
                                       if (st != NATS_OK) publish_errors_->inc();

@@ -88,6 +88,7 @@ class Server {
   void flush_due(int64_t now_mono);
   void check_breakers(int64_t now_mono);
   void serve_snapshots();
+  size_t part_size();
   void refresh_all();
   void persist();
   uint32_t subject_of(const Quote& q) const;
