@@ -63,7 +63,12 @@ RUN_DIR=$(cd "$RUN_DIR" && pwd)
 PIDS=() NAMES=()
 start() {  # start NAME LOG CMD... : runs CMD in the background, records its PID
   local name=$1 log=$2; shift 2
-  "$@" >"$log" 2>&1 </dev/null &
+  # Its own session: a terminal's Ctrl-C reaches only this script, which
+  # then stops everything in order (the daemons take SIGINT even when a
+  # shell marks it ignored, since they block it and sigwait for it).
+  # setsid execs in place here (a background child is no group leader), so
+  # $! is the daemon's own PID.
+  setsid "$@" >"$log" 2>&1 </dev/null &
   PIDS+=($!) NAMES+=("$name")
   echo "$! $name" >>"$RUN_DIR/pids"
 }
