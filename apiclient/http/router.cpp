@@ -47,8 +47,23 @@ void set_data_reply(Worker& w, Reply& rep, uint64_t commit, int64_t commit_ns) {
 }
 
 void append_data_prefix(const Reply& rep, Buffer& out) {
+  // age_ms is right-aligned in 8 characters (JSON allows the spaces) so a
+  // body's length depends on the quotes only, not on when it was asked for:
+  // length-checking clients (ab counts a changed length as a failure) and
+  // byte-range caches see one size per commit.
   out.append("{\"age_ms\":");
-  out.append_int(rep.age_ms);
+  char num[24];
+  size_t n = 0;
+  long long a = rep.age_ms;
+  bool neg = a < 0;
+  unsigned long long u = neg ? 0ULL - static_cast<unsigned long long>(a) : static_cast<unsigned long long>(a);
+  do {
+    num[n++] = static_cast<char>('0' + u % 10);
+    u /= 10;
+  } while (u);
+  if (neg) num[n++] = '-';
+  for (size_t i = n; i < 8; ++i) out.push(' ');
+  while (n) out.push(num[--n]);
   out.append(",\"commit\":");
   out.append_uint(rep.commit);
   out.push(',');

@@ -301,13 +301,20 @@ bool send_queued(Conn* c) {
       // Consecutive memory segments (pipelined responses) go in one writev.
       iovec iov[kMaxSegments];
       int k = 0;
-      for (size_t j = c->seg_idx; j < c->segs.size() && k < static_cast<int>(kMaxSegments) && c->segs[j].file_fd < 0;
-           ++j, ++k) {
+      size_t j = c->seg_idx;
+      for (; j < c->segs.size() && k < static_cast<int>(kMaxSegments) && c->segs[j].file_fd < 0; ++j, ++k) {
         size_t skip = j == c->seg_idx ? c->seg_done : 0;
         iov[k].iov_base = c->out.data() + c->segs[j].off + skip;
         iov[k].iov_len = c->segs[j].len - skip;
       }
-      n = writev(c->fd, iov, k);
+      msghdr mh{};
+      mh.msg_iov = iov;
+      mh.msg_iovlen = static_cast<size_t>(k);
+      // Headers followed by a file body: MSG_MORE keeps them in the same
+      // segment as the body's first bytes instead of a tiny packet of their
+      // own (what nginx gets from tcp_nopush).
+      bool more = j < c->segs.size() && c->segs[j].file_fd >= 0;
+      n = sendmsg(c->fd, &mh, MSG_NOSIGNAL | (more ? MSG_MORE : 0));
     }
     if (n < 0) {
       if (errno == EINTR) continue;
