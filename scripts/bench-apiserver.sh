@@ -85,6 +85,24 @@ run_round() {  # $1 = plain|apiserver ; prints quotes_per_s and CPU seconds
   echo "$rate $complete"
 }
 
+# Latency at paced rates first (a nats-server fresh from millions of
+# throughput ticks showed long tails): receipt at the apiserver
+# (receive_ts_ns, stamped when the tick is made/read) to receipt by the
+# subscriber, both on this machine.
+for rate in $LATENCY_RATES; do
+  n=$((rate * 5))
+  ready="$WORK/ready.lat.$rate"
+  "$BENCH" sub --nats "$URL" --expect "$n" --idle-ms 10000 --latency --ready-file "$ready" >"$WORK/lat.out" &
+  sub=$!
+  while [[ ! -f $ready ]]; do sleep 0.02; done
+  # shellcheck disable=SC2086
+  "$API" --nats "$URL" --metrics-port 0 --source "synthetic:?rate=$rate&count=$n" \
+    --max-batch "$MAX_BATCH" $ASAP_FLAG --exit-when-done $APISERVER_ARGS 2>"$WORK/api.lat.err"
+  wait "$sub" || true
+  echo "latency rate=$rate $(grep latency_us "$WORK/lat.out") $(grep -o 'complete=[01]' "$WORK/lat.out")"
+  echo "  apiserver: $(grep -o 'stopped.*' "$WORK/api.lat.err")" >&2
+done
+
 echo "# bench-apiserver: COUNT=$COUNT ROUNDS=$ROUNDS MAX_BATCH=$MAX_BATCH SEND_ASAP=$SEND_ASAP nats=$URL host=$(hostname) cores=$(nproc)" >&2
 plain_rates=() api_rates=() incomplete=0
 for r in $(seq "$ROUNDS"); do
@@ -98,18 +116,6 @@ P=$(median "${plain_rates[@]}")
 A=$(median "${api_rates[@]}")
 echo "plain_nats_ticks_per_s=$P apiserver_ticks_per_s=$A ratio=$(echo "scale=2; $A / $P" | bc) all_received=$((1 - incomplete))"
 echo "rounds: plain=[${plain_rates[*]}] apiserver=[${api_rates[*]}]"
-
-# Latency at paced rates: receipt at the apiserver (receive_ts_ns, stamped when
-# the tick is made/read) to receipt by the subscriber, both on this machine.
-for rate in $LATENCY_RATES; do
-  n=$((rate * 5))
-  ready="$WORK/ready.lat.$rate"
-  "$BENCH" sub --nats "$URL" --expect "$n" --idle-ms 3000 --latency --ready-file "$ready" >"$WORK/lat.out" &
-  sub=$!
-  while [[ ! -f $ready ]]; do sleep 0.02; done
-  # shellcheck disable=SC2086
-  "$API" --nats "$URL" --metrics-port 0 --log-level warn --source "synthetic:?rate=$rate&count=$n" \
-    --max-batch "$MAX_BATCH" $ASAP_FLAG --exit-when-done $APISERVER_ARGS 2>>"$WORK/api.err"
-  wait "$sub" || true
-  echo "latency rate=$rate $(grep latency_us "$WORK/lat.out") $(grep -o 'complete=[01]' "$WORK/lat.out")"
-done
+if grep -qi "slow consumer" "$WORK/nats.log"; then
+  echo "WARNING: nats-server reported slow consumers: $(grep -ci 'slow consumer' "$WORK/nats.log")" >&2
+fi
