@@ -107,13 +107,15 @@ class Source {
   // Sleeps up to `ms`, returning early (false) when a stop was requested.
   bool sleep_ms(int ms);
 
+  // Counts and logs (rate-limited) one refused record; `line` is quoted.
+  void reject(Reject r, const std::string& detail, std::string_view line);
+
   SourceSpec spec_;
   SourceContext ctx_;
   Counter* ticks_in_ = nullptr;
 
  private:
   void handle_line(std::string_view line);
-  void reject(Reject r, const std::string& detail, std::string_view line);
 
   int index_;
   QuoteRing ring_;

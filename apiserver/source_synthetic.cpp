@@ -41,7 +41,11 @@ class SyntheticSource final : public Source {
         Quote* q = slot();
         market_.next(q, now);
         // Same gate as every feed: the benchmark measures the real path.
-        if (validate_tick(q, all, now, ctx_.limits, &reason, &detail)) commit_slot();
+        if (validate_tick(q, all, now, ctx_.limits, &reason, &detail)) {
+          commit_slot();
+        } else {
+          reject(reason, detail, quote_symbol(*q));  // a simulator bug, but never silent
+        }
       }
       made += n;
       flush();
