@@ -18,18 +18,20 @@ std::vector<uint8_t> encode(const std::vector<Quote>& quotes, wire::BatchKind ki
   return {fbb.GetBufferPointer(), fbb.GetBufferPointer() + fbb.GetSize()};
 }
 
-// Touches every field of every quote, as a receiver would.
-int64_t read_everything(const wire::QuoteBatch* b) {
-  int64_t sum = static_cast<int64_t>(b->epoch() + b->sequence()) + b->created_ns();
-  if (b->publisher_id()) sum += static_cast<int64_t>(b->publisher_id()->size());
+// Touches every field of every quote, as a receiver would. Unsigned sums:
+// a bit-flipped price may be anything, and signed overflow is UB.
+uint64_t read_everything(const wire::QuoteBatch* b) {
+  auto u = [](int64_t v) { return static_cast<uint64_t>(v); };
+  uint64_t sum = b->epoch() + b->sequence() + u(b->created_ns());
+  if (b->publisher_id()) sum += b->publisher_id()->size();
   if (b->quotes()) {
     for (const Quote* q : *b->quotes()) {
-      sum += static_cast<int64_t>(quote_symbol(*q).size() + quote_name(*q).size()) + q->last() + q->volume();
-      for (int i = 0; i < kBookDepth; ++i) sum += q->bids()->Get(static_cast<flatbuffers::uoffset_t>(i))->price();
+      sum += quote_symbol(*q).size() + quote_name(*q).size() + u(q->last()) + u(q->volume());
+      for (int i = 0; i < kBookDepth; ++i) sum += u(q->bids()->Get(static_cast<flatbuffers::uoffset_t>(i))->price());
     }
   }
   if (b->marks()) {
-    for (const auto* m : *b->marks()) sum += static_cast<int64_t>(m->sequence() + (m->subject() ? m->subject()->size() : 0));
+    for (const auto* m : *b->marks()) sum += m->sequence() + (m->subject() ? m->subject()->size() : 0);
   }
   return sum;
 }
@@ -139,7 +141,7 @@ TEST_CASE("every single-bit flip is either rejected or safe to read") {
   std::vector<uint64_t> aligned((bytes.size() + 7) / 8);
   auto* raw = reinterpret_cast<uint8_t*>(aligned.data());
   size_t rejected = 0, accepted = 0;
-  volatile int64_t sink = 0;
+  volatile uint64_t sink = 0;
   for (size_t bit = 0; bit < bytes.size() * 8; ++bit) {
     std::memcpy(raw, bytes.data(), bytes.size());
     raw[bit / 8] ^= static_cast<uint8_t>(1u << (bit % 8));
