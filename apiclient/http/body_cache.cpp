@@ -26,7 +26,7 @@ bool CachedBody::read_all(char* out) const {
 }
 
 std::shared_ptr<const CachedBody> BodyCache::find(std::string_view key, uint64_t commit, int64_t commit_ns) {
-  auto it = map_.find(std::string(key));
+  auto it = map_.find(key);  // heterogeneous: no copy of a multi-KB key
   if (it == map_.end() || it->second.commit != commit || it->second.commit_ns != commit_ns) return nullptr;
   lru_.splice(lru_.begin(), lru_, it->second.lru);
   return it->second.body;

@@ -54,8 +54,12 @@ class BodyCache {
   };
   size_t max_bytes_;
   size_t bytes_ = 0;
+  struct Hash {
+    using is_transparent = void;
+    size_t operator()(std::string_view k) const { return std::hash<std::string_view>{}(k); }
+  };
   std::list<std::string> lru_;  // most recent first
-  std::unordered_map<std::string, Entry> map_;
+  std::unordered_map<std::string, Entry, Hash, std::equal_to<>> map_;
 };
 
 }  // namespace tickfan::http

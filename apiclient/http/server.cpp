@@ -327,6 +327,7 @@ bool send_queued(Conn* c) {
       return false;
     }
     // Advance over what was sent.
+    c->last_active_ms = static_cast<int64_t>(uv_now(c->srv->loop));
     auto left = static_cast<size_t>(n);
     while (left > 0 && c->seg_idx < c->segs.size()) {
       size_t rest = c->segs[c->seg_idx].len - c->seg_done;
@@ -726,6 +727,10 @@ void on_sweep(uv_timer_t* t) {
       } else {
         close_conn(c);  // idle keep-alive (RFC 9112 §9.8 lets either side close)
       }
+    } else if (!c->segs.empty() && now - c->last_active_ms > static_cast<int64_t>(s->opts.idle_timeout_ms)) {
+      // A client that stopped reading its response (slow-read attack, or
+      // gone without a FIN): nothing sent for the idle timeout, give up.
+      close_conn(c);
     } else if (c->segs.empty() && now - c->last_active_ms > 2000) {
       c->out.shrink(kIdleKeep);
     }

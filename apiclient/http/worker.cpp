@@ -84,6 +84,8 @@ Worker::Worker(const Options& o, int idx) : opts(o), index(idx), bodies(o.body_c
     int64_t a = age_ms();
     return a < 0 ? -1.0 : static_cast<double>(a) / 1000.0;
   });
+  metrics.registry.gauge_fn("tickfan_http_rank_snapshot_seconds", "time the last ranking snapshot took",
+                            [this] { return static_cast<double>(rank.last_build_ns()) / 1e9; });
 }
 
 bool Worker::refresh(int64_t tick) {

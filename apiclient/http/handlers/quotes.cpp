@@ -117,9 +117,12 @@ void handle_quotes(Worker& w, const Request& req, Reply& rep, Buffer& out) {
     }
   }
   if (!have_symbols) return error_reply(rep, out, start, 400, "missing query parameter: symbols");
-  if (!percent_decode(symbols_raw, &w.decoded))
-    return error_reply(rep, out, start, 400, "malformed percent-escape in symbols");
-  std::string_view list = w.decoded;
+  std::string_view list = symbols_raw;
+  if (symbols_raw.find('%') != std::string_view::npos) {
+    if (!percent_decode(symbols_raw, &w.decoded))
+      return error_reply(rep, out, start, 400, "malformed percent-escape in symbols");
+    list = w.decoded;
+  }
   // Empty entries (",,", a trailing comma) are not symbols and are skipped.
   size_t count = 0;
   for (size_t i = 0; i < list.size(); ++i) count += list[i] != ',' && (i == 0 || list[i - 1] == ',');

@@ -4,6 +4,7 @@
 #include <doctest/doctest.h>
 #include <poll.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 
 #include <thread>
 
@@ -204,4 +205,27 @@ TEST_CASE("2000 concurrent connections are all served") {
   CHECK(ok == n);
   auto m = http_get(f.port, "/metrics");
   CHECK(m.status == 200);
+}
+
+TEST_CASE("a client that stops reading a large response is dropped after the idle timeout") {
+  HttpFixture f({"--idle-timeout-ms", "700", "--body-cache-bytes", "0"}, 400, 1);
+  RawConn c(f.port);
+  int small = 4096;
+  setsockopt(c.fd(), SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+  std::string list;
+  for (int i = 0; i < 400; ++i) {
+    if (i) list += ',';
+    list += HttpFixture::symbol(i);
+  }
+  std::string req;
+  for (int i = 0; i < 40; ++i) req += "GET /v1/quotes?symbols=" + list + " HTTP/1.1\r\nHost: x\r\n\r\n";
+  REQUIRE(c.send(req));  // ~40 x 170 KB of responses, never read
+  CHECK(still_serving(f.port));
+  // The server gives up on it: the metrics show the connection gone.
+  CHECK(wait_until(
+      [&] {
+        auto m = http_get(f.port, "/metrics");
+        return m.body.find("tickfan_http_connections{worker=\"0\"} 1\n") != std::string::npos;
+      },
+      5000));
 }

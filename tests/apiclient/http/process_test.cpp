@@ -30,8 +30,9 @@ std::set<int> worker_pids(int port, size_t want) {
 
 TEST_CASE("a killed worker is restarted and the other worker keeps serving") {
   HttpFixture f;
-  auto before = worker_pids(f.port, 2);
-  REQUIRE(before.size() == 2);
+  std::set<int> before;
+  // The fixture waited for one worker; the other may still be starting.
+  REQUIRE(wait_until([&] { return (before = worker_pids(f.port, 2)).size() == 2; }, 5000));
   int victim = *before.begin();
   ::kill(victim, SIGKILL);
   // Meanwhile every request that reaches a live worker is served.
@@ -98,7 +99,8 @@ TEST_CASE("the frontend starts without a store and serves once the writer create
 
 TEST_CASE("SIGTERM stops the supervisor and its workers") {
   HttpFixture f;
-  auto pids = worker_pids(f.port, 2);
+  std::set<int> pids;
+  REQUIRE(wait_until([&] { return (pids = worker_pids(f.port, 2)).size() == 2; }, 5000));
   f.server.signal(SIGTERM);
   int status = f.server.wait(8000);
   CHECK(exited_with(status, 0));
