@@ -144,14 +144,14 @@ struct Out {
     p += N - 1;
   }
   void fixed(int64_t v) {
-    if (end - p < 24) {
+    if (end - p < 32) {
       ok = false;
       return;
     }
     p += format_fixed(v, kPriceDecimals, p);
   }
   void integer(int64_t v) {
-    if (end - p < 21) {
+    if (end - p < 24) {
       ok = false;
       return;
     }

@@ -9,11 +9,11 @@ namespace tickfan::tools {
 namespace {
 
 void put_fixed(std::string* out, int64_t v) {
-  char buf[24];
+  char buf[32];  // format_fixed/format_int need 32 bytes of room
   out->append(buf, format_fixed(v, kPriceDecimals, buf));
 }
 void put_int(std::string* out, int64_t v) {
-  char buf[24];
+  char buf[32];  // format_fixed/format_int need 32 bytes of room
   out->append(buf, format_int(v, buf));
 }
 

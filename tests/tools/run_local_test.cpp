@@ -5,12 +5,17 @@
 // /proc while it runs, then checked by PID (and start time, against PID
 // reuse) after it exits.
 #include <doctest/doctest.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <fstream>
 #include <map>
+#include <random>
 #include <regex>
 #include <set>
 #include <sstream>
@@ -78,12 +83,36 @@ std::string sh(const std::string& cmd) {
   return out;
 }
 
+bool port_bindable(int port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+  ::close(fd);
+  return ok;
+}
+
+int consecutive_free_ports_below_ephemeral(int count) {
+  std::mt19937 rng(static_cast<uint32_t>(::getpid()));
+  for (int attempt = 0; attempt < 1000; ++attempt) {
+    int base = 20000 + static_cast<int>(rng() % 12000);
+    bool ok = true;
+    for (int i = 0; i < count && ok; ++i) ok = port_bindable(base + i);
+    if (ok) return base;
+  }
+  return free_port();
+}
+
 }  // namespace
 
 TEST_CASE("run-local.sh starts the system, its printed curl commands work, SIGTERM leaves nothing behind") {
   TempDir dir;
   const std::string log = dir.file("run-local.log");
-  const int port = free_port();
+  // Two consecutive ports (box 1 and box 2) below Linux's ephemeral range
+  // (32768+), where no other test's outgoing connection can land on them.
+  const int port = consecutive_free_ports_below_ephemeral(2);
   ChildProcess script({"/usr/bin/env", std::string("BUILD_DIR=") + TICKFAN_BUILD_DIR, "bash",
                        std::string(TICKFAN_SOURCE_DIR) + "/scripts/run-local.sh", "--no-build", "--boxes", "2",
                        "--symbols", "200", "--rate", "500", "--workers", "1", "--http-port", std::to_string(port),
