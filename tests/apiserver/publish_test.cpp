@@ -324,3 +324,30 @@ TEST_CASE("--refresh-s re-publishes every last value periodically, on the same c
     CHECK(contiguous_from_one(list));
   }
 }
+
+TEST_CASE("a source sending a burst of bad lines has its breaker opened for errors, the other keeps publishing") {
+  NatsServer nats;
+  TempDir dir;
+  {
+    std::ofstream f(dir.file("junk.csv"));
+    f << kHeader;
+    for (int i = 0; i < 50; ++i) f << "sh600000,x,10\n";  // field_count, 50 times
+  }
+  Subscriber sub(nats.url(), "tickfan.q.>");
+  Apiserver api(
+      dir, nats.url(),
+      {"--source", "synthetic:?symbols=100&rate=2000&name=good", "--source",
+       "file:" + dir.file("junk.csv") + "?follow=1&name=junk", "--breaker-errors", "20", "--breaker-open-ms", "60000"});
+  const std::string state = "tickfan_apiserver_source_state{source=\"junk\"}";
+  REQUIRE(wait_until([&] { return api.metric(state) == 1; }, 5000));
+  CHECK(api.log().find("source=junk from=closed to=open reason=\"errors\"") != std::string::npos);
+  CHECK(api.metric("tickfan_apiserver_rejected_total{source=\"junk\",reason=\"field_count\"}") == 50);
+  CHECK(api.metric("tickfan_apiserver_source_state{source=\"good\"}") == 0);
+  // Ticks from the open source are dropped and counted while "good" is healthy.
+  std::ofstream(dir.file("junk.csv"), std::ios::app) << csv_line(1, now_ms()) << std::flush;
+  CHECK(wait_until(
+      [&] { return api.metric("tickfan_apiserver_dropped_total{source=\"junk\",reason=\"breaker_open\"}") == 1; },
+      5000));
+  size_t before = sub.quote_count();
+  CHECK(wait_until([&] { return sub.quote_count() > before + 100; }, 5000));
+}
