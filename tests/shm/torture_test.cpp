@@ -165,6 +165,7 @@ double phase_seconds(double dflt) {
 }
 
 pid_t spawn(auto fn) {
+  std::fflush(nullptr);  // a child must not inherit (and re-print) buffered output
   pid_t pid = ::fork();
   REQUIRE(pid >= 0);
   if (pid == 0) fn();
