@@ -3,9 +3,8 @@
 // server adds the headers. Bodies of errors are JSON too:
 //   {"error":{"status":404,"message":"unknown symbol: xx"}}
 #pragma once
-#include <string_view>
-
 #include <algorithm>
+#include <string_view>
 
 #include "buffer.h"
 #include "query.h"

@@ -1,11 +1,11 @@
 // main.cpp — tickfan-http: parse flags (and --config), then hand over to the
 // supervisor, which forks the workers. See docs/http.md.
+#include <csignal>
+#include <cstdio>
+
 #include "log.h"
 #include "options.h"
 #include "supervisor.h"
-
-#include <cstdio>
-#include <csignal>
 
 int main(int argc, char** argv) {
   tickfan::http::Options opts;

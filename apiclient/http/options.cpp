@@ -21,8 +21,7 @@ int parse_options(int argc, char** argv, Options* o) {
   app.add_option("--sndbuf", o->sndbuf, "SO_SNDBUF of client sockets in bytes (0: kernel autotuning)")
       ->capture_default_str();
   app.add_option("--max-uri-bytes", o->max_uri_bytes, "longest request target (else 414)")->capture_default_str();
-  app.add_option("--max-header-bytes", o->max_header_bytes, "largest header section (else 431)")
-      ->capture_default_str();
+  app.add_option("--max-header-bytes", o->max_header_bytes, "largest header section (else 431)")->capture_default_str();
   app.add_option("--max-symbols", o->max_symbols, "most symbols per /v1/quotes request (else 400)")
       ->check(CLI::Range(1, 100000))
       ->capture_default_str();
@@ -41,7 +40,8 @@ int parse_options(int argc, char** argv, Options* o) {
       ->capture_default_str();
   app.add_option("--body-cache-bytes", o->body_cache_bytes, "per-worker cache of rendered list bodies (0: off)")
       ->capture_default_str();
-  app.add_option("--body-cache-min-symbols", o->body_cache_min_symbols, "cache list bodies of at least this many symbols")
+  app.add_option("--body-cache-min-symbols", o->body_cache_min_symbols,
+                 "cache list bodies of at least this many symbols")
       ->capture_default_str();
   app.add_option("--gzip-min-bytes", o->gzip_min_bytes, "gzip bodies at least this large")->capture_default_str();
   app.add_option("--gzip-level", o->gzip_level, "libdeflate level")->check(CLI::Range(1, 12))->capture_default_str();

@@ -18,24 +18,25 @@ struct Options {
   int sndbuf = 0;  // SO_SNDBUF for accepted sockets (0: kernel autotuning)
 
   // Limits (docs/http.md "Limits").
-  size_t max_uri_bytes = 32768;       // request target; longer -> 414
-  size_t max_header_bytes = 16384;    // all header fields; larger -> 431
-  size_t max_symbols = 2000;          // per /v1/quotes request; more -> 400
-  uint32_t max_rank_limit = 500;      // /v1/rank limit=; more -> 400
-  uint32_t max_connections = 10000;   // per worker; more -> 503 + close
-  uint32_t header_timeout_ms = 10000; // request started but headers incomplete -> 408
-  uint32_t idle_timeout_ms = 60000;   // keep-alive with no request -> close
+  size_t max_uri_bytes = 32768;        // request target; longer -> 414
+  size_t max_header_bytes = 16384;     // all header fields; larger -> 431
+  size_t max_symbols = 2000;           // per /v1/quotes request; more -> 400
+  uint32_t max_rank_limit = 500;       // /v1/rank limit=; more -> 400
+  uint32_t max_connections = 10000;    // per worker; more -> 503 + close
+  uint32_t header_timeout_ms = 10000;  // request started but headers incomplete -> 408
+  uint32_t idle_timeout_ms = 60000;    // keep-alive with no request -> close
   uint32_t linger_ms = 2000;
-  size_t max_queued_bytes = 16u << 20; // unsent output per worker; above it, reading pauses          // draining the socket after an error response
+  size_t max_queued_bytes = 16u << 20;  // unsent output per worker; above it, reading pauses          // draining the
+                                        // socket after an error response
 
   // Behaviour.
-  uint32_t rank_interval_ms = 200;    // rankings recomputed at most this often (and once per commit)
-  int64_t ready_max_age_ms = 30000;   // /readyz 503 when the last commit is older
-  size_t body_cache_bytes = 8u << 20;   // per-worker cache of list bodies (0: off)
-  size_t body_cache_min_symbols = 16;   // smaller lists are rendered every time
-  size_t gzip_min_bytes = 1024;       // compress bodies at least this large
-  int gzip_level = 1;                 // libdeflate level 1..12
-  uint32_t cache_max_age_s = 1;       // Cache-Control max-age for data endpoints
+  uint32_t rank_interval_ms = 200;        // rankings recomputed at most this often (and once per commit)
+  int64_t ready_max_age_ms = 30000;       // /readyz 503 when the last commit is older
+  size_t body_cache_bytes = 8u << 20;     // per-worker cache of list bodies (0: off)
+  size_t body_cache_min_symbols = 16;     // smaller lists are rendered every time
+  size_t gzip_min_bytes = 1024;           // compress bodies at least this large
+  int gzip_level = 1;                     // libdeflate level 1..12
+  uint32_t cache_max_age_s = 1;           // Cache-Control max-age for data endpoints
   std::vector<std::string> cors_origins;  // exact origins, or "*"
   std::string log_level = "info";
 };

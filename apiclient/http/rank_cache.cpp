@@ -72,7 +72,8 @@ const std::vector<uint32_t>& RankCache::order(RankKey k, int market) {
   }
   // Descending by key; ties keep slot order (stable), so pages do not shuffle
   // between identical snapshots.
-  std::stable_sort(v.begin(), v.end(), [&](uint32_t a, uint32_t b) { return entries_[a].key[ki] > entries_[b].key[ki]; });
+  std::stable_sort(v.begin(), v.end(),
+                   [&](uint32_t a, uint32_t b) { return entries_[a].key[ki] > entries_[b].key[ki]; });
   built_[ki][market] = true;
   return v;
 }

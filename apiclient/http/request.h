@@ -19,11 +19,11 @@ enum class Endpoint : uint8_t { quotes, quote, rank, healthz, readyz, metrics, o
 const char* endpoint_name(Endpoint e);
 
 struct Request {
-  uint8_t method = 0;  // llhttp_method_t
-  bool head = false;   // HEAD: same headers as GET, no body (RFC 9110 §9.3.2)
+  uint8_t method = 0;       // llhttp_method_t
+  bool head = false;        // HEAD: same headers as GET, no body (RFC 9110 §9.3.2)
   std::string_view target;  // raw request target
   std::string_view path;
-  std::string_view query;   // after '?', raw (percent-encoded)
+  std::string_view query;  // after '?', raw (percent-encoded)
   bool accepts_gzip = false;
   std::string_view if_none_match;
   std::string_view origin;
@@ -34,13 +34,13 @@ struct Reply {
   Endpoint endpoint = Endpoint::other;
   const char* content_type = "application/json";
   const char* cache_control = "no-store";
-  const char* allow = nullptr;    // 405: the Allow header (RFC 9110 §15.5.6)
-  bool data_headers = false;      // add X-Data-Age-Ms / X-Store-Commit
+  const char* allow = nullptr;  // 405: the Allow header (RFC 9110 §15.5.6)
+  bool data_headers = false;    // add X-Data-Age-Ms / X-Store-Commit
   int64_t age_ms = -1;
   uint64_t commit = 0;
-  char etag[48] = {};             // full ETag value incl. W/ and quotes; empty: none
-  bool compressible = false;      // eligible for gzip (adds Vary: Accept-Encoding)
-  bool close = false;             // Connection: close after this response
+  char etag[48] = {};         // full ETag value incl. W/ and quotes; empty: none
+  bool compressible = false;  // eligible for gzip (adds Vary: Accept-Encoding)
+  bool close = false;         // Connection: close after this response
   // Body continues with these bytes (a BodyCache entry), sent by reference.
   std::shared_ptr<const CachedBody> ext_body;
 };

@@ -164,8 +164,9 @@ size_t render_head(const Worker& w, const Request& req, const Reply& rep, const 
     o.lit(any ? std::string_view("*") : req.origin);
     o.lit("\r\nAccess-Control-Expose-Headers: ETag, X-Data-Age-Ms, X-Store-Commit\r\n");
     if (rep.status == 204 && req.method == HTTP_OPTIONS) {
-      o.lit("Access-Control-Allow-Methods: GET, HEAD, OPTIONS\r\nAccess-Control-Allow-Headers: If-None-Match\r\n"
-            "Access-Control-Max-Age: 600\r\n");
+      o.lit(
+          "Access-Control-Allow-Methods: GET, HEAD, OPTIONS\r\nAccess-Control-Allow-Headers: If-None-Match\r\n"
+          "Access-Control-Max-Age: 600\r\n");
     }
   }
   if (!hp.keep_alive) {

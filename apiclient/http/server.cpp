@@ -74,7 +74,7 @@ struct Conn {
   bool close_after = false;  // close once everything queued is written
   bool waiting = false;      // on the server's wait list (queue over budget)
   bool has_stash = false;
-  bool shut = false;         // shutdown(SHUT_WR) done
+  bool shut = false;  // shutdown(SHUT_WR) done
   int64_t deadline_ms = 0;
   int64_t last_active_ms = 0;
   int64_t req_start_ns = 0;
@@ -104,7 +104,7 @@ struct Conn {
   std::vector<std::shared_ptr<const CachedBody>> holds;
   size_t seg_idx = 0, seg_done = 0;  // send progress
   size_t queued = 0;                 // bytes not yet accepted by the kernel
-  Buffer stash;  // bytes read but not parsed (paused for backpressure)
+  Buffer stash;                      // bytes read but not parsed (paused for backpressure)
 };
 
 struct Server {
@@ -135,8 +135,7 @@ void log_bad(Server* s, BadReason r, const char* detail) {
   s->w.metrics.bad_request[static_cast<int>(r)]->inc();
   uint64_t suppressed = 0;
   if (s->bad_log.allow(&suppressed)) {
-    LOG_WARN("http", "bad request reason=%s detail=\"%s\" suppressed=%" PRIu64, bad_reason_name(r), detail,
-             suppressed);
+    LOG_WARN("http", "bad request reason=%s detail=\"%s\" suppressed=%" PRIu64, bad_reason_name(r), detail, suppressed);
   }
 }
 
@@ -444,9 +443,12 @@ int on_header_field_complete(llhttp_t* p) {
   if (!c->field_long) {
     // Field names are case-insensitive (RFC 9110 §5.1).
     auto is = [&](const char* name) { return f.size() == strlen(name) && strncasecmp(f.data(), name, f.size()) == 0; };
-    if (is("accept-encoding")) c->cur = Hdr::accept_encoding;
-    else if (is("if-none-match")) c->cur = Hdr::if_none_match;
-    else if (is("origin")) c->cur = Hdr::origin;
+    if (is("accept-encoding"))
+      c->cur = Hdr::accept_encoding;
+    else if (is("if-none-match"))
+      c->cur = Hdr::if_none_match;
+    else if (is("origin"))
+      c->cur = Hdr::origin;
   }
   c->field_len = 0;
   c->field_long = false;
@@ -698,7 +700,8 @@ void on_accept(uv_poll_t* h, int status, int) {
       if (errno == EMFILE || errno == ENFILE) {
         static RateLimit limit(1, 1000000000);
         uint64_t suppressed = 0;
-        if (limit.allow(&suppressed)) LOG_WARN("http", "accept: out of file descriptors (suppressed=%" PRIu64 ")", suppressed);
+        if (limit.allow(&suppressed))
+          LOG_WARN("http", "accept: out of file descriptors (suppressed=%" PRIu64 ")", suppressed);
       }
       return;
     }

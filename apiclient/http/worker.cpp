@@ -39,22 +39,22 @@ void HttpMetrics::init(int worker_index, std::function<double()> age_ms) {
       }
     }
   }
-  bytes_out = &registry.counter("tickfan_http_response_bytes_total", "response bytes queued for sending (headers+body)");
+  bytes_out =
+      &registry.counter("tickfan_http_response_bytes_total", "response bytes queued for sending (headers+body)");
   accepted = &registry.counter("tickfan_http_connections_accepted_total", "connections accepted");
   rejected_overload = &registry.counter("tickfan_http_connections_rejected_total",
                                         "connections answered 503 and closed at --max-connections");
   for (int r = 0; r < static_cast<int>(BadReason::count); ++r) {
-    bad_request[r] = &registry.counter("tickfan_http_bad_requests_total",
-                                       "requests refused before routing, by reason",
+    bad_request[r] = &registry.counter("tickfan_http_bad_requests_total", "requests refused before routing, by reason",
                                        std::string("reason=\"") + kBadNames[r] + "\"");
   }
   gzip_responses = &registry.counter("tickfan_http_gzip_responses_total", "responses sent gzip-encoded");
   not_modified = &registry.counter("tickfan_http_not_modified_total", "304 answers to If-None-Match");
   rank_recomputes = &registry.counter("tickfan_http_rank_snapshots_total", "ranking snapshots taken");
-  cache_hits = &registry.counter("tickfan_http_body_cache_total", "list bodies served from the body cache",
-                                 "result=\"hit\"");
-  cache_misses = &registry.counter("tickfan_http_body_cache_total", "list bodies served from the body cache",
-                                   "result=\"miss\"");
+  cache_hits =
+      &registry.counter("tickfan_http_body_cache_total", "list bodies served from the body cache", "result=\"hit\"");
+  cache_misses =
+      &registry.counter("tickfan_http_body_cache_total", "list bodies served from the body cache", "result=\"miss\"");
   connections = &registry.gauge("tickfan_http_connections", "open connections");
   registry.gauge_fn("tickfan_http_data_age_seconds", "age of the store's last commit (-1: no store/commit)",
                     std::move(age_ms));
@@ -130,6 +130,5 @@ int64_t Worker::age_ms() const {
   int64_t a = (now_wall_ns - state.commit_ns) / 1000000;
   return a < 0 ? 0 : a;
 }
-
 
 }  // namespace tickfan::http

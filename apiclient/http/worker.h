@@ -60,9 +60,9 @@ struct Worker {
   // most once a second so a missing store does not cost a syscall per request.
   std::unique_ptr<shm::StoreReader> reader;
   int64_t next_open_ns = 0;
-  shm::StoreState state;     // copy of the header, refreshed once per loop tick
+  shm::StoreState state;  // copy of the header, refreshed once per loop tick
   int64_t state_tick = -1;
-  int64_t now_wall_ns = 0;   // wall clock at the same tick (data age)
+  int64_t now_wall_ns = 0;  // wall clock at the same tick (data age)
 
   // symbol -> slot for symbols found once (slots never move; unknown symbols
   // are not cached because they may appear later).

@@ -13,9 +13,9 @@ namespace {
 
 // Top-level keys of render_quote_json, in its order. `fields=` selects among
 // them; "symbol" is always sent so rows can be matched to requests.
-const char* const kFields[] = {"symbol", "name",   "market", "status",     "ts",        "prev_close",
-                               "open",   "high",   "low",    "last",       "change",    "change_pct",
-                               "amplitude", "volume", "turnover", "bid", "ask"};
+const char* const kFields[] = {"symbol",    "name",   "market",   "status", "ts",     "prev_close",
+                               "open",      "high",   "low",      "last",   "change", "change_pct",
+                               "amplitude", "volume", "turnover", "bid",    "ask"};
 constexpr int kFieldCount = sizeof(kFields) / sizeof(kFields[0]);
 
 int field_index(std::string_view name) {
@@ -102,7 +102,8 @@ void handle_quotes(Worker& w, const Request& req, Reply& rep, Buffer& out) {
       have_symbols = true;
     } else if (p.key == "fields") {
       std::string fields;
-      if (!percent_decode(p.value, &fields)) return error_reply(rep, out, start, 400, "malformed percent-escape in fields");
+      if (!percent_decode(p.value, &fields))
+        return error_reply(rep, out, start, 400, "malformed percent-escape in fields");
       std::string_view f = fields;
       mask = 1;  // symbol
       while (!f.empty()) {

@@ -21,7 +21,8 @@ void handle_rank(Worker& w, const Request& req, Reply& rep, Buffer& out) {
   while (next_param(&q, &p)) {
     if (p.key == "by") {
       if (!rank_key_from_name(p.value, &key))
-        return error_reply(rep, out, start, 400, "by must be change_pct|volume|turnover|price|amplitude, not ", p.value);
+        return error_reply(rep, out, start, 400, "by must be change_pct|volume|turnover|price|amplitude, not ",
+                           p.value);
     } else if (p.key == "order") {
       if (p.value == "asc") {
         asc = true;
@@ -35,7 +36,8 @@ void handle_rank(Worker& w, const Request& req, Reply& rep, Buffer& out) {
       if (!parse_uint(p.value, 1000000, &offset)) return error_reply(rep, out, start, 400, "offset must be 0..1000000");
     } else if (p.key == "market") {
       Market m = market_from_code(p.value);
-      if (m == Market::Unknown) return error_reply(rep, out, start, 400, "market must be sh|sz|bj|hk|us, not ", p.value);
+      if (m == Market::Unknown)
+        return error_reply(rep, out, start, 400, "market must be sh|sz|bj|hk|us, not ", p.value);
       market = static_cast<int>(m);
       market_name = p.value;
     }

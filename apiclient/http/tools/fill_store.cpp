@@ -3,13 +3,12 @@
 // writes N synthetic symbols (sh600000.., sz000001..), commits, then keeps
 // updating a few per tick at --rate updates/s until SIGTERM. It is a real
 // StoreWriter, so killing it is "the writer died".
+#include <CLI/CLI.hpp>
 #include <csignal>
 #include <cstdio>
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <CLI/CLI.hpp>
 
 #include "clock.h"
 #include "quote.h"
@@ -85,7 +84,8 @@ int main(int argc, char** argv) {
   while (!g_stop) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
     uint32_t n = rate / 10;
-    for (uint32_t k = 0; k < n && symbols; ++k, cursor = (cursor + 1) % symbols) w->upsert(make(syms[cursor], cursor, tick));
+    for (uint32_t k = 0; k < n && symbols; ++k, cursor = (cursor + 1) % symbols)
+      w->upsert(make(syms[cursor], cursor, tick));
     if (n) w->commit(1, seq++);
     w->heartbeat();
     ++tick;

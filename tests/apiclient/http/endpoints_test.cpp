@@ -103,9 +103,11 @@ TEST_CASE("rank reflects a new commit after the rank interval") {
   CHECK(http_get(f.port, "/v1/rank?by=volume&limit=1").body.find(HttpFixture::symbol(39)) != std::string::npos);
   f.writer->upsert(make_quote(HttpFixture::symbol(0), 100000, 999999));
   f.commit();
-  CHECK(wait_until([&] {
-    return http_get(f.port, "/v1/rank?by=volume&limit=1").body.find(HttpFixture::symbol(0)) != std::string::npos;
-  }, 3000));
+  CHECK(wait_until(
+      [&] {
+        return http_get(f.port, "/v1/rank?by=volume&limit=1").body.find(HttpFixture::symbol(0)) != std::string::npos;
+      },
+      3000));
 }
 
 TEST_CASE("healthz, readyz and metrics answer") {
@@ -154,8 +156,10 @@ TEST_CASE("gzip is used when accepted and the body is large enough, and decodes 
   CHECK(gz.header("Vary").find("Accept-Encoding") != std::string::npos);
   CHECK(gz.body.size() < plain.body.size());
   CHECK(after(gunzip(gz.body), "\"data\"") == after(plain.body, "\"data\""));
-  CHECK(http_get(f.port, "/v1/quotes?symbols=" + list, {"Accept-Encoding: gzip;q=0"}).header("Content-Encoding").empty());
-  CHECK(http_get(f.port, "/v1/quotes/sh600000", {"Accept-Encoding: gzip"}).header("Content-Encoding").empty());  // small
+  CHECK(
+      http_get(f.port, "/v1/quotes?symbols=" + list, {"Accept-Encoding: gzip;q=0"}).header("Content-Encoding").empty());
+  CHECK(
+      http_get(f.port, "/v1/quotes/sh600000", {"Accept-Encoding: gzip"}).header("Content-Encoding").empty());  // small
 }
 
 TEST_CASE("CORS headers only for configured origins, with ETag exposed; preflight gets 204") {
@@ -164,9 +168,11 @@ TEST_CASE("CORS headers only for configured origins, with ETag exposed; prefligh
   CHECK(ok.header("Access-Control-Allow-Origin") == "https://a.example");
   CHECK(ok.header("Access-Control-Expose-Headers").find("ETag") != std::string::npos);
   CHECK(ok.header("Vary").find("Origin") != std::string::npos);
-  CHECK(http_get(f.port, "/v1/quotes/sh600000", {"Origin: https://evil.example"}).header("Access-Control-Allow-Origin").empty());
-  auto pre = http_get(f.port, "/v1/quotes/sh600000", {"Origin: https://a.example", "Access-Control-Request-Method: GET"},
-                      "OPTIONS");
+  CHECK(http_get(f.port, "/v1/quotes/sh600000", {"Origin: https://evil.example"})
+            .header("Access-Control-Allow-Origin")
+            .empty());
+  auto pre = http_get(f.port, "/v1/quotes/sh600000",
+                      {"Origin: https://a.example", "Access-Control-Request-Method: GET"}, "OPTIONS");
   CHECK(pre.status == 204);
   CHECK(pre.header("Access-Control-Allow-Methods").find("GET") != std::string::npos);
 }
@@ -174,7 +180,8 @@ TEST_CASE("CORS headers only for configured origins, with ETag exposed; prefligh
 TEST_CASE("HEAD has the GET headers and no body, and the connection stays usable") {
   HttpFixture f;
   RawConn c(f.port);
-  REQUIRE(c.send("HEAD /v1/quotes/sh600000 HTTP/1.1\r\nHost: x\r\n\r\nGET /v1/quotes/sh600000 HTTP/1.1\r\nHost: x\r\n\r\n"));
+  REQUIRE(c.send(
+      "HEAD /v1/quotes/sh600000 HTTP/1.1\r\nHost: x\r\n\r\nGET /v1/quotes/sh600000 HTTP/1.1\r\nHost: x\r\n\r\n"));
   auto h = c.read(3000, true);
   CHECK(h.status == 200);
   auto g = c.read();
@@ -218,7 +225,8 @@ TEST_CASE("a cached list body is reused within a commit and re-rendered after th
   CHECK(third.body.find("\"last\":12.34") != std::string::npos);
   // Pipelined cached responses interleave correctly with uncached ones.
   RawConn c(f.port);
-  REQUIRE(c.send("GET " + q + " HTTP/1.1\r\n\r\nGET /v1/quotes/sz000001 HTTP/1.1\r\n\r\nGET " + q + " HTTP/1.1\r\n\r\n"));
+  REQUIRE(
+      c.send("GET " + q + " HTTP/1.1\r\n\r\nGET /v1/quotes/sz000001 HTTP/1.1\r\n\r\nGET " + q + " HTTP/1.1\r\n\r\n"));
   auto a = c.read(), b = c.read(), d = c.read();
   CHECK(after(a.body, "\"data\"") == after(third.body, "\"data\""));
   CHECK(b.body.find("\"data\":{\"symbol\":\"sz000001\"") != std::string::npos);

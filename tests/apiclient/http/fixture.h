@@ -42,8 +42,15 @@ struct HttpFixture {
 
   void start(std::vector<std::string> extra, int workers) {
     port = free_port();
-    std::vector<std::string> argv = {binary("apiclient/http/tickfan-http"), "--store", dir.file("store"), "--port",
-                                     std::to_string(port), "--workers", std::to_string(workers), "--log-level", "warn"};
+    std::vector<std::string> argv = {binary("apiclient/http/tickfan-http"),
+                                     "--store",
+                                     dir.file("store"),
+                                     "--port",
+                                     std::to_string(port),
+                                     "--workers",
+                                     std::to_string(workers),
+                                     "--log-level",
+                                     "warn"};
     argv.insert(argv.end(), extra.begin(), extra.end());
     server = ChildProcess(argv, dir.file("http.log"));
     if (!wait_until([&] { return http_get(port, "/healthz").status == 200; }, 5000))

@@ -72,8 +72,8 @@ HttpResponse RawConn::read(int timeout_ms, bool head_only) {
   HttpResponse r;
   auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
   auto left = [&] {
-    return static_cast<int>(
-        std::max<long>(0, std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()).count()));
+    return static_cast<int>(std::max<long>(
+        0, std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()).count()));
   };
   size_t end;
   while ((end = buf_.find("\r\n\r\n")) == std::string::npos) {

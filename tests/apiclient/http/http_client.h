@@ -9,7 +9,7 @@
 namespace tickfan::testing {
 
 struct HttpResponse {
-  int status = 0;  // 0: no response (closed or timed out)
+  int status = 0;    // 0: no response (closed or timed out)
   std::string head;  // status line + headers, raw
   std::string body;
   std::string header(const std::string& name) const;  // "" if absent (case-insensitive)

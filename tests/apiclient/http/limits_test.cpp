@@ -55,7 +55,8 @@ TEST_CASE("a body on GET gets 413 and the connection is closed") {
   auto r = c.read();
   CHECK(r.status == 413);
   CHECK(c.closed_within(3000));
-  CHECK(raw(f.port, "GET /healthz HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n").status == 413);
+  CHECK(raw(f.port, "GET /healthz HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n").status ==
+        413);
   CHECK(still_serving(f.port));
 }
 
@@ -140,8 +141,13 @@ TEST_CASE("hostile corpus: protocol garbage gets an error status or a close, and
 TEST_CASE("hostile but well-formed requests get a 4xx JSON error and the connection stays usable") {
   HttpFixture f;
   const std::vector<std::string> targets = {
-      "/v1/quotes?symbols=%zz", "/v1/quotes?symbols=%00", "/v1/quotes/%ff%fe", "/v1/quotes/%22%3Cscript%3E",
-      "/v1/rank?limit=99999999999999999999999", "/v1/rank?offset=-1", "/v1/quotes?symbols=,,,,",
+      "/v1/quotes?symbols=%zz",
+      "/v1/quotes?symbols=%00",
+      "/v1/quotes/%ff%fe",
+      "/v1/quotes/%22%3Cscript%3E",
+      "/v1/rank?limit=99999999999999999999999",
+      "/v1/rank?offset=-1",
+      "/v1/quotes?symbols=,,,,",
   };
   RawConn c(f.port);
   for (const auto& t : targets) {
@@ -198,8 +204,10 @@ TEST_CASE("2000 concurrent connections are all served") {
     REQUIRE(conns.back()->ok());
   }
   // All open at once, then each asks for a 10-symbol list.
-  for (auto& c : conns) REQUIRE(c->send("GET /v1/quotes?symbols=sh600000,sz000001,sh600002,sz000003,sh600004,"
-                                        "sz000005,sh600006,sz000007,sh600008,sz000009 HTTP/1.1\r\nHost: x\r\n\r\n"));
+  for (auto& c : conns)
+    REQUIRE(
+        c->send("GET /v1/quotes?symbols=sh600000,sz000001,sh600002,sz000003,sh600004,"
+                "sz000005,sh600006,sz000007,sh600008,sz000009 HTTP/1.1\r\nHost: x\r\n\r\n"));
   int ok = 0;
   for (auto& c : conns) ok += c->read(10000).status == 200;
   CHECK(ok == n);
