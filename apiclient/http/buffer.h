@@ -43,6 +43,7 @@ class Buffer {
   }
   void commit(size_t n) { size_ += n; }
   void append(const char* p, size_t n) {
+    if (n == 0) return;  // p may be null (an empty Buffer's data())
     std::memcpy(tail(n), p, n);
     size_ += n;
   }

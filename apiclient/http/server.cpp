@@ -216,8 +216,10 @@ void respond(Conn* c, const Request& req, Reply& rep, bool keep_alive, bool http
   if (rep.ext_body && req.accepts_gzip && rep.compressible && rep.status == 200) {
     // Compressing needs the whole body in memory.
     char* dst = c->out.tail(rep.ext_body->size);
-    if (rep.ext_body->read_all(dst)) c->out.commit(rep.ext_body->size);
+    bool ok = rep.ext_body->read_all(dst);
+    if (ok) c->out.commit(rep.ext_body->size);
     rep.ext_body.reset();
+    if (!ok) error_reply(rep, c->out, body_start, 500, "cached body unreadable");
     body_len = c->out.size() - body_start;
   }
   size_t ext_len = rep.ext_body ? rep.ext_body->size : 0;

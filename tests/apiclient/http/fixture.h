@@ -1,6 +1,8 @@
 // fixture.h — a real store written in-process by a test writer (StoreWriter)
 // and the real tickfan-http binary serving it on a free loopback port.
 #pragma once
+#include <doctest/doctest.h>
+
 #include <memory>
 #include <string>
 #include <vector>
@@ -55,6 +57,17 @@ struct HttpFixture {
     server = ChildProcess(argv, dir.file("http.log"));
     if (!wait_until([&] { return http_get(port, "/healthz").status == 200; }, 5000))
       throw std::runtime_error("tickfan-http did not come up: " + read_file(dir.file("http.log")));
+  }
+
+  // Every test also checks that no worker died unexpectedly (a crash is
+  // otherwise hidden by the supervisor's restart) and, in sanitizer builds,
+  // that nothing was reported.
+  bool expect_worker_deaths = false;
+  ~HttpFixture() {
+    std::string l = log();
+    CHECK(l.find("AddressSanitizer") == std::string::npos);
+    CHECK(l.find("runtime error") == std::string::npos);
+    if (!expect_worker_deaths) CHECK(l.find("restarting in") == std::string::npos);
   }
 
   void commit() { writer->commit(1, ++seq); }

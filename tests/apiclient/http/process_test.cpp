@@ -30,6 +30,7 @@ std::set<int> worker_pids(int port, size_t want) {
 
 TEST_CASE("a killed worker is restarted and the other worker keeps serving") {
   HttpFixture f;
+  f.expect_worker_deaths = true;
   std::set<int> before;
   // The fixture waited for one worker; the other may still be starting.
   REQUIRE(wait_until([&] { return (before = worker_pids(f.port, 2)).size() == 2; }, 5000));
