@@ -504,6 +504,13 @@ bool gzip_accepted(std::string_view ae) {
 
 int on_headers_complete(llhttp_t* p) {
   Conn* c = conn_of(p);
+  // Only HTTP/1.x is spoken here; llhttp accepts "HTTP/2.0" in an HTTP/1
+  // request line, which we refuse with 505 (RFC 9110 §15.6.6, RFC 9112 §2.3).
+  if (llhttp_get_http_major(p) != 1) {
+    c->reject_status = 505;
+    c->reject_reason = BadReason::parse;
+    return -1;
+  }
   // GET/HEAD content has no defined semantics here (RFC 9110 §9.3.1) and we
   // will not read it: refuse any body with 413 (RFC 9110 §15.5.14) and close.
   if ((p->flags & F_CHUNKED) || ((p->flags & F_CONTENT_LENGTH) && p->content_length > 0)) {

@@ -32,6 +32,8 @@ TEST_CASE("unknown path is 404 and a wrong method is 405 with Allow, both with J
   CHECK(post.status == 405);
   CHECK(post.header("Allow") == "GET, HEAD, OPTIONS");
   CHECK(post.body.find("\"status\":405") != std::string::npos);
+  CHECK(raw(f.port, "GET /healthz HTTP/2.0\r\nHost: x\r\n\r\n").status == 505);
+  CHECK(raw(f.port, "GET /healthz HTTP/9.9\r\nHost: x\r\n\r\n").status == 505);
 }
 
 TEST_CASE("a request target over the limit gets 414, a header section over the limit 431") {
@@ -97,6 +99,7 @@ TEST_CASE("hostile corpus: protocol garbage gets an error status or a close, and
       bytes("GARBAGE\r\n\r\n"),
       bytes("GET\r\n\r\n"),
       bytes("GET /healthz HTTP/9.9\r\n\r\n"),
+      bytes("GET /healthz HTTP/2.0\r\n\r\n"),
       bytes("GET /healthz HTTP/1.1\r\nHo\0st: x\r\n\r\n"),
       bytes("GET /v1/quotes/sh6\0000 HTTP/1.1\r\n\r\n"),
       bytes("GET /healthz HTTP/1.1\r\nX: a\0b\r\n\r\n"),
