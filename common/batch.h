@@ -38,11 +38,11 @@ void encode_batch(flatbuffers::FlatBufferBuilder& fbb, const BatchHeader& header
 
 enum class BatchError {
   ok = 0,
-  too_small,        // shorter than a FlatBuffer header
-  wrong_identifier, // not a tickfan QuoteBatch ("TQB1")
-  malformed,        // the verifier rejected it (truncated, corrupt offsets)
-  schema_too_new,   // schema_version newer than this build understands
-  bad_scale,        // price_decimals differs from kPriceDecimals
+  too_small,         // shorter than a FlatBuffer header
+  wrong_identifier,  // not a tickfan QuoteBatch ("TQB1")
+  malformed,         // the verifier rejected it (truncated, corrupt offsets)
+  schema_too_new,    // schema_version newer than this build understands
+  bad_scale,         // price_decimals differs from kPriceDecimals
 };
 const char* batch_error_name(BatchError e);
 

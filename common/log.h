@@ -14,8 +14,7 @@ void log_set_level(LogLevel level);
 LogLevel log_level();
 // Parses "debug|info|warn|error"; returns false for anything else.
 bool log_parse_level(const char* text, LogLevel* out);
-void log_write(LogLevel level, const char* component, const char* fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+void log_write(LogLevel level, const char* component, const char* fmt, ...) __attribute__((format(printf, 3, 4)));
 
 // Lets through at most `burst` events per `period_ns`, then counts the rest as
 // suppressed and reports that count with the next event let through.

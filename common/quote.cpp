@@ -74,8 +74,8 @@ int64_t quote_amplitude_pct(const Quote& q) { return percent_fixed(q.high() - q.
 bool valid_symbol(std::string_view s) {
   if (s.empty() || s.size() > kSymbolMax) return false;
   for (char c : s) {
-    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
-              c == '-';
+    bool ok =
+        (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
     if (!ok) return false;
   }
   return true;

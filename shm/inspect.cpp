@@ -51,8 +51,8 @@ int cmd_stat(const std::string& path) {
   std::printf("writer_age      %.3f s since start\n", age_s(s.writer_start_ns));
   std::printf("heartbeat_age   %.3f s\n", age_s(s.heartbeat_ns));
   std::printf("last_commit     epoch %llu sequence %llu, %.3f s ago, %llu commits\n",
-              static_cast<unsigned long long>(s.epoch), static_cast<unsigned long long>(s.sequence),
-              age_s(s.commit_ns), static_cast<unsigned long long>(s.commit_count));
+              static_cast<unsigned long long>(s.epoch), static_cast<unsigned long long>(s.sequence), age_s(s.commit_ns),
+              static_cast<unsigned long long>(s.commit_count));
   std::printf("sync_state      %s (gaps %llu, resyncs %llu)\n", sync_state_name(s.sync_state),
               static_cast<unsigned long long>(s.gaps), static_cast<unsigned long long>(s.resyncs));
   std::printf("repairs         %llu\n", static_cast<unsigned long long>(s.repairs));

@@ -23,17 +23,18 @@
 // HEADER (4096 bytes; each group on its own cache line so the writer's
 // heartbeat and commit stores do not invalidate readers' hot `used` line)
 //
-//    0                   8         12        16        20        24
-//    +-------------------+---------+---------+---------+---------+
-//  0 | magic "TFSTORE\0" | version | rec_size| capacity| idx_size|
-//    +-------------------+---------+---------+---------+---------+
-// 24 | keys_off u64 | index_off u64 | records_off u64 | file_size u64 | created_ns |
-//    +------------------------------------------------------------ pad to 64 ---+
-// 64 | writer_pid i32 | pad | writer_start_ns | heartbeat_ns |       pad to 128 |
-//128 | commit_seq | epoch | sequence | commit_ns | commit_count |   pad to 192 |
-//192 | used u32 | sync_state u32 | gaps | resyncs | repairs | rejected | pad 256 |
-//256 | undo_seq u64 | undo_slot u32 | pad | undo record (960 B)  ... | pad 4096 |
-//    +---------------------------------------------------------------------------+
+//        0                   8         12        16        20        24
+//        +-------------------+---------+---------+---------+---------+
+//      0 | magic "TFSTORE\0" | version | rec_size| capacity| idx_size|
+//        +-------------------+---------+---------+---------+---------+
+//     24 | keys_off u64 | index_off u64 | records_off u64 | file_size u64 | created_ns |
+//        +------------------------------------------------------------ pad to 64 ---+
+//     64 | writer_pid i32 | pad | writer_start_ns | heartbeat_ns |       pad to 128 |
+//    128 | commit_seq | epoch | sequence | commit_ns | commit_count |   pad to 192 |
+//    192 | used u32 | sync_state u32 | gaps | resyncs | repairs | rejected | pad 256 |
+//    256 | undo_seq u64 | undo_slot u32 | pad |                           pad 320 |
+//    320 | undo record (960 B)                                         | pad 4096 |
+//        +---------------------------------------------------------------------------+
 //
 //  `version` (layout version) is stored LAST when a file is created, with
 //  release ordering: a reader that sees 0 treats the file as not ready.
@@ -109,8 +110,8 @@ inline constexpr size_t kHeaderSize = 4096;
 inline constexpr size_t kRecordSize = 960;
 inline constexpr size_t kKeySize = 16;
 inline constexpr size_t kJsonCap = 640;
-inline constexpr size_t kPayloadOffset = 8;   // first byte after seq
-inline constexpr size_t kChecksumFrom = 16;   // first byte covered by the checksum
+inline constexpr size_t kPayloadOffset = 8;  // first byte after seq
+inline constexpr size_t kChecksumFrom = 16;  // first byte covered by the checksum
 inline constexpr size_t kQuoteOffset = 32;
 inline constexpr size_t kJsonOffset = 320;
 
@@ -221,9 +222,7 @@ inline void store_words(void* dst, const void* src, size_t words) {
 }
 
 // Bytes of a record's payload that matter: everything up to the end of its JSON.
-inline size_t payload_words(uint32_t json_len) {
-  return (kJsonOffset + json_len - kPayloadOffset + 7) / 8;
-}
+inline size_t payload_words(uint32_t json_len) { return (kJsonOffset + json_len - kPayloadOffset + 7) / 8; }
 
 // A fast 64-bit checksum over whole words (not cryptographic: it catches
 // damage, not malice).

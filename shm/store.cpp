@@ -176,7 +176,7 @@ std::mutex g_writers_mu;
 std::set<std::pair<dev_t, ino_t>> g_writers;
 
 bool ofd_lock_held_by_other(int fd) {
-  struct flock fl{};
+  struct flock fl {};
   fl.l_type = F_WRLCK;
   fl.l_whence = SEEK_SET;
   fl.l_start = 0;
@@ -201,12 +201,13 @@ namespace {
 
 Status create_file(Mapping& m, uint32_t capacity, const std::string& path, std::string* error) {
   if (capacity == 0 || capacity > kMaxCapacity) {
-    *error = "store " + path + ": capacity " + std::to_string(capacity) + " is out of range (1 .. " + std::to_string(kMaxCapacity) + " symbols)";
+    *error = "store " + path + ": capacity " + std::to_string(capacity) + " is out of range (1 .. " +
+             std::to_string(kMaxCapacity) + " symbols)";
     return Status::invalid_value;
   }
   Geometry g = geometry_for(capacity);
   std::string dir = path.substr(0, path.find_last_of('/') == std::string::npos ? 0 : path.find_last_of('/'));
-  struct statvfs vfs{};
+  struct statvfs vfs {};
   if (::statvfs(dir.empty() ? "." : dir.c_str(), &vfs) == 0) {
     uint64_t avail = static_cast<uint64_t>(vfs.f_bavail) * vfs.f_frsize;
     if (avail < g.file_size) {
@@ -275,12 +276,12 @@ std::unique_ptr<StoreWriter> StoreWriter::open(const std::string& path, const Wr
   // One writer: an open-file-description lock, held until this descriptor
   // closes (process death included). Unlike classic POSIX locks it is not
   // dropped when some other descriptor of the file is closed in this process.
-  struct flock fl{};
+  struct flock fl {};
   fl.l_type = F_WRLCK;
   fl.l_whence = SEEK_SET;
   if (::fcntl(m.fd, F_OFD_SETLK, &fl) != 0) {
     int32_t holder = 0;
-    struct stat st{};
+    struct stat st {};
     if (::fstat(m.fd, &st) == 0 && static_cast<size_t>(st.st_size) >= sizeof(Header)) {
       void* p = ::mmap(nullptr, sizeof(Header), PROT_READ, MAP_SHARED, m.fd, 0);
       if (p != MAP_FAILED) {
@@ -292,7 +293,7 @@ std::unique_ptr<StoreWriter> StoreWriter::open(const std::string& path, const Wr
              "); only one apiclient may write a store";
     return fail(Status::locked);
   }
-  struct stat st{};
+  struct stat st {};
   if (::fstat(m.fd, &st) != 0) {
     *error = errno_text("fstat", path);
     return fail(Status::io_error);
@@ -351,8 +352,8 @@ std::unique_ptr<StoreWriter> StoreWriter::open(const std::string& path, const Wr
       LOG_WARN("shm", "store %s: restored slot %u (%.16s) from the undo copy: the last writer died mid-update",
                path.c_str(), slot, reinterpret_cast<const char*>(&m.keys()[slot]));
     } else {
-      LOG_ERROR("shm", "store %s: slot %u is mid-update but the undo copy is for slot %u (undo seq %llu)",
-                path.c_str(), slot, uslot, static_cast<unsigned long long>(useq));
+      LOG_ERROR("shm", "store %s: slot %u is mid-update but the undo copy is for slot %u (undo seq %llu)", path.c_str(),
+                slot, uslot, static_cast<unsigned long long>(useq));
     }
     r.seq.store(seq + 1, std::memory_order_release);
     ++w->stats_.repaired_on_open;
@@ -591,7 +592,7 @@ std::unique_ptr<StoreReader> StoreReader::open(const std::string& path, Status* 
     *error = errno_text("open", path);
     return fail(errno == ENOENT ? Status::not_ready : Status::io_error);
   }
-  struct stat st{};
+  struct stat st {};
   if (::fstat(m.fd, &st) != 0) {
     *error = errno_text("fstat", path);
     return fail(Status::io_error);
@@ -786,7 +787,8 @@ uint32_t StoreReader::verify(std::string* report) const {
     }
     if (!problem.empty()) {
       if (++bad <= 10 && report) {
-        *report += "slot " + std::to_string(slot) + " (" + std::string(quote_symbol(copy.quote)) + "): " + problem + "\n";
+        *report +=
+            "slot " + std::to_string(slot) + " (" + std::string(quote_symbol(copy.quote)) + "): " + problem + "\n";
       }
     }
   }

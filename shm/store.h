@@ -68,20 +68,20 @@ const char* sync_state_name(SyncState s);
 struct StoreState {
   uint32_t layout_version = 0;
   uint32_t capacity = 0;
-  uint32_t used = 0;               // symbols stored
-  int32_t writer_pid = 0;          // last writer's pid (0 if never written)
-  bool writer_alive = false;       // a process holds the writer lock right now
-  int64_t writer_start_ns = 0;     // wall clock, when the last writer opened the store
-  int64_t heartbeat_ns = 0;        // wall clock, last writer heartbeat
-  uint64_t epoch = 0;              // last committed batch's publisher epoch
-  uint64_t sequence = 0;           // last committed batch's sequence
-  int64_t commit_ns = 0;           // wall clock of the last commit
-  uint64_t commit_count = 0;       // commits since the store was created (ETags)
+  uint32_t used = 0;            // symbols stored
+  int32_t writer_pid = 0;       // last writer's pid (0 if never written)
+  bool writer_alive = false;    // a process holds the writer lock right now
+  int64_t writer_start_ns = 0;  // wall clock, when the last writer opened the store
+  int64_t heartbeat_ns = 0;     // wall clock, last writer heartbeat
+  uint64_t epoch = 0;           // last committed batch's publisher epoch
+  uint64_t sequence = 0;        // last committed batch's sequence
+  int64_t commit_ns = 0;        // wall clock of the last commit
+  uint64_t commit_count = 0;    // commits since the store was created (ETags)
   SyncState sync_state = SyncState::unknown;
-  uint64_t gaps = 0;               // as reported by the writer (apiclient)
+  uint64_t gaps = 0;  // as reported by the writer (apiclient)
   uint64_t resyncs = 0;
-  uint64_t repairs = 0;            // records restored by writers' open-time repair
-  uint64_t rejected = 0;           // upserts refused (full, invalid)
+  uint64_t repairs = 0;   // records restored by writers' open-time repair
+  uint64_t rejected = 0;  // upserts refused (full, invalid)
   size_t file_size = 0;
 };
 
@@ -91,14 +91,14 @@ struct WriterOptions {
 };
 
 struct WriterStats {
-  uint64_t inserts = 0;           // new symbols
-  uint64_t updates = 0;           // existing symbols rewritten
+  uint64_t inserts = 0;  // new symbols
+  uint64_t updates = 0;  // existing symbols rewritten
   uint64_t rejected_full = 0;
   uint64_t rejected_symbol = 0;
   uint64_t rejected_value = 0;
   uint64_t commits = 0;
-  uint64_t repaired_on_open = 0;  // odd records restored from the undo copy
-  uint64_t reindexed_on_open = 0; // slots missing from the index, re-added
+  uint64_t repaired_on_open = 0;   // odd records restored from the undo copy
+  uint64_t reindexed_on_open = 0;  // slots missing from the index, re-added
 };
 
 class StoreWriter {
@@ -143,8 +143,8 @@ class StoreWriter {
 
 struct ReaderStats {
   uint64_t reads = 0;
-  uint64_t retries = 0;       // copies discarded because the writer was mid-update
-  uint64_t undo_reads = 0;    // served from the undo copy (writer died mid-update)
+  uint64_t retries = 0;     // copies discarded because the writer was mid-update
+  uint64_t undo_reads = 0;  // served from the undo copy (writer died mid-update)
   uint64_t busy = 0;
 };
 

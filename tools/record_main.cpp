@@ -9,6 +9,7 @@
 // It records what NATS delivers and nothing else: messages sent while it was
 // disconnected are not in the file (each reconnect is logged), and a
 // subscription overflow is counted and reported at the end, never hidden.
+#include <nats/nats.h>
 #include <signal.h>
 
 #include <CLI/CLI.hpp>
@@ -16,8 +17,6 @@
 #include <mutex>
 #include <string>
 #include <vector>
-
-#include <nats/nats.h>
 
 #include "batch.h"
 #include "clock.h"
@@ -190,9 +189,11 @@ int main(int argc, char** argv) {
     }
     if (progress_s > 0 && now - last_report >= static_cast<int64_t>(progress_s * 1e9)) {
       double dt = static_cast<double>(now - last_report) / 1e9;
-      std::fprintf(stderr, tty ? "\r\033[Krecord: %llu messages, %.1f MB, %.0f msg/s" : "record: %llu messages, %.1f MB, %.0f msg/s\n",
-                   static_cast<unsigned long long>(messages), static_cast<double>(bytes) / 1e6,
-                   static_cast<double>(messages - last_messages) / dt);
+      std::fprintf(
+          stderr,
+          tty ? "\r\033[Krecord: %llu messages, %.1f MB, %.0f msg/s" : "record: %llu messages, %.1f MB, %.0f msg/s\n",
+          static_cast<unsigned long long>(messages), static_cast<double>(bytes) / 1e6,
+          static_cast<double>(messages - last_messages) / dt);
       last_report = now;
       last_messages = messages;
     }
@@ -231,9 +232,10 @@ int main(int argc, char** argv) {
   std::fprintf(stderr,
                "tickfan-record: %llu messages (%llu bytes of payload) in %s%s; %lld dropped by the client, %llu not "
                "QuoteBatches, %llu write errors\n",
-               static_cast<unsigned long long>(rec.messages), static_cast<unsigned long long>(rec.bytes), output.c_str(),
-               sig ? (sig == SIGINT ? ", stopped by SIGINT" : ", stopped by SIGTERM") : "", static_cast<long long>(dropped),
-               static_cast<unsigned long long>(rec.not_batches), static_cast<unsigned long long>(rec.write_errors));
+               static_cast<unsigned long long>(rec.messages), static_cast<unsigned long long>(rec.bytes),
+               output.c_str(), sig ? (sig == SIGINT ? ", stopped by SIGINT" : ", stopped by SIGTERM") : "",
+               static_cast<long long>(dropped), static_cast<unsigned long long>(rec.not_batches),
+               static_cast<unsigned long long>(rec.write_errors));
   if (!ok) {
     std::fprintf(stderr, "tickfan-record: %s\n", err.c_str());
     return 1;

@@ -45,8 +45,8 @@ static_assert(std::endian::native == std::endian::little, "the recording format 
 
 inline constexpr char kRecordingMagic[8] = {'T', 'F', 'R', 'E', 'C', 'O', 'R', 'D'};
 inline constexpr uint32_t kRecordingVersion = 1;
-inline constexpr size_t kRecordingHeaderFixed = 28;  // bytes before meta
-inline constexpr size_t kRecordPrefix = 16;          // bytes before a record's subject
+inline constexpr size_t kRecordingHeaderFixed = 28;       // bytes before meta
+inline constexpr size_t kRecordPrefix = 16;               // bytes before a record's subject
 inline constexpr uint32_t kMaxRecordPayload = 64u << 20;  // anything larger is corruption
 
 // True when the file at `path` starts with the recording magic.

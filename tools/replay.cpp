@@ -134,7 +134,8 @@ std::string format_progress(const Progress& p) {
   std::string out;
   if (p.total) {
     std::snprintf(buf, sizeof buf, "%llu/%llu ticks (%.1f%%)", static_cast<unsigned long long>(p.done),
-                  static_cast<unsigned long long>(p.total), 100.0 * static_cast<double>(p.done) / static_cast<double>(p.total));
+                  static_cast<unsigned long long>(p.total),
+                  100.0 * static_cast<double>(p.done) / static_cast<double>(p.total));
   } else {
     std::snprintf(buf, sizeof buf, "%llu ticks", static_cast<unsigned long long>(p.done));
   }
@@ -145,7 +146,8 @@ std::string format_progress(const Progress& p) {
   }
   out += ", at " + format_duration(static_cast<double>(p.position_ns) / 1e9);
   if (p.span_ns > 0) out += " of " + format_duration(static_cast<double>(p.span_ns) / 1e9);
-  std::snprintf(buf, sizeof buf, ", %.0f ticks/s, ETA %s", p.rate, p.eta_s < 0 ? "?" : format_duration(p.eta_s).c_str());
+  std::snprintf(buf, sizeof buf, ", %.0f ticks/s, ETA %s", p.rate,
+                p.eta_s < 0 ? "?" : format_duration(p.eta_s).c_str());
   out += buf;
   return out;
 }

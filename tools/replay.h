@@ -34,14 +34,14 @@ int64_t loop_period_ns(int64_t first_ns, int64_t last_ns, uint64_t events);
 std::string format_duration(double seconds);
 
 struct Progress {
-  uint64_t done = 0;       // ticks written
-  uint64_t total = 0;      // ticks the replay will write; 0 = unknown (endless loop)
-  int64_t position_ns = 0; // event time replayed so far, from the start of the window
-  int64_t span_ns = 0;     // event time of the whole replay (all passes); 0 = unknown
-  uint32_t pass = 1;       // current pass of a looped replay
-  uint32_t passes = 1;     // 0 = forever
-  double rate = 0;         // ticks/s over the last interval
-  double eta_s = -1;       // < 0 = unknown
+  uint64_t done = 0;        // ticks written
+  uint64_t total = 0;       // ticks the replay will write; 0 = unknown (endless loop)
+  int64_t position_ns = 0;  // event time replayed so far, from the start of the window
+  int64_t span_ns = 0;      // event time of the whole replay (all passes); 0 = unknown
+  uint32_t pass = 1;        // current pass of a looped replay
+  uint32_t passes = 1;      // 0 = forever
+  double rate = 0;          // ticks/s over the last interval
+  double eta_s = -1;        // < 0 = unknown
 };
 // One line, no newline: position, rate, ETA.
 std::string format_progress(const Progress& p);

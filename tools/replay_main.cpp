@@ -10,13 +10,13 @@
 // listener (--listen), which is what an apiserver's tcp:// source connects
 // to. Progress goes to stderr: a live line on a terminal, plain lines
 // otherwise (logs, CI).
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
-#include <arpa/inet.h>
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
@@ -172,13 +172,15 @@ int main(int argc, char** argv) {
   app.add_option("input", path, "Recording (TFRECORD) or tick file (CSV/JSONL), told apart by content")
       ->required()
       ->check(CLI::ExistingFile);
-  app.add_option("--speed", speed_text, "1 = original pace, N = N times faster, 'max' (or 0) = as fast as the reader takes")
+  app.add_option("--speed", speed_text,
+                 "1 = original pace, N = N times faster, 'max' (or 0) = as fast as the reader takes")
       ->capture_default_str();
   app.add_option("--loops", loops, "Passes over the input; each pass shifts exchange timestamps by the loop period")
       ->check(CLI::Range(1u, 1000000u))
       ->capture_default_str();
   app.add_flag("--loop", loop_forever, "Loop until stopped (Ctrl-C)");
-  app.add_option("--from", from_text, "Start of the window: offset from the first event (90s, 1m30s) or UTC time / epoch ms");
+  app.add_option("--from", from_text,
+                 "Start of the window: offset from the first event (90s, 1m30s) or UTC time / epoch ms");
   app.add_option("--to", to_text, "End of the window (inclusive), same forms as --from");
   app.add_flag("--restamp", restamp,
                "Stamp every tick with the wall clock as it is written (demos: the data looks live; "
@@ -186,8 +188,9 @@ int main(int argc, char** argv) {
   app.add_option("--format", format_name, "Line format written: jsonl or csv")
       ->check(CLI::IsMember({"jsonl", "json", "csv"}))
       ->capture_default_str();
-  app.add_option("--listen", listen_port, "Serve the lines on this TCP port (0 = any free port, printed) "
-                                          "instead of stdout; waits for a client before starting")
+  app.add_option("--listen", listen_port,
+                 "Serve the lines on this TCP port (0 = any free port, printed) "
+                 "instead of stdout; waits for a client before starting")
       ->check(CLI::Range(0, 65535));
   app.add_option("--listen-host", listen_host, "Address of the --listen socket")->capture_default_str();
   app.add_flag("--stdout", force_stdout, "Write to stdout as well when --listen is given");
@@ -247,7 +250,8 @@ int main(int argc, char** argv) {
     win_last = std::max(win_last, ev.event_ns);
   }
   const InputStats scan = input->stats();
-  if (scan.truncated) LOG_WARN("replay", "%s ends inside a record (recorder killed?): replaying what is complete", path.c_str());
+  if (scan.truncated)
+    LOG_WARN("replay", "%s ends inside a record (recorder killed?): replaying what is complete", path.c_str());
   if (scan.corrupt) LOG_WARN("replay", "%s has a corrupt record: replaying what precedes it", path.c_str());
   if (win_events == 0) {
     std::fprintf(stderr, "tickfan-replay: no ticks between --from and --to (the input has %llu)\n",
@@ -256,13 +260,14 @@ int main(int argc, char** argv) {
   }
   const int64_t period = loop_period_ns(win_first, win_last, win_events);
   const uint32_t passes = loop_forever ? 0 : loops;
-  LOG_INFO("replay", "%s %s: %llu ticks in the window over %.3f s (%llu refused lines, %llu bad messages), speed %s, %s passes",
+  LOG_INFO("replay",
+           "%s %s: %llu ticks in the window over %.3f s (%llu refused lines, %llu bad messages), speed %s, %s passes",
            input->kind(), path.c_str(), static_cast<unsigned long long>(win_events),
            static_cast<double>(win_last - win_first) / 1e9, static_cast<unsigned long long>(scan.rejected),
            static_cast<unsigned long long>(scan.bad_messages), speed > 0 ? speed_text.c_str() : "max",
            passes ? std::to_string(passes).c_str() : "endless");
 
-  struct sigaction sa{};
+  struct sigaction sa {};
   sa.sa_handler = on_signal;  // no SA_RESTART: a blocking write or sleep returns at once
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);

@@ -28,12 +28,12 @@ struct TickEvent {
 };
 
 struct InputStats {
-  uint64_t ticks = 0;          // events returned
-  uint64_t rejected = 0;       // tick-file lines the apiserver would refuse
-  uint64_t bad_messages = 0;   // recording messages that are not a valid QuoteBatch
-  uint64_t other_kinds = 0;    // valid batches that are not deltas (snapshot parts)
-  bool truncated = false;      // recording ended inside a record
-  bool corrupt = false;        // recording has an impossible record prefix
+  uint64_t ticks = 0;         // events returned
+  uint64_t rejected = 0;      // tick-file lines the apiserver would refuse
+  uint64_t bad_messages = 0;  // recording messages that are not a valid QuoteBatch
+  uint64_t other_kinds = 0;   // valid batches that are not deltas (snapshot parts)
+  bool truncated = false;     // recording ended inside a record
+  bool corrupt = false;       // recording has an impossible record prefix
 };
 
 class TickInput {

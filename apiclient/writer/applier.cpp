@@ -46,7 +46,8 @@ void StoreApplier::apply(const wire::QuoteBatch& b, bool delta, bool sample) {
   for (const Quote& q : quotes) {
     shm::Status st = writer_.upsert(q);
     if (st != shm::Status::ok) {
-      if (st != shm::Status::full && st != shm::Status::invalid_value && st != shm::Status::invalid_symbol) log_failure(st, b);
+      if (st != shm::Status::full && st != shm::Status::invalid_value && st != shm::Status::invalid_symbol)
+        log_failure(st, b);
       continue;
     }
     ++applied;

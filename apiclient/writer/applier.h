@@ -38,7 +38,9 @@ class StoreApplier {
   // `sample` false keeps a delta out of the raw benchmark samples (deltas
   // replayed after a sync); the latency histogram always counts it.
   void apply(const wire::QuoteBatch& batch, bool delta, bool sample = true);
-  void set_state(shm::SyncState state, uint64_t gaps, uint64_t resyncs) { writer_.set_sync_state(state, gaps, resyncs); }
+  void set_state(shm::SyncState state, uint64_t gaps, uint64_t resyncs) {
+    writer_.set_sync_state(state, gaps, resyncs);
+  }
   void heartbeat() { writer_.heartbeat(); }
   shm::Status checkpoint() { return writer_.checkpoint(); }
   int64_t newest_receive_ns() const { return newest_receive_ns_; }

@@ -34,7 +34,8 @@ int parse_config(int argc, char** argv, Config* c) {
       ->delimiter(',')
       ->capture_default_str();
   app.add_option("--nats-name", c->nats.name, "Client name shown by the NATS server")->capture_default_str();
-  app.add_option("--nats-creds", c->nats.creds_file, "NATS .creds file (user JWT + nkey seed)")->check(CLI::ExistingFile);
+  app.add_option("--nats-creds", c->nats.creds_file, "NATS .creds file (user JWT + nkey seed)")
+      ->check(CLI::ExistingFile);
   app.add_option("--nats-user", c->nats.user, "NATS user");
   app.add_option("--nats-password", c->nats.password, "NATS password");
   app.add_option("--nats-token", c->nats.token, "NATS token");
@@ -55,25 +56,29 @@ int parse_config(int argc, char** argv, Config* c) {
   app.add_option("--pending-bytes", c->nats.pending_bytes, "Bytes allowed to wait for the apply thread")
       ->capture_default_str()
       ->check(CLI::Range(int64_t{1} << 20, int64_t{1} << 40));
-  app.add_option("--prefix", c->subject_prefix, "Delta subjects are <prefix>.<market>.<shard>")
-      ->capture_default_str();
+  app.add_option("--prefix", c->subject_prefix, "Delta subjects are <prefix>.<market>.<shard>")->capture_default_str();
   app.add_option("--markets", c->markets, "Markets to follow, e.g. sh,sz (default: all)")
       ->delimiter(',')
       ->check(CLI::IsMember({"sh", "sz", "bj", "hk", "us"}));
   int64_t snapshot_timeout_ms = c->sync.snapshot_timeout_ns / 1'000'000;
   int64_t retry_min_ms = c->sync.retry_min_ns / 1'000'000;
   int64_t retry_max_ms = c->sync.retry_max_ns / 1'000'000;
-  app.add_option("--snapshot-timeout-ms", snapshot_timeout_ms, "Silence while waiting for a snapshot reply before retrying")
+  app.add_option("--snapshot-timeout-ms", snapshot_timeout_ms,
+                 "Silence while waiting for a snapshot reply before retrying")
       ->capture_default_str()
       ->check(CLI::Range(50, 600000));
   app.add_option("--retry-min-ms", retry_min_ms, "First snapshot retry delay (doubles per failure)")
       ->capture_default_str()
       ->check(CLI::Range(10, 600000));
-  app.add_option("--retry-max-ms", retry_max_ms, "Snapshot retry delay ceiling")->capture_default_str()->check(CLI::Range(10, 600000));
+  app.add_option("--retry-max-ms", retry_max_ms, "Snapshot retry delay ceiling")
+      ->capture_default_str()
+      ->check(CLI::Range(10, 600000));
   app.add_option("--max-buffered", c->sync.max_buffered, "Deltas buffered while a snapshot is in flight")
       ->capture_default_str()
       ->check(CLI::Range(size_t{100}, size_t{100'000'000}));
-  app.add_option("--heartbeat-ms", c->heartbeat_ms, "Store heartbeat period")->capture_default_str()->check(CLI::Range(10, 5000));
+  app.add_option("--heartbeat-ms", c->heartbeat_ms, "Store heartbeat period")
+      ->capture_default_str()
+      ->check(CLI::Range(10, 5000));
   app.add_option("--metrics-addr", c->metrics_host, "Address of the /metrics listener")->capture_default_str();
   app.add_option("--metrics-port", c->metrics_port, "Port of the /metrics listener (0 = off, -1 = any)")
       ->capture_default_str()

@@ -13,18 +13,18 @@
 namespace tickfan::apiclient {
 
 struct Config {
-  std::string store_path;              // the store file (e.g. /dev/shm/tickfan.store)
-  uint32_t capacity = 16384;           // symbols, used only when creating the store
+  std::string store_path;     // the store file (e.g. /dev/shm/tickfan.store)
+  uint32_t capacity = 16384;  // symbols, used only when creating the store
   std::string subject_prefix = "tickfan.q";
-  std::vector<std::string> markets;    // empty = all markets
+  std::vector<std::string> markets;  // empty = all markets
   NatsConfig nats;
   SyncOptions sync;
-  int64_t heartbeat_ms = 200;          // store heartbeat period (readers: dead after a few misses)
+  int64_t heartbeat_ms = 200;              // store heartbeat period (readers: dead after a few misses)
   std::string metrics_host = "127.0.0.1";  // --metrics-addr
-  int metrics_port = 0;                // 0 = off, -1 = any free port
+  int metrics_port = 0;                    // 0 = off, -1 = any free port
   std::string log_level = "info";
-  std::string latency_samples_file;    // benchmarks: raw per-quote latencies written at exit
-  size_t latency_samples = 0;          // how many to keep (0 = off)
+  std::string latency_samples_file;  // benchmarks: raw per-quote latencies written at exit
+  size_t latency_samples = 0;        // how many to keep (0 = off)
 
   // The subscriptions that follow from prefix and markets.
   std::vector<std::string> delta_subjects() const;

@@ -77,15 +77,15 @@ int Daemon::run() {
   applier_.heartbeat();
   shm::Status cs = applier_.checkpoint();
   const SyncCounters& c = sync_.counters();
-  LOG_INFO("main",
-           "stopped batches=%llu quotes=%llu rejected=%llu gaps=%llu resyncs=%llu snapshots=%llu checkpoint=%s",
-           static_cast<unsigned long long>(metrics_.batches_applied.value()),
-           static_cast<unsigned long long>(metrics_.quotes_applied.value()),
-           static_cast<unsigned long long>(metrics_.rejected_too_small.value() + metrics_.rejected_wrong_identifier.value() +
-                                           metrics_.rejected_malformed.value() + metrics_.rejected_schema_too_new.value() +
-                                           metrics_.rejected_bad_scale.value() + metrics_.rejected_unexpected_kind.value()),
-           static_cast<unsigned long long>(c.gaps), static_cast<unsigned long long>(c.resyncs),
-           static_cast<unsigned long long>(c.snapshots_applied), shm::status_name(cs));
+  LOG_INFO(
+      "main", "stopped batches=%llu quotes=%llu rejected=%llu gaps=%llu resyncs=%llu snapshots=%llu checkpoint=%s",
+      static_cast<unsigned long long>(metrics_.batches_applied.value()),
+      static_cast<unsigned long long>(metrics_.quotes_applied.value()),
+      static_cast<unsigned long long>(metrics_.rejected_too_small.value() + metrics_.rejected_wrong_identifier.value() +
+                                      metrics_.rejected_malformed.value() + metrics_.rejected_schema_too_new.value() +
+                                      metrics_.rejected_bad_scale.value() + metrics_.rejected_unexpected_kind.value()),
+      static_cast<unsigned long long>(c.gaps), static_cast<unsigned long long>(c.resyncs),
+      static_cast<unsigned long long>(c.snapshots_applied), shm::status_name(cs));
   if (!config_.latency_samples_file.empty()) {
     std::string err;
     if (!samples_.write(config_.latency_samples_file, &err)) LOG_ERROR("main", "%s", err.c_str());
@@ -204,7 +204,8 @@ bool Daemon::verify(natsMsg* msg, bool reply, Inbound* in) {
   uint64_t suppressed = 0;
   if (limit.allow(&suppressed)) {
     LOG_WARN("apply", "rejected payload subject=%s bytes=%zu reason=%s suppressed=%llu", natsMsg_GetSubject(msg), size,
-             err == BatchError::ok ? "unexpected_kind" : batch_error_name(err), static_cast<unsigned long long>(suppressed));
+             err == BatchError::ok ? "unexpected_kind" : batch_error_name(err),
+             static_cast<unsigned long long>(suppressed));
   }
   return false;  // `in` (and the message) is released by the caller's scope
 }
@@ -247,8 +248,9 @@ void Daemon::apply(const wire::QuoteBatch& batch, bool delta) { applier_.apply(b
 
 void Daemon::request_snapshot(uint64_t request_id) {
   natsStatus s = nats_->request_snapshot(snapshot_subject_, snapshot_payload_, request_id);
-  LOG_INFO("sync", "snapshot request id=%llu subject=%s markets=%s status=%s", static_cast<unsigned long long>(request_id),
-           snapshot_subject_.c_str(), snapshot_payload_.empty() ? "all" : snapshot_payload_.c_str(), natsStatus_GetText(s));
+  LOG_INFO("sync", "snapshot request id=%llu subject=%s markets=%s status=%s",
+           static_cast<unsigned long long>(request_id), snapshot_subject_.c_str(),
+           snapshot_payload_.empty() ? "all" : snapshot_payload_.c_str(), natsStatus_GetText(s));
 }
 
 void Daemon::state_changed(SyncState state, uint64_t gaps, uint64_t resyncs) {

@@ -10,7 +10,8 @@ namespace tickfan::apiclient {
 
 namespace {
 void check(natsStatus s, const std::string& what) {
-  if (s != NATS_OK) throw std::runtime_error(what + ": " + natsStatus_GetText(s) + " (" + nats_GetLastError(nullptr) + ")");
+  if (s != NATS_OK)
+    throw std::runtime_error(what + ": " + natsStatus_GetText(s) + " (" + nats_GetLastError(nullptr) + ")");
 }
 }  // namespace
 
@@ -29,12 +30,14 @@ NatsConn::NatsConn(const NatsConfig& config, NatsHandler& handler) : config_(con
     check(natsOptions_SetUserCredentialsFromFiles(opts_, config_.creds_file.c_str(), nullptr),
           "NATS credentials file " + config_.creds_file);
   }
-  if (!config_.user.empty()) check(natsOptions_SetUserInfo(opts_, config_.user.c_str(), config_.password.c_str()), "NATS user");
+  if (!config_.user.empty())
+    check(natsOptions_SetUserInfo(opts_, config_.user.c_str(), config_.password.c_str()), "NATS user");
   if (!config_.token.empty()) check(natsOptions_SetToken(opts_, config_.token.c_str()), "NATS token");
   if (config_.tls || config_.tls_skip_verify || !config_.tls_ca.empty() || !config_.tls_cert.empty()) {
     check(natsOptions_SetSecure(opts_, true), "NATS TLS");
     if (config_.tls_skip_verify) check(natsOptions_SkipServerVerification(opts_, true), "NATS TLS skip verify");
-    if (!config_.tls_ca.empty()) check(natsOptions_LoadCATrustedCertificates(opts_, config_.tls_ca.c_str()), "NATS TLS CA " + config_.tls_ca);
+    if (!config_.tls_ca.empty())
+      check(natsOptions_LoadCATrustedCertificates(opts_, config_.tls_ca.c_str()), "NATS TLS CA " + config_.tls_ca);
     if (!config_.tls_cert.empty()) {
       check(natsOptions_LoadCertificatesChain(opts_, config_.tls_cert.c_str(), config_.tls_key.c_str()),
             "NATS TLS certificate " + config_.tls_cert);
@@ -44,7 +47,8 @@ NatsConn::NatsConn(const NatsConfig& config, NatsHandler& handler) : config_(con
   // fleet does not stampede a restarted server.
   check(natsOptions_SetMaxReconnect(opts_, -1), "NATS max reconnect");
   check(natsOptions_SetReconnectWait(opts_, config_.reconnect_wait_ms), "NATS reconnect wait");
-  check(natsOptions_SetReconnectJitter(opts_, config_.reconnect_jitter_ms, config_.reconnect_jitter_ms * 5), "NATS jitter");
+  check(natsOptions_SetReconnectJitter(opts_, config_.reconnect_jitter_ms, config_.reconnect_jitter_ms * 5),
+        "NATS jitter");
   // The C client's flusher otherwise waits ~1 ms to coalesce writes
   // (notes/nats.md); requests should leave at once.
   check(natsOptions_SetSendAsap(opts_, true), "NATS send asap");
@@ -93,7 +97,8 @@ void NatsConn::subscribe(const std::vector<std::string>& delta_subjects, int64_t
   auto add = [&](const std::string& subject, natsMsgHandler cb, int64_t timeout_ms) {
     natsSubscription* sub = nullptr;
     if (timeout_ms > 0) {
-      check(natsConnection_SubscribeTimeout(&sub, nc_, subject.c_str(), timeout_ms, cb, this), "NATS subscribe " + subject);
+      check(natsConnection_SubscribeTimeout(&sub, nc_, subject.c_str(), timeout_ms, cb, this),
+            "NATS subscribe " + subject);
     } else {
       check(natsConnection_Subscribe(&sub, nc_, subject.c_str(), cb, this), "NATS subscribe " + subject);
     }
@@ -115,7 +120,8 @@ void NatsConn::subscribe(const std::vector<std::string>& delta_subjects, int64_t
 
 natsStatus NatsConn::request_snapshot(const std::string& subject, const std::string& payload, uint64_t request_id) {
   std::string reply = inbox_ + "." + std::to_string(request_id);
-  return natsConnection_PublishRequest(nc_, subject.c_str(), reply.c_str(), payload.data(), static_cast<int>(payload.size()));
+  return natsConnection_PublishRequest(nc_, subject.c_str(), reply.c_str(), payload.data(),
+                                       static_cast<int>(payload.size()));
 }
 
 uint64_t NatsConn::request_id_of(const char* subject) const {
@@ -177,7 +183,8 @@ void NatsConn::on_error(natsConnection*, natsSubscription*, natsStatus err, void
   static RateLimit limit(5, 1'000'000'000);
   uint64_t suppressed = 0;
   if (limit.allow(&suppressed)) {
-    LOG_WARN("nats", "async error %s suppressed=%llu", natsStatus_GetText(err), static_cast<unsigned long long>(suppressed));
+    LOG_WARN("nats", "async error %s suppressed=%llu", natsStatus_GetText(err),
+             static_cast<unsigned long long>(suppressed));
   }
 }
 

@@ -25,15 +25,15 @@ namespace tickfan::apiclient {
 struct NatsConfig {
   std::vector<std::string> servers{"nats://127.0.0.1:4222"};
   std::string name = "tickfan-apiclient";
-  std::string creds_file;          // NATS 2 user JWT + nkey seed (.creds)
+  std::string creds_file;  // NATS 2 user JWT + nkey seed (.creds)
   std::string user, password;
   std::string token;
-  bool tls = false;                // require TLS (also implied by tls:// URLs)
+  bool tls = false;  // require TLS (also implied by tls:// URLs)
   std::string tls_ca, tls_cert, tls_key;
-  bool tls_skip_verify = false;    // tests only
-  int64_t reconnect_wait_ms = 100; // notes/nats.md: 100–250 ms with jitter for front boxes
+  bool tls_skip_verify = false;     // tests only
+  int64_t reconnect_wait_ms = 100;  // notes/nats.md: 100–250 ms with jitter for front boxes
   int64_t reconnect_jitter_ms = 100;
-  int pending_msgs = 100'000;      // per subscription: messages waiting for the delivery thread
+  int pending_msgs = 100'000;  // per subscription: messages waiting for the delivery thread
   int64_t pending_bytes = 512LL << 20;
 };
 

@@ -251,7 +251,8 @@ void SyncMachine::finish_snapshot(const wire::QuoteBatch& end, int64_t now_ns) {
   counters_.last_sync_ns = now_ns - resync_start_ns_;
   resync_start_ns_ = 0;
   LOG_INFO("sync", "synced epoch=%llu quotes=%llu replayed=%zu in %.1f ms", static_cast<unsigned long long>(epoch_),
-           static_cast<unsigned long long>(part_quotes_), static_cast<size_t>(counters_.replay_applied - applied_before),
+           static_cast<unsigned long long>(part_quotes_),
+           static_cast<size_t>(counters_.replay_applied - applied_before),
            static_cast<double>(counters_.last_sync_ns) / 1e6);
   set_state(SyncState::live);
 }

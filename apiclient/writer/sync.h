@@ -74,19 +74,19 @@ struct SyncOptions {
 };
 
 struct SyncCounters {
-  uint64_t gaps = 0;             // sequence jumps seen on a subject
-  uint64_t resyncs = 0;          // resyncs started after the first sync (gap, epoch, reconnect, loss)
-  uint64_t epoch_changes = 0;    // newer epoch seen (apiserver restarted)
-  uint64_t stale_dropped = 0;    // deltas at or below the subject's sequence, or from an older epoch
-  uint64_t replay_dropped = 0;   // buffered deltas already covered by the snapshot
-  uint64_t replay_applied = 0;   // buffered deltas applied after a snapshot
+  uint64_t gaps = 0;            // sequence jumps seen on a subject
+  uint64_t resyncs = 0;         // resyncs started after the first sync (gap, epoch, reconnect, loss)
+  uint64_t epoch_changes = 0;   // newer epoch seen (apiserver restarted)
+  uint64_t stale_dropped = 0;   // deltas at or below the subject's sequence, or from an older epoch
+  uint64_t replay_dropped = 0;  // buffered deltas already covered by the snapshot
+  uint64_t replay_applied = 0;  // buffered deltas applied after a snapshot
   uint64_t snapshot_requests = 0;
   uint64_t snapshot_failures = 0;  // timeouts and broken replies
   uint64_t snapshots_applied = 0;
-  uint64_t snapshot_quotes = 0;    // quotes in the last complete snapshot
-  int64_t last_sync_ns = 0;        // duration of the last complete resync (request to live)
+  uint64_t snapshot_quotes = 0;  // quotes in the last complete snapshot
+  int64_t last_sync_ns = 0;      // duration of the last complete resync (request to live)
   uint64_t buffer_overflows = 0;
-  uint64_t unexpected = 0;         // wrong kind on a subject / epoch mismatch inside a reply
+  uint64_t unexpected = 0;  // wrong kind on a subject / epoch mismatch inside a reply
 };
 
 // Why a resync started; logged and counted.
@@ -146,14 +146,14 @@ class SyncMachine {
   SeqMap last_seq_;
 
   // The resync in progress.
-  bool in_flight_ = false;       // a request is waiting for its reply
+  bool in_flight_ = false;  // a request is waiting for its reply
   uint64_t request_id_ = 0;
   uint64_t parts_seen_ = 0;
   uint64_t part_epoch_ = 0;
   uint64_t part_quotes_ = 0;
-  int64_t last_reply_ns_ = 0;    // request sent or last part received
+  int64_t last_reply_ns_ = 0;  // request sent or last part received
   int64_t resync_start_ns_ = 0;
-  int64_t retry_at_ns_ = 0;      // 0 = no retry scheduled
+  int64_t retry_at_ns_ = 0;  // 0 = no retry scheduled
   int64_t backoff_ns_ = 0;
   bool started_ = false;
   bool replaying_ = false;

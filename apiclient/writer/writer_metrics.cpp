@@ -7,8 +7,8 @@ namespace {
 // Finer than latency_buckets_seconds() at the low end: the pipeline's own
 // share is tens of microseconds and the target is relative to ~0.1 ms.
 std::vector<double> fine_latency_buckets() {
-  return {0.00002, 0.00005, 0.0001, 0.00015, 0.0002, 0.0003, 0.0005, 0.00075, 0.001, 0.002, 0.005,
-          0.01,    0.025,   0.05,   0.1,     0.25,   0.5,    1,       2.5,    5};
+  return {0.00002, 0.00005, 0.0001, 0.00015, 0.0002, 0.0003, 0.0005, 0.00075, 0.001, 0.002,
+          0.005,   0.01,    0.025,  0.05,    0.1,    0.25,   0.5,    1,       2.5,   5};
 }
 const char* kRejected = "tickfan_apiclient_rejected_total";
 const char* kRejectedHelp = "Payloads rejected by verification, never applied";
@@ -28,9 +28,10 @@ WriterMetrics::WriterMetrics(MetricsRegistry& r)
       nats_disconnects(r.counter("tickfan_apiclient_nats_disconnects_total", "NATS connection losses")),
       nats_reconnects(r.counter("tickfan_apiclient_nats_reconnects_total", "NATS reconnections")),
       slow_consumer(r.counter("tickfan_apiclient_slow_consumer_total", "Slow-consumer events (messages dropped)")),
-      pending(r.gauge("tickfan_apiclient_nats_pending_msgs", "Messages waiting in the NATS library for the writer thread")),
-      apply_seconds(r.histogram("tickfan_apiclient_apply_seconds", "Time to write and commit one batch",
-                                fine_latency_buckets())),
+      pending(
+          r.gauge("tickfan_apiclient_nats_pending_msgs", "Messages waiting in the NATS library for the writer thread")),
+      apply_seconds(
+          r.histogram("tickfan_apiclient_apply_seconds", "Time to write and commit one batch", fine_latency_buckets())),
       ingest_to_store_seconds(r.histogram("tickfan_apiclient_ingest_to_store_seconds",
                                           "Per quote: apiserver receive time to committed in the store",
                                           fine_latency_buckets())),

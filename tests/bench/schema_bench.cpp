@@ -53,7 +53,11 @@ int main() {
   volatile int64_t sink = 0;
 
   flatbuffers::FlatBufferBuilder fbb(512 * 1024);
-  double struct_encode = ns_per_call([&] { encode_batch(fbb, {"bench", 1, 1, wire::BatchKind::Delta, 0}, quotes); }, kIters);
+  double struct_encode = ns_per_call(
+      [&] {
+        encode_batch(fbb, {"bench", 1, 1, wire::BatchKind::Delta, 0}, quotes);
+      },
+      kIters);
   std::vector<uint8_t> struct_bytes(fbb.GetBufferPointer(), fbb.GetBufferPointer() + fbb.GetSize());
   double struct_decode = ns_per_call(
       [&] {

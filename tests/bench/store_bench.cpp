@@ -227,8 +227,8 @@ struct Result {
 };
 
 Result run(System& sys, int n, int readers, double rate, double seconds) {
-  auto* sh = static_cast<Shared*>(
-      mmap(nullptr, sizeof(Shared), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0));
+  auto* sh =
+      static_cast<Shared*>(mmap(nullptr, sizeof(Shared), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0));
   new (sh) Shared{};
   std::vector<std::string> symbols;
   for (int i = 0; i < n; ++i) symbols.push_back(symbol_of(i));
@@ -331,9 +331,9 @@ int main(int argc, char** argv) {
           std::fflush(stdout);
         }
         char line[256];
-        std::snprintf(line, sizeof line,
-                      "| %d | %s | %d | %.2f | %.2f | %.2f |", n, rate > 0 ? "100k/s" : "full speed", readers,
-                      res[0].reads_per_proc / res[1].reads_per_proc, res[0].reads_per_proc / res[2].reads_per_proc,
+        std::snprintf(line, sizeof line, "| %d | %s | %d | %.2f | %.2f | %.2f |", n, rate > 0 ? "100k/s" : "full speed",
+                      readers, res[0].reads_per_proc / res[1].reads_per_proc,
+                      res[0].reads_per_proc / res[2].reads_per_proc,
                       res[1].writes > 0 ? res[0].writes / res[1].writes : 0.0);
         ratios.push_back(line);
       }

@@ -1,10 +1,10 @@
 // Fixed-point parsing, formatting and derived percentages: the edge cases
 // market data actually produces (limit moves, negative change, zero volume).
+#include "fixed_point.h"
+
 #include <doctest/doctest.h>
 
 #include <string>
-
-#include "fixed_point.h"
 
 using namespace tickfan;
 
@@ -66,10 +66,10 @@ TEST_CASE("format then parse is the identity") {
 
 TEST_CASE("percent_fixed: change %, limit up / limit down, negative change") {
   // prev close 10.00, limit up +10% = 11.00, limit down -10% = 9.00.
-  CHECK(percent_fixed(110000 - 100000, 100000) == 100000);   // +10.0000 %
-  CHECK(percent_fixed(90000 - 100000, 100000) == -100000);   // -10.0000 %
-  CHECK(percent_fixed(103300 - 102300, 102300) == 9775);     // +0.9775 % (0.97751...)
-  CHECK(percent_fixed(101300 - 102300, 102300) == -9775);    // symmetric rounding
-  CHECK(percent_fixed(5, 0) == 0);                           // no previous close: 0, not a crash
+  CHECK(percent_fixed(110000 - 100000, 100000) == 100000);  // +10.0000 %
+  CHECK(percent_fixed(90000 - 100000, 100000) == -100000);  // -10.0000 %
+  CHECK(percent_fixed(103300 - 102300, 102300) == 9775);    // +0.9775 % (0.97751...)
+  CHECK(percent_fixed(101300 - 102300, 102300) == -9775);   // symmetric rounding
+  CHECK(percent_fixed(5, 0) == 0);                          // no previous close: 0, not a crash
   CHECK(percent_fixed(0, 102300) == 0);
 }

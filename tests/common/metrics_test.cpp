@@ -1,7 +1,7 @@
 // Metrics registry: Prometheus text exposition.
-#include <doctest/doctest.h>
-
 #include "metrics.h"
+
+#include <doctest/doctest.h>
 
 using namespace tickfan;
 

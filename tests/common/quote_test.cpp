@@ -1,10 +1,11 @@
 // Quote helpers: symbol/name limits, UTF-8 validation and the JSON rendering
 // the store keeps per record.
+#include "quote.h"
+
 #include <doctest/doctest.h>
 
 #include <string>
 
-#include "quote.h"
 #include "test_quotes.h"
 
 using namespace tickfan;
@@ -23,9 +24,9 @@ TEST_CASE("symbols and names are limited and validated") {
   CHECK_FALSE(valid_symbol("abcdefghijklmnopq"));
   CHECK(valid_display_name("浦发银行"));
   CHECK_FALSE(valid_display_name("bad\x01name"));
-  CHECK_FALSE(valid_display_name("\xe6\xb5"));        // truncated UTF-8
-  CHECK_FALSE(valid_display_name("\xc0\xaf"));        // overlong
-  CHECK_FALSE(valid_display_name("\xed\xa0\x80"));    // surrogate
+  CHECK_FALSE(valid_display_name("\xe6\xb5"));      // truncated UTF-8
+  CHECK_FALSE(valid_display_name("\xc0\xaf"));      // overlong
+  CHECK_FALSE(valid_display_name("\xed\xa0\x80"));  // surrogate
 }
 
 TEST_CASE("market codes") {

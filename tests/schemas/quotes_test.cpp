@@ -136,8 +136,8 @@ TEST_CASE("wrong identifier, foreign bytes and a bad scale are rejected with the
 }
 
 TEST_CASE("every single-bit flip is either rejected or safe to read") {
-  std::vector<uint8_t> bytes = encode({testing::make_quote("sh600000")}, wire::BatchKind::SnapshotEnd,
-                                      {{"tickfan.q.sh.0", 1}});
+  std::vector<uint8_t> bytes =
+      encode({testing::make_quote("sh600000")}, wire::BatchKind::SnapshotEnd, {{"tickfan.q.sh.0", 1}});
   std::vector<uint64_t> aligned((bytes.size() + 7) / 8);
   auto* raw = reinterpret_cast<uint8_t*>(aligned.data());
   size_t rejected = 0, accepted = 0;

@@ -1,6 +1,8 @@
 // The store's contract, one process: create/reopen, persistence, refusals
 // (second writer, other layout version, not ready, full, bad input, no space)
 // and the pre-rendered JSON.
+#include "store.h"
+
 #include <doctest/doctest.h>
 #include <fcntl.h>
 #include <sys/mman.h>
@@ -11,7 +13,6 @@
 
 #include "layout.h"
 #include "process.h"
-#include "store.h"
 #include "test_quotes.h"
 
 using namespace tickfan;
@@ -74,7 +75,7 @@ TEST_CASE("store file is created with mode 0640 and mapped read-only by readers"
   mode_t old = ::umask(0);
   auto w = must_open_writer(path);
   ::umask(old);
-  struct stat st{};
+  struct stat st {};
   REQUIRE(::stat(path.c_str(), &st) == 0);
   CHECK((st.st_mode & 0777) == 0640);
 }
@@ -112,7 +113,8 @@ TEST_CASE("records persist across close and reopen, and a closed writer is not a
   std::string path = dir.file("s.tfstore");
   {
     auto w = must_open_writer(path, 100);
-    for (int i = 0; i < 100; ++i) REQUIRE(w->upsert(make_quote("sh" + std::to_string(600000 + i), 100000 + i)) == Status::ok);
+    for (int i = 0; i < 100; ++i)
+      REQUIRE(w->upsert(make_quote("sh" + std::to_string(600000 + i), 100000 + i)) == Status::ok);
     w->commit(1, 100);
   }
   auto r = must_open_reader(path);
@@ -283,7 +285,7 @@ TEST_CASE("a writer that died inside an update: readers serve the previous value
   // slot 1, then stop as a SIGKILL would: undo filled, record odd, half written.
   {
     int fd = ::open(path.c_str(), O_RDWR);
-    struct stat st{};
+    struct stat st {};
     ::fstat(fd, &st);
     void* base = ::mmap(nullptr, static_cast<size_t>(st.st_size), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     REQUIRE(base != MAP_FAILED);
@@ -296,7 +298,7 @@ TEST_CASE("a writer that died inside an update: readers serve the previous value
     std::memcpy(reinterpret_cast<char*>(&h->undo) + 8, reinterpret_cast<char*>(&r) + 8, layout::kRecordSize - 8);
     h->undo.seq.store(r.seq.load());
     h->undo_seq.store(useq + 2);
-    r.seq.store(r.seq.load() + 1);                 // odd: update in progress
+    r.seq.store(r.seq.load() + 1);  // odd: update in progress
     // Half-written: a dying writer rewrites the symbol with the same bytes,
     // so the damage starts after it (name, prices).
     std::memset(reinterpret_cast<char*>(&r.quote) + kSymbolMax, 0x5A, 100);

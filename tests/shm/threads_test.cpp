@@ -43,8 +43,9 @@ TEST_CASE("readers racing one writer never see a torn or mixed record (threads, 
           }
           // Writer keeps last == 100000 + volume: any mix of two versions breaks it,
           // and the JSON must be the rendering of exactly this quote.
-          bool ok = q.last() == 100000 + q.volume() % 1000 && q.volume() >= last_volume[slot] &&
-                    std::string_view(json, len) == std::string_view(expect, render_quote_json(q, expect, sizeof expect));
+          bool ok =
+              q.last() == 100000 + q.volume() % 1000 && q.volume() >= last_volume[slot] &&
+              std::string_view(json, len) == std::string_view(expect, render_quote_json(q, expect, sizeof expect));
           if (!ok) bad.fetch_add(1);
           last_volume[slot] = q.volume();
           reads.fetch_add(1, std::memory_order_relaxed);

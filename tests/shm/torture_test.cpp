@@ -141,14 +141,15 @@ double phase_seconds(double dflt) {
                 std::string_view(json, len) == std::string_view(expect, render_quote_json(q, expect, sizeof expect));
       if (!ok) {
         if (bad < 5) {
-          std::fprintf(stderr,
-                       "BAD READ %s slot %u: symbol %.*s version %llu (last %llu) volume %lld (last %lld) check %d "
-                       "last %lld json %d\n",
-                       sym.c_str(), slot, static_cast<int>(quote_symbol(q).size()), quote_symbol(q).data(),
-                       static_cast<unsigned long long>(version), static_cast<unsigned long long>(last_version[i]),
-                       static_cast<long long>(q.volume()), static_cast<long long>(last_volume[i]),
-                       q.turnover() == check_of(sym, q.volume()), static_cast<long long>(q.last()),
-                       std::string_view(json, len) == std::string_view(expect, render_quote_json(q, expect, sizeof expect)));
+          std::fprintf(
+              stderr,
+              "BAD READ %s slot %u: symbol %.*s version %llu (last %llu) volume %lld (last %lld) check %d "
+              "last %lld json %d\n",
+              sym.c_str(), slot, static_cast<int>(quote_symbol(q).size()), quote_symbol(q).data(),
+              static_cast<unsigned long long>(version), static_cast<unsigned long long>(last_version[i]),
+              static_cast<long long>(q.volume()), static_cast<long long>(last_volume[i]),
+              q.turnover() == check_of(sym, q.volume()), static_cast<long long>(q.last()),
+              std::string_view(json, len) == std::string_view(expect, render_quote_json(q, expect, sizeof expect)));
         }
         ++bad;
       }
@@ -184,7 +185,8 @@ void seed_store(const std::string& path, Shared* sh) {
   std::string err;
   auto w = StoreWriter::open(path, WriterOptions{kSymbols, 0640}, &st, &err);
   REQUIRE(w);
-  for (int i = 0; i < kSymbols; ++i) REQUIRE(w->upsert(test_quote(i, static_cast<int64_t>(sh->next_volume.fetch_add(1)))) == Status::ok);
+  for (int i = 0; i < kSymbols; ++i)
+    REQUIRE(w->upsert(test_quote(i, static_cast<int64_t>(sh->next_volume.fetch_add(1)))) == Status::ok);
 }
 
 }  // namespace

@@ -7,8 +7,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <filesystem>
 #include <cstdlib>
+#include <filesystem>
 #include <stdexcept>
 
 namespace tickfan::testing {
@@ -37,8 +37,9 @@ NatsServer::NatsServer(int port, bool jetstream) : port_(port), jetstream_(jetst
 NatsServer::~NatsServer() { stop(); }
 
 void NatsServer::start() {
-  std::vector<std::string> argv = {find_nats_server(), "-a", "127.0.0.1", "-p", port_ ? std::to_string(port_) : "-1",
-                                    "--ports_file_dir", dir_.path(), "-l", dir_.file("nats.log")};
+  std::vector<std::string> argv = {
+      find_nats_server(), "-a", "127.0.0.1",          "-p", port_ ? std::to_string(port_) : "-1", "--ports_file_dir",
+      dir_.path(),        "-l", dir_.file("nats.log")};
   if (jetstream_) {
     argv.insert(argv.end(), {"-js", "-sd", dir_.file("js")});
   }
@@ -56,7 +57,8 @@ void NatsServer::start() {
           return port_ > 0;
         },
         10000);
-    if (!found) throw std::runtime_error("nats-server did not write its ports file; log: " + read_file(dir_.file("nats.log")));
+    if (!found)
+      throw std::runtime_error("nats-server did not write its ports file; log: " + read_file(dir_.file("nats.log")));
   }
   if (!wait_until([&] { return can_connect(port_); }, 10000)) {
     throw std::runtime_error("nats-server not accepting on port " + std::to_string(port_));

@@ -98,16 +98,18 @@ TEST_CASE("replaying a recording into a fresh system reproduces the same store, 
   REQUIRE(want.size() == 10);
   const std::string rec = dir.file("a.tfr");
   const std::string store_a = dir.file("a.store"), store_b = dir.file("b.store");
-  const std::vector<std::string> client_flags = {"--metrics-port", "0", "--retry-min-ms", "50", "--retry-max-ms", "300"};
+  const std::vector<std::string> client_flags = {"--metrics-port", "0",  "--retry-min-ms", "50",
+                                                 "--retry-max-ms", "300"};
 
   // --- system A: apiserver fed by the sample file, recorded ---------------
   {
     NatsServer nats;
     ChildProcess recorder({binary("tools/tickfan-record"), "--nats", nats.url(), "-o", rec, "--progress-s", "0"},
                           dir.file("record.log"));
-    REQUIRE(wait_until([&] { return read_file(dir.file("record.log")).find("recording tickfan.q.>") != std::string::npos; },
-                       10000));
-    std::vector<std::string> client = {binary("apiclient/writer/tickfan-apiclient"), "--store", store_a, "--nats", nats.url()};
+    REQUIRE(wait_until(
+        [&] { return read_file(dir.file("record.log")).find("recording tickfan.q.>") != std::string::npos; }, 10000));
+    std::vector<std::string> client = {binary("apiclient/writer/tickfan-apiclient"), "--store", store_a, "--nats",
+                                       nats.url()};
     client.insert(client.end(), client_flags.begin(), client_flags.end());
     ChildProcess apiclient(client, dir.file("apiclient-a.log"));
     ChildProcess apiserver({binary("apiserver/tickfan-apiserver"), "--nats", nats.url(), "--source", "file:" + kSample,
@@ -133,14 +135,16 @@ TEST_CASE("replaying a recording into a fresh system reproduces the same store, 
   // over TCP into a fresh apiserver --------------------------------------------
   {
     NatsServer nats;
-    std::vector<std::string> client = {binary("apiclient/writer/tickfan-apiclient"), "--store", store_b, "--nats", nats.url()};
+    std::vector<std::string> client = {binary("apiclient/writer/tickfan-apiclient"), "--store", store_b, "--nats",
+                                       nats.url()};
     client.insert(client.end(), client_flags.begin(), client_flags.end());
     ChildProcess apiclient(client, dir.file("apiclient-b.log"));
     ChildProcess replay({kReplay, rec, "--speed", "max", "--listen", "0"}, dir.file("replay.log"));
     std::smatch m;
     std::string log;
     static const std::regex kListening("listening on 127\\.0\\.0\\.1:([0-9]+)");
-    REQUIRE(wait_until([&] { return std::regex_search(log = read_file(dir.file("replay.log")), m, kListening); }, 10000));
+    REQUIRE(
+        wait_until([&] { return std::regex_search(log = read_file(dir.file("replay.log")), m, kListening); }, 10000));
     ChildProcess apiserver({binary("apiserver/tickfan-apiserver"), "--nats", nats.url(), "--source",
                             "tcp://127.0.0.1:" + m[1].str(), "--metrics-port", "0"},
                            dir.file("apiserver-b.log"));
@@ -191,8 +195,9 @@ TEST_CASE("replay of a tick file: window, loops shifted by the period, pace and 
 
   // --from/--to: relative offsets and absolute UTC select the same window.
   auto rel = lines_of(run(kReplay + " " + kSample + " --speed max --from 10s --to 20s 2>/dev/null", &status));
-  auto abs = lines_of(run(kReplay + " " + kSample + " --speed max --from 2024-06-03T01:30:10Z --to 2024-06-03T01:30:20Z 2>/dev/null",
-                          &status));
+  auto abs = lines_of(
+      run(kReplay + " " + kSample + " --speed max --from 2024-06-03T01:30:10Z --to 2024-06-03T01:30:20Z 2>/dev/null",
+          &status));
   CHECK(status == 0);
   CHECK(rel == abs);
   CHECK(rel.size() > 80);
@@ -222,9 +227,10 @@ TEST_CASE("replay of a tick file: window, loops shifted by the period, pace and 
   // lines on a non-terminal stderr.
   TempDir dir;
   auto t0 = std::chrono::steady_clock::now();
-  auto paced = lines_of(run(kReplay + " " + kSample + " --from 5s --to 15s --speed 10 --format csv --progress-s 0.2 2>" +
-                                dir.file("progress.txt"),
-                            &status));
+  auto paced =
+      lines_of(run(kReplay + " " + kSample + " --from 5s --to 15s --speed 10 --format csv --progress-s 0.2 2>" +
+                       dir.file("progress.txt"),
+                   &status));
   double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   CHECK(status == 0);
   CHECK(paced.front().rfind("symbol,name,market", 0) == 0);  // CSV header first
@@ -234,8 +240,9 @@ TEST_CASE("replay of a tick file: window, loops shifted by the period, pace and 
   std::string progress = read_file(dir.file("progress.txt"));
   CAPTURE(progress);
   CHECK(progress.find("\r") == std::string::npos);
-  CHECK(std::regex_search(progress, std::regex("replay: [0-9]+/[0-9]+ ticks \\([0-9.]+%\\), at [0-9:.]+ of 0:[0-9.]+, [0-9]+ "
-                                               "ticks/s, ETA [0-9:.]+\n")));
+  CHECK(std::regex_search(progress,
+                          std::regex("replay: [0-9]+/[0-9]+ ticks \\([0-9.]+%\\), at [0-9:.]+ of 0:[0-9.]+, [0-9]+ "
+                                     "ticks/s, ETA [0-9:.]+\n")));
   CHECK(progress.find("(done)") != std::string::npos);
 }
 

@@ -4,8 +4,8 @@
 // started (daemons and the HTTP workers they fork) is collected by walking
 // /proc while it runs, then checked by PID (and start time, against PID
 // reuse) after it exits.
-#include <doctest/doctest.h>
 #include <arpa/inet.h>
+#include <doctest/doctest.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -113,11 +113,11 @@ TEST_CASE("run-local.sh starts the system, its printed curl commands work, SIGTE
   // Two consecutive ports (box 1 and box 2) below Linux's ephemeral range
   // (32768+), where no other test's outgoing connection can land on them.
   const int port = consecutive_free_ports_below_ephemeral(2);
-  ChildProcess script({"/usr/bin/env", std::string("BUILD_DIR=") + TICKFAN_BUILD_DIR, "bash",
-                       std::string(TICKFAN_SOURCE_DIR) + "/scripts/run-local.sh", "--no-build", "--boxes", "2",
-                       "--symbols", "200", "--rate", "500", "--workers", "1", "--http-port", std::to_string(port),
-                       "--run-dir", dir.file("run")},
-                      log);
+  ChildProcess script(
+      {"/usr/bin/env", std::string("BUILD_DIR=") + TICKFAN_BUILD_DIR, "bash",
+       std::string(TICKFAN_SOURCE_DIR) + "/scripts/run-local.sh", "--no-build", "--boxes", "2", "--symbols", "200",
+       "--rate", "500", "--workers", "1", "--http-port", std::to_string(port), "--run-dir", dir.file("run")},
+      log);
   // A failed REQUIRE must still stop the script with SIGTERM (its cleanup
   // stops the daemons); ChildProcess's own SIGKILL would orphan them.
   struct Guard {
@@ -126,8 +126,9 @@ TEST_CASE("run-local.sh starts the system, its printed curl commands work, SIGTE
       if (p.running()) p.stop(SIGTERM, 30000);
     }
   } guard{script};
-  REQUIRE_MESSAGE(wait_until([&] { return read_file(log).find("Ctrl-C stops everything") != std::string::npos; }, 60000),
-                  read_file(log));
+  REQUIRE_MESSAGE(
+      wait_until([&] { return read_file(log).find("Ctrl-C stops everything") != std::string::npos; }, 60000),
+      read_file(log));
   const std::string out = read_file(log);
   CAPTURE(out);
 
@@ -159,11 +160,11 @@ TEST_CASE("run-local.sh starts the system, its printed curl commands work, SIGTE
   }
   CHECK(curls == 3);
   // The second box serves the same fan-out.
-  CHECK(sh("curl -s http://127.0.0.1:" + std::to_string(port + 1) + "/v1/quotes/sz000001").find("\"symbol\":\"sz000001\"") !=
-        std::string::npos);
+  CHECK(sh("curl -s http://127.0.0.1:" + std::to_string(port + 1) + "/v1/quotes/sz000001")
+            .find("\"symbol\":\"sz000001\"") != std::string::npos);
   // The store wrapper works on the printed store path.
-  std::string stat = sh("BUILD_DIR=" + std::string(TICKFAN_BUILD_DIR) + " " + TICKFAN_SOURCE_DIR + "/scripts/store.sh stat " +
-                        dir.file("run") + "/box1/tickfan.store");
+  std::string stat = sh("BUILD_DIR=" + std::string(TICKFAN_BUILD_DIR) + " " + TICKFAN_SOURCE_DIR +
+                        "/scripts/store.sh stat " + dir.file("run") + "/box1/tickfan.store");
   CHECK(stat.find("writer_pid") != std::string::npos);
   CHECK(stat.find("(alive)") != std::string::npos);
 

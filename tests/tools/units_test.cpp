@@ -41,7 +41,8 @@ Quote reparse(apiserver::LineParser& p, std::string_view line) {
   apiserver::Reject reason{};
   std::string detail;
   auto kind = p.parse(line, &q, &present, &reason, &detail);
-  REQUIRE_MESSAGE(kind == apiserver::LineKind::tick, "refused: ", apiserver::reject_name(reason), " ", detail, " in ", line);
+  REQUIRE_MESSAGE(kind == apiserver::LineKind::tick, "refused: ", apiserver::reject_name(reason), " ", detail, " in ",
+                  line);
   REQUIRE(apiserver::validate_tick(&q, present, INT64_MAX / 4, {}, &reason, &detail));
   return q;
 }

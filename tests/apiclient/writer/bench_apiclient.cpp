@@ -74,7 +74,9 @@ Pct percentiles(std::vector<int64_t> v) {
   p.n = v.size();
   if (v.empty()) return p;
   std::sort(v.begin(), v.end());
-  auto at = [&](double q) { return static_cast<double>(v[std::min(v.size() - 1, static_cast<size_t>(q * static_cast<double>(v.size())))]) / 1e3; };
+  auto at = [&](double q) {
+    return static_cast<double>(v[std::min(v.size() - 1, static_cast<size_t>(q * static_cast<double>(v.size())))]) / 1e3;
+  };
   p.p50 = at(0.50);
   p.p99 = at(0.99);
   p.p999 = at(0.999);
@@ -247,9 +249,17 @@ size_t mismatches(const std::string& path, const std::map<std::string, Quote>& w
 
 ChildProcess start_apiclient(const TempDir& dir, const std::string& url, const std::string& store, uint32_t capacity,
                              size_t samples, const std::string& samples_file, const std::string& log) {
-  std::vector<std::string> argv = {binary("apiclient/writer/tickfan-apiclient"), "--store", store, "--capacity",
-                                   std::to_string(capacity), "--nats", url, "--log-level", "info",
-                                   "--metrics-port", "-1"};
+  std::vector<std::string> argv = {binary("apiclient/writer/tickfan-apiclient"),
+                                   "--store",
+                                   store,
+                                   "--capacity",
+                                   std::to_string(capacity),
+                                   "--nats",
+                                   url,
+                                   "--log-level",
+                                   "info",
+                                   "--metrics-port",
+                                   "-1"};
   if (samples) {
     argv.insert(argv.end(), {"--latency-samples", std::to_string(samples), "--latency-samples-file", samples_file});
   }
@@ -268,7 +278,8 @@ struct RateResult {
   double apply_p50 = 0, apply_p99 = 0;
 };
 
-RateResult rate_round(const std::string& url, const TempDir& dir, int64_t rate, int batch, double seconds, int symbols) {
+RateResult rate_round(const std::string& url, const TempDir& dir, int64_t rate, int batch, double seconds,
+                      int symbols) {
   RateResult r{};
   r.rate = rate;
   r.batch = batch;
@@ -301,8 +312,9 @@ RateResult rate_round(const std::string& url, const TempDir& dir, int64_t rate, 
       return all;
     }());
     PlainSub side(url);
-    ChildProcess a = start_apiclient(dir, url, store, static_cast<uint32_t>(symbols * 2), static_cast<size_t>(ticks) + 1000,
-                                     samples_file, dir.file("apiclient-rate" + std::to_string(rate) + ".log"));
+    ChildProcess a =
+        start_apiclient(dir, url, store, static_cast<uint32_t>(symbols * 2), static_cast<size_t>(ticks) + 1000,
+                        samples_file, dir.file("apiclient-rate" + std::to_string(rate) + ".log"));
     wait_until([&] { return store_state(store).sync_state == shm::SyncState::live; }, 10000);
     {
       std::lock_guard<std::mutex> lock(side.mu);
@@ -365,11 +377,12 @@ RealResult real_round(const std::string& url, const TempDir& dir, int64_t rate, 
   r.rate = rate;
   r.ticks = ticks;
   std::string tag = std::to_string(rate);
-  std::string client_store = store_path("real" + tag + ".store"), server_store = store_path("real-server" + tag + ".store");
+  std::string client_store = store_path("real" + tag + ".store"),
+              server_store = store_path("real-server" + tag + ".store");
   std::string samples_file = dir.file("real-samples" + tag + ".txt");
   PlainSub side(url);
-  ChildProcess a = start_apiclient(dir, url, client_store, static_cast<uint32_t>(symbols * 2), static_cast<size_t>(ticks),
-                                   samples_file, dir.file("apiclient-real" + tag + ".log"));
+  ChildProcess a = start_apiclient(dir, url, client_store, static_cast<uint32_t>(symbols * 2),
+                                   static_cast<size_t>(ticks), samples_file, dir.file("apiclient-real" + tag + ".log"));
   wait_until([&] { return store_state(client_store).heartbeat_ns > 0; }, 5000);
   int64_t t0 = mono_ns();
   std::string source = "synthetic:?symbols=" + std::to_string(symbols) + "&rate=" + std::to_string(rate) +
@@ -407,7 +420,8 @@ MaxResult max_round(const std::string& url, const TempDir& dir, int64_t ticks, i
   std::string store = store_path("max.store");
   TestPublisher pub(url);
   Universe u(symbols);
-  ChildProcess a = start_apiclient(dir, url, store, static_cast<uint32_t>(symbols * 2), 0, "", dir.file("apiclient-max.log"));
+  ChildProcess a =
+      start_apiclient(dir, url, store, static_cast<uint32_t>(symbols * 2), 0, "", dir.file("apiclient-max.log"));
   wait_until([&] { return store_state(store).sync_state == shm::SyncState::live; }, 10000);
   int64_t t0 = wall_ns();
   run_publisher(pub, u, ticks, batch, 0);
@@ -433,9 +447,10 @@ SyncResult sync_round(const std::string& url, const TempDir& dir, int symbols) {
   std::string tag = std::to_string(symbols);
   std::string store = store_path("sync" + tag + ".store");
   std::string server_log = dir.file("apiserver-sync" + tag + ".log");
-  ChildProcess server({binary("apiserver/tickfan-apiserver"), "--source",
-                       "synthetic:?symbols=" + tag + "&rate=0&seed=1&count=" + tag, "--nats", url, "--metrics-port", "0"},
-                      server_log);
+  ChildProcess server(
+      {binary("apiserver/tickfan-apiserver"), "--source", "synthetic:?symbols=" + tag + "&rate=0&seed=1&count=" + tag,
+       "--nats", url, "--metrics-port", "0"},
+      server_log);
   wait_until([&] { return read_file(server_log).find("synthetic finished") != std::string::npos; }, 30000);
   std::this_thread::sleep_for(std::chrono::milliseconds(300));  // let it publish the last batches
   std::string log = dir.file("apiclient-sync" + tag + ".log");
@@ -475,58 +490,70 @@ int main(int argc, char** argv) {
   StoreDir store_dir;
   g_store_dir = &store_dir;
   std::printf("## apiclient writer benchmark\n\n");
-  std::printf("nats-server on loopback (private port), %g s per round, 5 000 symbols (sh+sz, 8 subjects), "
-              "stores in %s.\n\n", seconds, store_dir.path.c_str());
+  std::printf(
+      "nats-server on loopback (private port), %g s per round, 5 000 symbols (sh+sz, 8 subjects), "
+      "stores in %s.\n\n",
+      seconds, store_dir.path.c_str());
   if (want("rates")) {
-    std::printf("| rate (ticks/s) | batch (quotes, bytes) | plain NATS p50 / p99 / p99.9 (µs) | pipeline p50 / p99 / p99.9 (µs) | ratio p50 / p99 | store ticks/s | lost | resyncs |\n");
+    std::printf(
+        "| rate (ticks/s) | batch (quotes, bytes) | plain NATS p50 / p99 / p99.9 (µs) | pipeline p50 / p99 / p99.9 "
+        "(µs) | ratio p50 / p99 | store ticks/s | lost | resyncs |\n");
     std::printf("|---|---|---|---|---|---|---|---|\n");
     std::vector<RateResult> breakdown;
     for (auto [rate, batch] : {std::pair<int64_t, int>{10'000, 10}, {100'000, 100}}) {
       RateResult r = rate_round(nats.url(), dir, rate, batch, seconds, 5000);
       std::printf("| %lld | %d, %zu B | %.0f / %.0f / %.0f | %.0f / %.0f / %.0f | %.2f / %.2f | %.0f | %zu | %llu |\n",
-                  static_cast<long long>(r.rate), r.batch, r.payload, r.plain.p50, r.plain.p99, r.plain.p999, r.pipe.p50,
-                  r.pipe.p99, r.pipe.p999, r.pipe.p50 / r.plain.p50, r.pipe.p99 / r.plain.p99, r.pipe_ticks_per_s, r.lost,
-                  static_cast<unsigned long long>(r.resyncs));
+                  static_cast<long long>(r.rate), r.batch, r.payload, r.plain.p50, r.plain.p99, r.plain.p999,
+                  r.pipe.p50, r.pipe.p99, r.pipe.p999, r.pipe.p50 / r.plain.p50, r.pipe.p99 / r.plain.p99,
+                  r.pipe_ticks_per_s, r.lost, static_cast<unsigned long long>(r.resyncs));
       std::fflush(stdout);
       breakdown.push_back(r);
     }
-    std::printf("\nSame pipeline rounds against a plain subscriber running beside the apiclient (same messages, same "
-                "moment, so machine noise hits both), and the apiclient's own whole-batch apply time (its histogram, "
-                "bucket-interpolated).\n\n| rate | plain beside p50 / p99 / p99.9 (µs) | ratio p50 / p99 | batch apply p50 / p99 (µs) |\n|---|---|---|---|\n");
+    std::printf(
+        "\nSame pipeline rounds against a plain subscriber running beside the apiclient (same messages, same "
+        "moment, so machine noise hits both), and the apiclient's own whole-batch apply time (its histogram, "
+        "bucket-interpolated).\n\n| rate | plain beside p50 / p99 / p99.9 (µs) | ratio p50 / p99 | batch apply p50 / "
+        "p99 (µs) |\n|---|---|---|---|\n");
     for (const RateResult& r : breakdown) {
-      std::printf("| %lld | %.0f / %.0f / %.0f | %.2f / %.2f | %.0f / %.0f |\n", static_cast<long long>(r.rate), r.side.p50,
-                  r.side.p99, r.side.p999, r.pipe.p50 / r.side.p50, r.pipe.p99 / r.side.p99, r.apply_p50, r.apply_p99);
+      std::printf("| %lld | %.0f / %.0f / %.0f | %.2f / %.2f | %.0f / %.0f |\n", static_cast<long long>(r.rate),
+                  r.side.p50, r.side.p99, r.side.p999, r.pipe.p50 / r.side.p50, r.pipe.p99 / r.side.p99, r.apply_p50,
+                  r.apply_p99);
     }
   }
   if (want("real")) {
-    std::printf("\nThe real pipe: tickfan-apiserver (synthetic source; ingest = its receive_ts_ns, then its batching, "
-                "default max-batch 64 / max-delay 2 ms) -> NATS -> tickfan-apiclient, with a plain subscriber beside the "
-                "apiclient. Steady state (from the apiclient going live); the store is compared with the apiserver's "
-                "own last values at the end.\n\n| rate (ticks/s) | ticks | ingest->plain receive p50 / p99 / p99.9 (µs) | "
-                "ingest->readable in store p50 / p99 / p99.9 (µs) | ratio p50 / p99 | end-to-end ticks/s | lost | resyncs |\n"
-                "|---|---|---|---|---|---|---|---|\n");
+    std::printf(
+        "\nThe real pipe: tickfan-apiserver (synthetic source; ingest = its receive_ts_ns, then its batching, "
+        "default max-batch 64 / max-delay 2 ms) -> NATS -> tickfan-apiclient, with a plain subscriber beside the "
+        "apiclient. Steady state (from the apiclient going live); the store is compared with the apiserver's "
+        "own last values at the end.\n\n| rate (ticks/s) | ticks | ingest->plain receive p50 / p99 / p99.9 (µs) | "
+        "ingest->readable in store p50 / p99 / p99.9 (µs) | ratio p50 / p99 | end-to-end ticks/s | lost | resyncs |\n"
+        "|---|---|---|---|---|---|---|---|\n");
     for (auto [rate, ticks] : {std::pair<int64_t, int64_t>{10'000, static_cast<int64_t>(10'000 * seconds)},
                                {100'000, static_cast<int64_t>(100'000 * seconds)},
                                {0, 2'000'000}}) {
       RealResult r = real_round(nats.url(), dir, rate, ticks, 5000);
       std::printf("| %s | %lld | %.0f / %.0f / %.0f | %.0f / %.0f / %.0f | %.2f / %.2f | %.0f | %zu of %u | %llu |\n",
-                  rate ? std::to_string(rate).c_str() : "unpaced", static_cast<long long>(r.ticks), r.side.p50, r.side.p99,
-                  r.side.p999, r.pipe.p50, r.pipe.p99, r.pipe.p999, r.pipe.p50 / r.side.p50, r.pipe.p99 / r.side.p99,
-                  static_cast<double>(r.ticks) / r.seconds, r.lost, r.symbols, static_cast<unsigned long long>(r.resyncs));
+                  rate ? std::to_string(rate).c_str() : "unpaced", static_cast<long long>(r.ticks), r.side.p50,
+                  r.side.p99, r.side.p999, r.pipe.p50, r.pipe.p99, r.pipe.p999, r.pipe.p50 / r.side.p50,
+                  r.pipe.p99 / r.side.p99, static_cast<double>(r.ticks) / r.seconds, r.lost, r.symbols,
+                  static_cast<unsigned long long>(r.resyncs));
       std::fflush(stdout);
     }
   }
   if (want("max")) {
     MaxResult m = max_round(nats.url(), dir, 2'000'000, 100, 5000);
-    std::printf("\nMaximum throughput (unpaced, batches of 100): %lld ticks in %.2f s = %.0f ticks/s into the store; "
-                "lost %zu, resyncs %llu.\n",
-                static_cast<long long>(m.ticks), m.seconds, static_cast<double>(m.ticks) / m.seconds, m.lost,
-                static_cast<unsigned long long>(m.resyncs));
+    std::printf(
+        "\nMaximum throughput (unpaced, batches of 100): %lld ticks in %.2f s = %.0f ticks/s into the store; "
+        "lost %zu, resyncs %llu.\n",
+        static_cast<long long>(m.ticks), m.seconds, static_cast<double>(m.ticks) / m.seconds, m.lost,
+        static_cast<unsigned long long>(m.resyncs));
   }
   if (want("sync")) {
-    std::printf("\nTime to full sync of a new apiclient (fresh store) from the real apiserver's snapshot.\n\n"
-                "| snapshot of | process start to live with every symbol (ms) | snapshot request to live (ms, apiclient log) |\n"
-                "|---|---|---|\n");
+    std::printf(
+        "\nTime to full sync of a new apiclient (fresh store) from the real apiserver's snapshot.\n\n"
+        "| snapshot of | process start to live with every symbol (ms) | snapshot request to live (ms, apiclient log) "
+        "|\n"
+        "|---|---|---|\n");
     for (int n : {5000, 100000}) {
       SyncResult r = sync_round(nats.url(), dir, n);
       std::printf("| %d symbols | %.0f%s | %.0f |\n", n, r.total_ms, r.ok ? "" : " (FAILED)", r.snapshot_ms);

@@ -1,5 +1,7 @@
 // sync_test.cpp — the snapshot + delta state machine driven by plain calls:
 // every recovery rule of apiclient/writer/sync.h, without NATS or a store.
+#include "sync.h"
+
 #include <doctest/doctest.h>
 
 #include <map>
@@ -8,7 +10,6 @@
 
 #include "batch.h"
 #include "log.h"
-#include "sync.h"
 #include "test_quotes.h"
 
 using namespace tickfan;
@@ -80,8 +81,8 @@ void answer(SyncMachine& m, Recorder& r, uint64_t epoch, std::vector<SubjectSequ
             int64_t now = 0) {
   uint64_t id = r.requests.back();
   for (int i = 1; i <= parts; ++i) {
-    m.on_reply(make_msg("", wire::BatchKind::SnapshotPart, epoch, static_cast<uint64_t>(i), {make_quote("sh600001")}), id,
-               now);
+    m.on_reply(make_msg("", wire::BatchKind::SnapshotPart, epoch, static_cast<uint64_t>(i), {make_quote("sh600001")}),
+               id, now);
   }
   m.on_reply(make_msg("", wire::BatchKind::SnapshotEnd, epoch, static_cast<uint64_t>(parts), {}, marks), id, now);
 }

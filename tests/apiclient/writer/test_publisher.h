@@ -61,8 +61,8 @@ class TestPublisher {
   mutable std::mutex mu_;
   flatbuffers::FlatBufferBuilder fbb_;
   uint64_t epoch_ = 0;
-  std::map<std::string, uint64_t> seq_;     // per subject, last published
-  std::map<std::string, Quote> state_;      // symbol -> latest
+  std::map<std::string, uint64_t> seq_;  // per subject, last published
+  std::map<std::string, Quote> state_;   // symbol -> latest
   std::atomic<bool> answering_{true};
   std::atomic<int> requests_{0};
 };

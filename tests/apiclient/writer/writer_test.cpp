@@ -48,13 +48,20 @@ struct Apiclient {
             std::vector<std::string> extra = {}) {
     log = dir.file(name + ".log");
     std::vector<std::string> argv = {binary("apiclient/writer/tickfan-apiclient"),
-                                     "--store", dir.file("quotes.store"),
-                                     "--capacity", "4096",
-                                     "--nats", url,
-                                     "--heartbeat-ms", "50",
-                                     "--snapshot-timeout-ms", "500",
-                                     "--retry-min-ms", "50",
-                                     "--retry-max-ms", "400"};
+                                     "--store",
+                                     dir.file("quotes.store"),
+                                     "--capacity",
+                                     "4096",
+                                     "--nats",
+                                     url,
+                                     "--heartbeat-ms",
+                                     "50",
+                                     "--snapshot-timeout-ms",
+                                     "500",
+                                     "--retry-min-ms",
+                                     "50",
+                                     "--retry-max-ms",
+                                     "400"};
     argv.insert(argv.end(), extra.begin(), extra.end());
     proc = ChildProcess(argv, log);
   }
@@ -79,10 +86,12 @@ std::string compare(const std::string& path, const std::map<std::string, Quote>&
     if (st != shm::Status::ok) {
       if (bad++ < 3) diff += symbol + ": " + shm::status_name(st) + "; ";
     } else if (std::memcmp(&got, &q, sizeof q) != 0) {
-      if (bad++ < 3) diff += symbol + ": last " + std::to_string(got.last()) + " want " + std::to_string(q.last()) + "; ";
+      if (bad++ < 3)
+        diff += symbol + ": last " + std::to_string(got.last()) + " want " + std::to_string(q.last()) + "; ";
     }
   }
-  if (r->used() != expected.size()) diff += "used " + std::to_string(r->used()) + " want " + std::to_string(expected.size());
+  if (r->used() != expected.size())
+    diff += "used " + std::to_string(r->used()) + " want " + std::to_string(expected.size());
   std::string report;
   if (r->verify(&report) != 0) diff += "verify: " + report;
   return diff;
@@ -272,7 +281,8 @@ TEST_CASE("corrupt, foreign and truncated payloads are counted and rejected; the
   shm::StoreState s = store_state(dir.file("quotes.store"));
   CHECK(s.gaps == 0);  // rejected payloads consume no sequence
   std::string metrics = scrape_metrics(a.log);
-  CHECK_MESSAGE(metrics.find("tickfan_apiclient_rejected_total{reason=\"malformed\"} 1\n") != std::string::npos, metrics);
+  CHECK_MESSAGE(metrics.find("tickfan_apiclient_rejected_total{reason=\"malformed\"} 1\n") != std::string::npos,
+                metrics);
   CHECK(metrics.find("tickfan_apiclient_rejected_total{reason=\"wrong_identifier\"} 1\n") != std::string::npos);
   CHECK(metrics.find("tickfan_apiclient_rejected_total{reason=\"too_small\"} 1\n") != std::string::npos);
   CHECK(metrics.find("tickfan_apiclient_sync_state 2\n") != std::string::npos);
@@ -411,8 +421,9 @@ TEST_CASE("the committed example config file runs the daemon (flags on the comma
   }
   std::string log = dir.file("apiclient.log");
   // The file says nats://127.0.0.1:4222 (never used by tests): the flag wins.
-  ChildProcess a({binary("apiclient/writer/tickfan-apiclient"), "--config", dir.file("apiclient.toml"), "--nats", nats.url()},
-                 log);
+  ChildProcess a(
+      {binary("apiclient/writer/tickfan-apiclient"), "--config", dir.file("apiclient.toml"), "--nats", nats.url()},
+      log);
   CHECK_MESSAGE(wait_state(dir.file("quotes.store"), shm::SyncState::live), read_file(log));
   std::string diff;
   CHECK_MESSAGE(wait_match(dir.file("quotes.store"), pub, &diff), diff);
