@@ -133,6 +133,19 @@ size_t format_fixed(int64_t value, int decimals, char* out) {
 
 int64_t percent_fixed(int64_t numerator, int64_t denominator) {
   if (denominator == 0) return 0;
+  // Fast path in 64 bits (every realistic price difference fits): the
+  // 128-bit division below is a library call on the writer's hot path.
+  // Bounds keep n * 10^6 + d / 2 inside int64.
+  constexpr int64_t kSafeDen = 1'000'000'000'000;
+  constexpr int64_t kSafeNum = (INT64_MAX - kSafeDen) / 1000000;
+  if (numerator > -kSafeNum && numerator < kSafeNum && denominator > -kSafeDen && denominator < kSafeDen) {
+    int64_t n = numerator * 1000000, d = denominator;
+    bool negative = (n < 0) != (d < 0);
+    if (n < 0) n = -n;
+    if (d < 0) d = -d;
+    int64_t q = (n + d / 2) / d;
+    return negative ? -q : q;
+  }
   __int128 n = static_cast<__int128>(numerator) * 1000000;
   __int128 d = denominator;
   bool negative = (n < 0) != (d < 0);

@@ -194,7 +194,8 @@ bool ofd_lock_held_by_other(int fd) {
 struct StoreWriter::Impl {
   Mapping m;
   std::pair<dev_t, ino_t> id{};
-  Record staging;  // private: the next version of a record is built here, then published
+  Record staging;            // private: the next version of a record is built here, then published
+  int64_t batch_now_ns = 0;  // one clock read per batch, not per quote
 };
 
 namespace {
@@ -431,7 +432,7 @@ Status StoreWriter::upsert(const Quote& q) {
   std::memset(st.json + len, 0, ((len + 7) & ~size_t{7}) - len);  // checksum covers whole words
   st.json_len = static_cast<uint32_t>(len);
   st.flags = 0;
-  st.updated_ns = wall_ns();
+  st.updated_ns = impl_->batch_now_ns ? impl_->batch_now_ns : wall_ns();
   st.checksum = record_checksum(st);
   size_t words = payload_words(st.json_len);
   const char* src = reinterpret_cast<const char*>(&st) + kPayloadOffset;
@@ -488,6 +489,7 @@ Status StoreWriter::upsert(const Quote& q) {
 Status StoreWriter::apply_batch(std::span<const Quote> quotes, uint64_t epoch, uint64_t sequence, size_t* applied) {
   size_t n = 0;
   Status first_error = Status::ok;
+  impl_->batch_now_ns = wall_ns();
   for (const Quote& q : quotes) {
     Status s = upsert(q);
     if (s == Status::ok) {
@@ -496,6 +498,7 @@ Status StoreWriter::apply_batch(std::span<const Quote> quotes, uint64_t epoch, u
       first_error = s;
     }
   }
+  impl_->batch_now_ns = 0;
   commit(epoch, sequence);
   if (applied) *applied = n;
   return first_error;

@@ -72,4 +72,8 @@ TEST_CASE("percent_fixed: change %, limit up / limit down, negative change") {
   CHECK(percent_fixed(101300 - 102300, 102300) == -9775);   // symmetric rounding
   CHECK(percent_fixed(5, 0) == 0);                          // no previous close: 0, not a crash
   CHECK(percent_fixed(0, 102300) == 0);
+  // Beyond the 64-bit fast path the 128-bit path gives the same rounding.
+  CHECK(percent_fixed(INT64_MAX / 2, INT64_MAX) == 500000);
+  CHECK(percent_fixed(-(INT64_MAX / 2), INT64_MAX) == -500000);
+  CHECK(percent_fixed(3, 2'000'000'000'000) == 0);
 }
