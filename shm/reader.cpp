@@ -1,0 +1,255 @@
+// reader.cpp — StoreReader (shm/store.h): maps a store read-only and copies
+// records out under the seqlock protocol of shm/layout.h, falling back to the
+// undo copy when a dead writer left a record mid-update.
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <thread>
+
+#include "clock.h"
+#include "mapping.h"
+
+namespace tickfan::shm {
+
+using namespace layout;
+using namespace detail;
+
+struct StoreReader::Impl {
+  Mapping m;
+  mutable std::atomic<int64_t> alive_checked_ns{0};
+  mutable std::atomic<bool> alive{false};
+};
+
+std::unique_ptr<StoreReader> StoreReader::open(const std::string& path, Status* status, std::string* error) {
+  std::unique_ptr<StoreReader> r(new StoreReader());
+  r->impl_ = std::make_unique<Impl>();
+  Mapping& m = r->impl_->m;
+  auto fail = [&](Status s) -> std::unique_ptr<StoreReader> {
+    *status = s;
+    m.close();
+    return nullptr;
+  };
+  m.fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (m.fd < 0) {
+    *error = errno_text("open", path);
+    return fail(errno == ENOENT ? Status::not_ready : Status::io_error);
+  }
+  struct stat st {};
+  if (::fstat(m.fd, &st) != 0) {
+    *error = errno_text("fstat", path);
+    return fail(Status::io_error);
+  }
+  if (static_cast<size_t>(st.st_size) < kHeaderSize) {
+    *error = "store " + path + " is not ready (" + std::to_string(st.st_size) + " bytes, still being created?)";
+    return fail(Status::not_ready);
+  }
+  m.size = static_cast<size_t>(st.st_size);
+  m.base = ::mmap(nullptr, m.size, PROT_READ, MAP_SHARED, m.fd, 0);
+  if (m.base == MAP_FAILED) {
+    m.base = nullptr;
+    *error = errno_text("mmap", path);
+    return fail(Status::io_error);
+  }
+  Status s = check_header(m.header(), m.size, path, error);
+  if (s != Status::ok) return fail(s);
+  *status = Status::ok;
+  return r;
+}
+
+StoreReader::~StoreReader() {
+  if (impl_) impl_->m.close();
+}
+
+uint32_t StoreReader::used() const {
+  uint32_t u = impl_->m.header()->used.load(std::memory_order_acquire);
+  return u < impl_->m.header()->capacity ? u : impl_->m.header()->capacity;
+}
+
+uint32_t StoreReader::capacity() const { return impl_->m.header()->capacity; }
+
+Status StoreReader::find(std::string_view symbol, uint32_t* slot) const {
+  Key key;
+  if (!Key::from(symbol, &key)) return Status::invalid_symbol;
+  int64_t s = probe(impl_->m, key, nullptr, nullptr);
+  if (s < 0 || static_cast<uint32_t>(s) >= used()) return Status::not_found;
+  *slot = static_cast<uint32_t>(s);
+  return Status::ok;
+}
+
+bool StoreReader::writer_alive() const {
+  int64_t now = mono_ns();
+  if (now - impl_->alive_checked_ns.load(std::memory_order_relaxed) < 100'000'000) {
+    return impl_->alive.load(std::memory_order_relaxed);
+  }
+  // OFD locks of different descriptions conflict even within one process,
+  // so this also sees a writer living in the reader's own process.
+  bool alive = ofd_lock_held_by_other(impl_->m.fd);
+  impl_->alive.store(alive, std::memory_order_relaxed);
+  impl_->alive_checked_ns.store(now, std::memory_order_relaxed);
+  return alive;
+}
+
+namespace {
+// Copies words [kPayloadOffset, kPayloadOffset + 8*words) of `src` under its
+// seqlock into `dst`. Returns the even seq read, or an odd value if the record
+// stayed mid-update beyond the spin budget.
+inline uint64_t seqlock_copy(const Record& src, Record* dst, size_t max_words, bool json_too, uint64_t* retries) {
+  for (int spin = 0; spin < 256; ++spin) {
+    uint64_t s1 = src.seq.load(std::memory_order_acquire);
+    if ((s1 & 1) == 0) {
+      // Header words first (they hold json_len), then as much as is needed.
+      load_words(reinterpret_cast<char*>(dst) + kPayloadOffset, reinterpret_cast<const char*>(&src) + kPayloadOffset,
+                 (kQuoteOffset - kPayloadOffset) / 8);
+      size_t words = max_words;
+      if (json_too) {
+        uint32_t len = dst->json_len <= kJsonCap ? dst->json_len : static_cast<uint32_t>(kJsonCap);
+        words = payload_words(len);
+      }
+      load_words(reinterpret_cast<char*>(dst) + kQuoteOffset, reinterpret_cast<const char*>(&src) + kQuoteOffset,
+                 words - (kQuoteOffset - kPayloadOffset) / 8);
+      std::atomic_thread_fence(std::memory_order_acquire);
+      if (src.seq.load(std::memory_order_relaxed) == s1) return s1;
+    }
+    ++*retries;
+#if defined(__x86_64__)
+    __builtin_ia32_pause();
+#endif
+  }
+  return 1;
+}
+}  // namespace
+
+Status StoreReader::read(uint32_t slot, Quote* quote, char* json, size_t* json_len, uint64_t* version) const {
+  const Mapping& m = impl_->m;
+  if (slot >= used()) return Status::not_found;
+  const Record& src = m.records()[slot];
+  alignas(64) Record copy;
+  const bool want_json = json != nullptr;
+  const size_t quote_words = (kJsonOffset - kPayloadOffset) / 8;
+  ++stats_.reads;
+  int64_t deadline = 0;
+  for (;;) {
+    uint64_t seq = seqlock_copy(src, &copy, quote_words, want_json, &stats_.retries);
+    if ((seq & 1) == 0) {
+      if (version) *version = seq / 2;
+      break;
+    }
+    // Still odd after the spin: either the writer was descheduled inside the
+    // update (wait, bounded) or it died there (serve the undo copy).
+    if (!writer_alive()) {
+      const Header* h = m.header();
+      uint64_t u1 = h->undo_seq.load(std::memory_order_acquire);
+      if ((u1 & 1) == 0 && h->undo_slot.load(std::memory_order_relaxed) == slot) {
+        uint64_t useq = seqlock_copy(h->undo, &copy, quote_words, want_json, &stats_.retries);
+        std::atomic_thread_fence(std::memory_order_acquire);
+        if ((useq & 1) == 0 && h->undo_seq.load(std::memory_order_relaxed) == u1) {
+          ++stats_.undo_reads;
+          if (version) *version = useq / 2;
+          break;
+        }
+      }
+      if (src.seq.load(std::memory_order_acquire) & 1) {
+        // Dead writer, odd record, no undo copy: impossible by protocol
+        // unless the file was damaged. Report rather than guess.
+        return Status::torn;
+      }
+      continue;
+    }
+    int64_t now = mono_ns();
+    if (deadline == 0) deadline = now + 250'000'000;  // > the 100 ms liveness cache
+    if (now > deadline) {
+      ++stats_.busy;
+      return Status::busy;
+    }
+    std::this_thread::yield();
+  }
+  if (quote) std::memcpy(static_cast<void*>(quote), &copy.quote, sizeof(Quote));
+  if (want_json) {
+    size_t len = copy.json_len <= kJsonCap ? copy.json_len : kJsonCap;
+    std::memcpy(json, copy.json, len);
+    *json_len = len;
+  }
+  return Status::ok;
+}
+
+Status StoreReader::read_quote(uint32_t slot, Quote* out, uint64_t* version) const {
+  return read(slot, out, nullptr, nullptr, version);
+}
+
+Status StoreReader::read_json(uint32_t slot, char* out, size_t* len, uint64_t* version) const {
+  return read(slot, nullptr, out, len, version);
+}
+
+Status StoreReader::get(std::string_view symbol, Quote* out) const {
+  uint32_t slot = 0;
+  Status s = find(symbol, &slot);
+  return s == Status::ok ? read_quote(slot, out) : s;
+}
+
+Status StoreReader::append_json(std::string_view symbol, std::string* out) const {
+  uint32_t slot = 0;
+  Status s = find(symbol, &slot);
+  if (s != Status::ok) return s;
+  char buf[kJsonCap];
+  size_t len = 0;
+  s = read_json(slot, buf, &len);
+  if (s == Status::ok) out->append(buf, len);
+  return s;
+}
+
+StoreState StoreReader::state() const {
+  StoreState s = read_state(impl_->m.header(), impl_->m.size);
+  s.writer_alive = writer_alive();
+  return s;
+}
+
+uint32_t StoreReader::verify(std::string* report) const {
+  uint32_t bad = 0, n = used();
+  const Key* keys = impl_->m.keys();
+  for (uint32_t slot = 0; slot < n; ++slot) {
+    alignas(64) Record copy;
+    uint64_t retries = 0;
+    uint64_t seq = seqlock_copy(impl_->m.records()[slot], &copy, 0, true, &retries);
+    std::string problem;
+    if (seq & 1) {
+      problem = "stays mid-update (odd seq)";
+    } else if (copy.json_len > kJsonCap) {
+      problem = "json_len " + std::to_string(copy.json_len) + " > " + std::to_string(kJsonCap);
+    } else if (record_checksum(copy) != copy.checksum) {
+      problem = "checksum mismatch";
+    } else if (std::memcmp(keys[slot].w, copy.quote.symbol()->Data(), kKeySize) != 0) {
+      problem = "key and record symbol differ";
+    } else {
+      uint32_t found = 0;
+      std::string_view sym = quote_symbol(copy.quote);
+      if (find(sym, &found) != Status::ok || found != slot) problem = "not reachable through the index";
+    }
+    if (!problem.empty()) {
+      if (++bad <= 10 && report) {
+        *report +=
+            "slot " + std::to_string(slot) + " (" + std::string(quote_symbol(copy.quote)) + "): " + problem + "\n";
+      }
+    }
+  }
+  return bad;
+}
+
+void StoreReader::probe_lengths(uint32_t* max_probe, double* mean_probe) const {
+  uint32_t n = used(), worst = 0;
+  uint64_t total = 0;
+  const Key* keys = impl_->m.keys();
+  for (uint32_t slot = 0; slot < n; ++slot) {
+    uint32_t probes = 0;
+    probe(impl_->m, keys[slot], nullptr, &probes);
+    total += probes;
+    if (probes > worst) worst = probes;
+  }
+  *max_probe = worst;
+  *mean_probe = n ? static_cast<double>(total) / n : 0;
+}
+
+}  // namespace tickfan::shm
