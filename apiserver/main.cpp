@@ -14,6 +14,7 @@
 #include "log.h"
 #include "metrics_http.h"
 #include "server.h"
+#include "signals.h"
 
 using namespace tickfan;
 using namespace tickfan::apiserver;
@@ -25,15 +26,7 @@ int main(int argc, char** argv) {
   LogLevel level;
   if (log_parse_level(opts.log_level.c_str(), &level)) log_set_level(level);
 
-  // Block the stop signals in every thread (NATS and source threads inherit
-  // the mask); one thread takes them with sigwait, so no handler runs at an
-  // arbitrary instruction. SIGPIPE is ignored: a dead peer is an error code.
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &set, nullptr);
-  signal(SIGPIPE, SIG_IGN);
+  const sigset_t set = block_stop_signals();  // before NATS and source threads start
 
   MetricsRegistry metrics;
   Server server(opts.server, metrics);

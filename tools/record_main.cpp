@@ -22,6 +22,7 @@
 #include "clock.h"
 #include "log.h"
 #include "recording.h"
+#include "signals.h"
 
 using namespace tickfan;
 using namespace tickfan::tools;
@@ -97,12 +98,7 @@ int main(int argc, char** argv) {
 
   // Stop signals are taken synchronously by the main loop (sigtimedwait);
   // block them before the NATS client starts its threads, which inherit the mask.
-  sigset_t stop_set;
-  sigemptyset(&stop_set);
-  sigaddset(&stop_set, SIGINT);
-  sigaddset(&stop_set, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &stop_set, nullptr);
-  signal(SIGPIPE, SIG_IGN);
+  const sigset_t stop_set = block_stop_signals();
 
   Recorder rec;
   std::string meta = "tool=tickfan-record\nsubjects=";

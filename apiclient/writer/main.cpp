@@ -13,6 +13,7 @@
 #include "daemon.h"
 #include "log.h"
 #include "metrics_http.h"
+#include "signals.h"
 #include "store.h"
 
 using namespace tickfan;
@@ -37,12 +38,7 @@ int main(int argc, char** argv) {
 
   // Signals are taken by one thread with sigwait, so no handler ever runs on
   // the apply thread or inside the NATS library. Block them before any thread starts.
-  sigset_t sigs;
-  sigemptyset(&sigs);
-  sigaddset(&sigs, SIGTERM);
-  sigaddset(&sigs, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
-  signal(SIGPIPE, SIG_IGN);
+  const sigset_t sigs = block_stop_signals();
 
   shm::WriterOptions wopts;
   wopts.capacity = config.capacity;
