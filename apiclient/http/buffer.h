@@ -48,6 +48,16 @@ class Buffer {
     size_ += n;
   }
   void append(std::string_view s) { append(s.data(), s.size()); }
+  // Like append, but an empty buffer allocates exactly n bytes (a stash
+  // kept by thousands of waiting connections should not round up to 8 KB).
+  void append_exact(const char* p, size_t n) {
+    if (n && !data_) {
+      data_ = static_cast<char*>(std::malloc(n));
+      if (!data_) throw std::bad_alloc();
+      cap_ = n;
+    }
+    append(p, n);
+  }
   void push(char c) {
     *tail(1) = c;
     ++size_;
