@@ -5,8 +5,46 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstring>
+#include <random>
 
 namespace tickfan::http {
+
+namespace {
+inline uint64_t load64(const char* p) {
+  uint64_t v;
+  std::memcpy(&v, p, 8);
+  return v;
+}
+inline uint64_t mix(uint64_t h, uint64_t v) {
+  h = (h ^ v) * 0x9FB21C651E98DF25ULL;
+  return h ^ (h >> 29);
+}
+const uint64_t kSeed = [] {
+  std::random_device rd;
+  return (static_cast<uint64_t>(rd()) << 32) ^ rd();
+}();
+}  // namespace
+
+size_t BodyCache::Hash::operator()(std::string_view k) const {
+  const char* p = k.data();
+  size_t n = k.size();
+  uint64_t a = kSeed ^ n, b = kSeed + 0xC2B2AE3D27D4EB4FULL, c = kSeed ^ 0x165667B19E3779F9ULL,
+           d = kSeed - 0x27D4EB2F165667C5ULL;
+  for (; n >= 32; p += 32, n -= 32) {
+    a = mix(a, load64(p));
+    b = mix(b, load64(p + 8));
+    c = mix(c, load64(p + 16));
+    d = mix(d, load64(p + 24));
+  }
+  for (; n >= 8; p += 8, n -= 8) a = mix(a, load64(p));
+  uint64_t last = 0;
+  if (n) std::memcpy(&last, p, n);  // n < 8 (p may be null when n == 0)
+  a = mix(a, last ^ (static_cast<uint64_t>(n) << 56));
+  uint64_t h = mix(mix(mix(a, b), c), d);
+  h *= 0xD6E8FEB86659FD93ULL;
+  return static_cast<size_t>(h ^ (h >> 32));
+}
 
 CachedBody::~CachedBody() {
   if (fd >= 0) close(fd);
