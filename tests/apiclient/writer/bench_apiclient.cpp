@@ -387,15 +387,38 @@ RealResult real_round(const std::string& url, const TempDir& dir, int64_t rate, 
   int64_t t0 = mono_ns();
   std::string source = "synthetic:?symbols=" + std::to_string(symbols) + "&rate=" + std::to_string(rate) +
                        "&seed=1&count=" + std::to_string(ticks);
-  ChildProcess server({binary("apiserver/tickfan-apiserver"), "--source", source, "--nats", url, "--state-file",
-                       server_store, "--exit-when-done", "--metrics-port", "0", "--log-level", "warn"},
-                      dir.file("apiserver-real" + tag + ".log"));
+  // Unpaced, the apiserver can publish every tick before a new apiclient's
+  // first snapshot retry; it must stay up to answer it, so it runs until the
+  // test sees "synthetic finished" in its log instead of --exit-when-done.
+  const bool unpaced = rate == 0;
+  const std::string server_log = dir.file("apiserver-real" + tag + ".log");
+  std::vector<std::string> argv = {binary("apiserver/tickfan-apiserver"),
+                                   "--source",
+                                   source,
+                                   "--nats",
+                                   url,
+                                   "--state-file",
+                                   server_store,
+                                   "--metrics-port",
+                                   "0",
+                                   "--log-level",
+                                   unpaced ? "info" : "warn"};
+  if (unpaced) {
+    argv.insert(argv.end(), {"--state-interval-ms", "50"});
+  } else {
+    argv.push_back("--exit-when-done");
+  }
+  ChildProcess server(argv, server_log);
   wait_until([&] { return store_state(client_store).sync_state == shm::SyncState::live; }, 10000);
   {
     std::lock_guard<std::mutex> lock(side.mu);
     side.samples.clear();  // steady state only, like the apiclient's samples
   }
-  server.wait(600000);
+  if (unpaced) {
+    wait_until([&] { return read_file(server_log).find("synthetic finished") != std::string::npos; }, 600000);
+  } else {
+    server.wait(600000);
+  }
   wait_until([&] { return mismatches_with_server(client_store, server_store, &r.symbols) == 0; }, 30000);
   r.seconds = static_cast<double>(mono_ns() - t0) / 1e9;
   r.lost = mismatches_with_server(client_store, server_store, &r.symbols);
@@ -404,6 +427,7 @@ RealResult real_round(const std::string& url, const TempDir& dir, int64_t rate, 
     std::lock_guard<std::mutex> lock(side.mu);
     r.side = percentiles(side.samples);
   }
+  server.stop(SIGTERM, 10000);
   a.stop(SIGTERM, 10000);
   r.pipe = percentiles(read_samples(samples_file));
   return r;
