@@ -84,10 +84,10 @@ size_t format_int(int64_t value, char* out) {
   return static_cast<size_t>(end - p);
 }
 
-namespace {
 // Every price goes through here (~20 per rendered quote): with the scale a
 // compile-time constant the divisions become multiplications.
-size_t format_fixed_4(int64_t value, char* out) {
+size_t format_fixed(int64_t value, char* out) {
+  static_assert(kPriceScale == 10000, "the fraction is written as two digit pairs");
   uint64_t v = value < 0 ? 0 - static_cast<uint64_t>(value) : static_cast<uint64_t>(value);
   uint64_t whole = v / 10000, frac = v % 10000;
   size_t len = 0;
@@ -101,32 +101,6 @@ size_t format_fixed_4(int64_t value, char* out) {
     size_t digits = 4;
     while (p[digits] == '0') --digits;
     len += 1 + digits;
-  }
-  return len;
-}
-}  // namespace
-
-size_t format_fixed(int64_t value, int decimals, char* out) {
-  if (decimals == 4) return format_fixed_4(value, out);
-  uint64_t v = value < 0 ? 0 - static_cast<uint64_t>(value) : static_cast<uint64_t>(value);
-  uint64_t scale = 1;
-  for (int d = 0; d < decimals; ++d) scale *= 10;
-  uint64_t whole = v / scale, frac = v % scale;
-  size_t len = 0;
-  if (value < 0) out[len++] = '-';
-  len += format_int(static_cast<int64_t>(whole), out + len);
-  if (frac != 0) {
-    int digits = decimals;
-    while (frac % 10 == 0) {
-      frac /= 10;
-      --digits;
-    }
-    out[len++] = '.';
-    for (int d = digits - 1; d >= 0; --d) {
-      out[len + static_cast<size_t>(d)] = static_cast<char>('0' + frac % 10);
-      frac /= 10;
-    }
-    len += static_cast<size_t>(digits);
   }
   return len;
 }

@@ -148,7 +148,7 @@ struct Out {
       ok = false;
       return;
     }
-    p += format_fixed(v, kPriceDecimals, p);
+    p += format_fixed(v, p);
   }
   void integer(int64_t v) {
     if (end - p < 24) {

@@ -10,7 +10,7 @@ namespace {
 
 void put_fixed(std::string* out, int64_t v) {
   char buf[32];  // format_fixed/format_int need 32 bytes of room
-  out->append(buf, format_fixed(v, kPriceDecimals, buf));
+  out->append(buf, format_fixed(v, buf));
 }
 void put_int(std::string* out, int64_t v) {
   char buf[32];  // format_fixed/format_int need 32 bytes of room

@@ -162,21 +162,7 @@ class Apiserver {
   std::string metrics() {
     int port = metrics_port();
     if (port == 0) return "";
-    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_port = htons(static_cast<uint16_t>(port));
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    std::string out;
-    if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0) {
-      std::string req = "GET /metrics HTTP/1.0\r\n\r\n";
-      (void)!::write(fd, req.data(), req.size());
-      char buf[8192];
-      ssize_t n;
-      while ((n = ::read(fd, buf, sizeof buf)) > 0) out.append(buf, static_cast<size_t>(n));
-    }
-    ::close(fd);
-    return out;
+    return loopback_http_get(port, "/metrics");
   }
   // Value of one series (exact name+labels text), -1 when absent.
   double metric(const std::string& series) {

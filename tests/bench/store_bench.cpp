@@ -30,6 +30,7 @@
 #include "clock.h"
 #include "layout.h"
 #include "store.h"
+#include "test_quotes.h"
 
 using namespace tickfan;
 using namespace tickfan::shm;
@@ -52,24 +53,10 @@ int64_t check_of(std::string_view symbol, int64_t volume) {
   return static_cast<int64_t>(h >> 2);
 }
 
+// The tests' realistic quote, carrying the embedded checksum every read verifies.
 Quote quote_of(const std::string& sym, int64_t volume) {
-  Quote q;
-  set_symbol(q, sym);
-  set_name(q, "浦发银行");
-  q.mutate_market(market_of_symbol(sym));
-  q.mutate_status(TradingStatus::Trading);
-  q.mutate_prev_close(102300);
-  q.mutate_open(102500);
-  q.mutate_high(110000);
-  q.mutate_low(95000);
-  q.mutate_last(100000 + volume % 5000);
-  q.mutate_volume(volume);
+  Quote q = tickfan::testing::make_quote(sym, 100000 + volume % 5000, volume);
   q.mutate_turnover(check_of(sym, volume));
-  q.mutate_exchange_ts_ns(wall_ns());
-  for (flatbuffers::uoffset_t i = 0; i < 5; ++i) {
-    q.mutable_bids()->Mutate(i, Level(100000 - 100 * (i + 1), 100 * (i + 1)));
-    q.mutable_asks()->Mutate(i, Level(100000 + 100 * (i + 1), 100 * (i + 1)));
-  }
   return q;
 }
 

@@ -10,7 +10,7 @@ using namespace tickfan;
 
 static std::string fmt(int64_t v) {
   char buf[32];
-  return std::string(buf, format_fixed(v, kPriceDecimals, buf));
+  return std::string(buf, format_fixed(v, buf));
 }
 
 TEST_CASE("parse_fixed reads decimal text exactly") {
@@ -57,7 +57,7 @@ TEST_CASE("format_fixed writes the shortest exact decimal") {
 TEST_CASE("format then parse is the identity") {
   for (int64_t v : {int64_t{0}, int64_t{1}, int64_t{-1}, int64_t{103300}, int64_t{-99999}, INT64_MAX, INT64_MIN + 1}) {
     char buf[32];
-    size_t n = format_fixed(v, 4, buf);
+    size_t n = format_fixed(v, buf);
     int64_t back = 0;
     REQUIRE(parse_fixed(std::string_view(buf, n), 4, &back));
     CHECK(back == v);

@@ -58,6 +58,13 @@ std::string read_file(const std::string& path);
 // A free TCP port on 127.0.0.1 (bound then released; small race, fine for tests).
 int free_port();
 
+// Sends `request` to 127.0.0.1:port and returns everything read until the
+// peer closes ("" when nothing listens). Reads give up after 5 s of silence.
+std::string loopback_exchange(int port, const std::string& request);
+
+// GET `path` over HTTP/1.1 with Connection: close: the raw response.
+std::string loopback_http_get(int port, const std::string& path);
+
 // Path of a built binary, e.g. binary("apiserver/tickfan-apiserver").
 std::string binary(const std::string& relative);
 

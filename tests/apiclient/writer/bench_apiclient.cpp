@@ -178,22 +178,7 @@ std::string scrape(const std::string& log) {
   std::string text = read_file(log);
   size_t at = text.find("metrics on http://127.0.0.1:");
   if (at == std::string::npos) return "";
-  int port = std::atoi(text.c_str() + at + std::strlen("metrics on http://127.0.0.1:"));
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  std::string out;
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
-    const char req[] = "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
-    (void)!::write(fd, req, sizeof req - 1);
-    char buf[65536];
-    ssize_t n;
-    while ((n = ::read(fd, buf, sizeof buf)) > 0) out.append(buf, static_cast<size_t>(n));
-  }
-  ::close(fd);
-  return out;
+  return loopback_http_get(std::atoi(text.c_str() + at + std::strlen("metrics on http://127.0.0.1:")), "/metrics");
 }
 
 // Quantile (µs) of a Prometheus histogram in `text`, interpolated in its bucket.

@@ -126,22 +126,7 @@ std::string scrape_metrics(const std::string& log) {
   wait_until([&] { return (text = read_file(log)).find(marker) != std::string::npos; }, 5000);
   size_t at = text.find(marker);
   if (at == std::string::npos) return "";
-  int port = std::atoi(text.c_str() + at + marker.size());
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  std::string out;
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
-    const char req[] = "GET /metrics HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n";
-    (void)!::write(fd, req, sizeof req - 1);
-    char buf[65536];
-    ssize_t n;
-    while ((n = ::read(fd, buf, sizeof buf)) > 0) out.append(buf, static_cast<size_t>(n));
-  }
-  ::close(fd);
-  return out;
+  return loopback_http_get(std::atoi(text.c_str() + at + marker.size()), "/metrics");
 }
 
 }  // namespace
