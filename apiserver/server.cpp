@@ -279,10 +279,11 @@ void Server::check_breakers(int64_t now) {
     BreakerState before = s.breaker->state();
     if (s.breaker->update(now, s.src->ticks(), s.src->errors(), others_active, &why)) {
       BreakerState after = s.breaker->state();
-      s.state_gauge->set(static_cast<double>(after));
-      s.transitions->inc();
+      // Log first: whoever sees the new state in /metrics can find its line.
       LOG_WARN("breaker", "source=%s from=%s to=%s reason=\"%s\"", s.src->name().c_str(), breaker_state_name(before),
                breaker_state_name(after), why);
+      s.state_gauge->set(static_cast<double>(after));
+      s.transitions->inc();
     }
   }
 }
