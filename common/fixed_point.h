@@ -20,11 +20,12 @@ inline constexpr int64_t kPriceScale = 10000;
 bool parse_fixed(std::string_view text, int decimals, int64_t* out);
 
 // Writes `value` / 10^kPriceDecimals as the shortest exact decimal ("10.33",
-// "-0.5", "12"). Returns the number of chars written; `out` needs 32 bytes of
-// room (the formatter copies in fixed-size blocks past the digits it returns).
+// "-0.5", "12"). Returns the number of chars written (at most 21); `out` needs
+// 32 bytes of room.
 size_t format_fixed(int64_t value, char* out);
 
-// Writes a signed integer in decimal; `out` needs 24 bytes of room.
+// Writes a signed integer in decimal (at most 20 chars); `out` needs 24 bytes
+// of room.
 size_t format_int(int64_t value, char* out);
 
 // (numerator * 10^6) / denominator rounded half away from zero: a percentage

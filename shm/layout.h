@@ -48,8 +48,12 @@
 //
 //  seq       even: stable; odd: the writer is inside an update. seq/2 counts
 //            updates of this slot and never goes backwards.
-//  checksum  mix64 over bytes [16, 320 + json_len): lets `verify` and the
-//            next writer find damage the seqlock cannot (disk, stray writes).
+//  checksum  mix64 over bytes [16, 320): the header words and the quote. Lets
+//            `verify` and the next writer find damage the seqlock cannot
+//            (disk, stray writes).
+//  JSON      render_quote_json(quote): a pure function of the quote, kept so
+//            a request is a copy. Being derived, it needs no checksum (verify
+//            re-renders and compares) and no undo copy (see CRASH SAFETY).
 //
 // MEMORY ORDERING (why readers never see a torn record; after Boehm, "Can
 // seqlocks get along with programming language memory models?", MSPC 2012)
@@ -81,13 +85,15 @@
 //
 // CRASH SAFETY (writer SIGKILLed at any instruction)
 //
-//  Before rewriting an existing record the writer copies it into the header's
-//  undo slot under the undo seqlock (undo_seq odd -> copy -> even, with
-//  undo_slot = slot). So whenever a record is odd, the undo slot holds its
-//  previous complete value. Readers that find a record odd for longer than a
-//  short spin ask whether a writer is alive (OFD lock probe); if none is, they
-//  serve the undo copy. The next writer restores odd records from the undo
-//  slot, bumping seq to the next even value, re-adds any published slot missing
+//  Before rewriting an existing record the writer copies bytes [8, 320) of it
+//  (checksum, header words, quote: not the JSON, which is derived from the
+//  quote) into the header's undo slot under the undo seqlock (undo_seq odd ->
+//  copy -> even, with undo_slot = slot). So whenever a record is odd, the undo
+//  slot holds its previous complete quote. Readers that find a record odd for
+//  longer than a short spin ask whether a writer is alive (OFD lock probe); if
+//  none is, they serve the undo copy, rendering its JSON themselves. The next
+//  writer restores odd records from the undo slot and re-renders their JSON,
+//  bumping seq to the next even value, re-adds any published slot missing
 //  from the index (crash between `used` and the index store) and checks every
 //  checksum. A new slot becomes part of the store only when `used` passes it,
 //  so a crash while filling a new slot leaves nothing behind. Every seqlock
@@ -98,20 +104,23 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 
 #include "quote.h"
 
 namespace tickfan::shm::layout {
 
 inline constexpr uint64_t kMagic = 0x0045524F54534654ull;  // "TFSTORE\0" little-endian
-// Bump on any change to the structs below; readers refuse other versions.
-inline constexpr uint32_t kLayoutVersion = 1;
+// Bump on any change to the structs below or to what the checksum and the
+// undo copy cover; readers refuse other versions. 2: checksum and undo copy
+// cover [8, 320) only (the JSON is re-rendered instead).
+inline constexpr uint32_t kLayoutVersion = 2;
 inline constexpr size_t kHeaderSize = 4096;
 inline constexpr size_t kRecordSize = 960;
 inline constexpr size_t kKeySize = 16;
 inline constexpr size_t kJsonCap = 640;
 inline constexpr size_t kPayloadOffset = 8;  // first byte after seq
-inline constexpr size_t kChecksumFrom = 16;  // first byte covered by the checksum
+inline constexpr size_t kChecksumFrom = 16;  // first byte covered by the checksum (up to kJsonOffset)
 inline constexpr size_t kQuoteOffset = 32;
 inline constexpr size_t kJsonOffset = 320;
 
@@ -210,19 +219,33 @@ inline Geometry geometry_for(uint32_t capacity) {
 }
 
 // --- word-wise atomic copies (the payload accesses of the protocol above) ---
+// The shared side is 8-byte aligned; the private side may be any buffer
+// (memcpy of one word compiles to a plain move).
 inline void load_words(void* dst, const void* src, size_t words) {
-  auto* d = static_cast<uint64_t*>(dst);
+  auto* d = static_cast<char*>(dst);
   auto* s = static_cast<const uint64_t*>(src);
-  for (size_t i = 0; i < words; ++i) d[i] = __atomic_load_n(&s[i], __ATOMIC_RELAXED);
+  for (size_t i = 0; i < words; ++i) {
+    uint64_t v = __atomic_load_n(&s[i], __ATOMIC_RELAXED);
+    std::memcpy(d + 8 * i, &v, 8);
+  }
 }
 inline void store_words(void* dst, const void* src, size_t words) {
   auto* d = static_cast<uint64_t*>(dst);
-  auto* s = static_cast<const uint64_t*>(src);
-  for (size_t i = 0; i < words; ++i) __atomic_store_n(&d[i], s[i], __ATOMIC_RELAXED);
+  auto* s = static_cast<const char*>(src);
+  for (size_t i = 0; i < words; ++i) {
+    uint64_t v;
+    std::memcpy(&v, s + 8 * i, 8);
+    __atomic_store_n(&d[i], v, __ATOMIC_RELAXED);
+  }
 }
 
-// Bytes of a record's payload that matter: everything up to the end of its JSON.
+// Words of a record from kPayloadOffset that matter: up to the end of its JSON.
 inline size_t payload_words(uint32_t json_len) { return (kJsonOffset + json_len - kPayloadOffset + 7) / 8; }
+// Words the undo copy and the checksum's neighbourhood cover: [8, 320).
+inline constexpr size_t kUndoWords = (kJsonOffset - kPayloadOffset) / 8;
+// JSON bytes are copied in whole words; kJsonCap is a multiple of 8, so a
+// kJsonCap buffer always has room for the rounded-up length.
+static_assert(kJsonCap % 8 == 0);
 
 // A fast 64-bit checksum over whole words (not cryptographic: it catches
 // damage, not malice).

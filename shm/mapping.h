@@ -47,6 +47,29 @@ struct Mapping {
 // probe stopped (an empty entry) for an insert; *probes counts entries seen.
 int64_t probe(const Mapping& m, const Key& key, uint32_t* stop_at, uint32_t* probes);
 
+// Cache warm-up for a writer that knows which symbols come next (a batch):
+// the index line holding the symbol's home entry, then, once that line is
+// in, the record the entry points at (for writing: the undo copy reads it and
+// the update rewrites it). Only the home entry is looked at: a symbol that
+// collided further along is found by the normal probe, just without the head
+// start. `raw_symbol` is the quote's 16-byte field as received; a hostile one
+// only costs a useless prefetch.
+inline uint64_t raw_key_hash(const uint8_t* raw_symbol) {
+  Key k;
+  std::memcpy(k.w, raw_symbol, kKeySize);
+  return k.hash();
+}
+inline void prefetch_index(const Mapping& m, uint64_t hash) {
+  __builtin_prefetch(&m.index()[static_cast<uint32_t>(hash) & (m.header()->index_size - 1)]);
+}
+inline void prefetch_record_for_write(const Mapping& m, uint64_t hash) {
+  const Header* h = m.header();
+  uint32_t e = m.index()[static_cast<uint32_t>(hash) & (h->index_size - 1)].load(std::memory_order_relaxed);
+  if (e == 0 || entry_tag(e) != index_tag(hash) || entry_slot(e) >= h->capacity) return;
+  const char* rec = reinterpret_cast<const char*>(&m.records()[entry_slot(e)]);
+  for (size_t line = 0; line < kRecordSize / 64; ++line) __builtin_prefetch(rec + line * 64, 1);
+}
+
 // Checks a mapped header against this build; the message names both versions.
 Status check_header(const Header* h, size_t file_size, const std::string& path, std::string* error);
 

@@ -94,23 +94,31 @@ bool StoreReader::writer_alive() const {
 }
 
 namespace {
-// Copies words [kPayloadOffset, kPayloadOffset + 8*words) of `src` under its
-// seqlock into `dst`. Returns the even seq read, or an odd value if the record
-// stayed mid-update beyond the spin budget.
-inline uint64_t seqlock_copy(const Record& src, Record* dst, size_t max_words, bool json_too, uint64_t* retries) {
+// What one read asks for: the record's header words (checksum, json_len and
+// flags, updated_ns) always, the quote and the JSON when their pointers are
+// set. Copies go straight into the caller's buffers: no staging copy.
+struct Want {
+  uint64_t* head;  // 3 words
+  Quote* quote;
+  char* json;  // kJsonCap bytes of room
+};
+
+// Copies what `want` asks for from `src` under its seqlock. Returns the even
+// seq read, or 1 if the record stayed mid-update beyond the spin budget.
+// A failed attempt may leave partial bytes in the buffers; callers only use
+// them after a success.
+inline uint64_t seqlock_copy(const Record& src, const Want& want, uint64_t* retries) {
+  const char* base = reinterpret_cast<const char*>(&src);
   for (int spin = 0; spin < 256; ++spin) {
     uint64_t s1 = src.seq.load(std::memory_order_acquire);
     if ((s1 & 1) == 0) {
-      // Header words first (they hold json_len), then as much as is needed.
-      load_words(reinterpret_cast<char*>(dst) + kPayloadOffset, reinterpret_cast<const char*>(&src) + kPayloadOffset,
-                 (kQuoteOffset - kPayloadOffset) / 8);
-      size_t words = max_words;
-      if (json_too) {
-        uint32_t len = dst->json_len <= kJsonCap ? dst->json_len : static_cast<uint32_t>(kJsonCap);
-        words = payload_words(len);
+      load_words(want.head, base + kPayloadOffset, (kQuoteOffset - kPayloadOffset) / 8);
+      if (want.quote) load_words(want.quote, base + kQuoteOffset, sizeof(Quote) / 8);
+      if (want.json) {
+        auto len = static_cast<uint32_t>(want.head[1]);  // json_len: the low half of the second word
+        if (len > kJsonCap) len = kJsonCap;              // torn: the seq check below discards it
+        load_words(want.json, base + kJsonOffset, (len + 7) / 8);
       }
-      load_words(reinterpret_cast<char*>(dst) + kQuoteOffset, reinterpret_cast<const char*>(&src) + kQuoteOffset,
-                 words - (kQuoteOffset - kPayloadOffset) / 8);
       std::atomic_thread_fence(std::memory_order_acquire);
       if (src.seq.load(std::memory_order_relaxed) == s1) return s1;
     }
@@ -121,19 +129,19 @@ inline uint64_t seqlock_copy(const Record& src, Record* dst, size_t max_words, b
   }
   return 1;
 }
+static_assert(offsetof(Record, json_len) == kPayloadOffset + 8 && offsetof(Record, flags) == kPayloadOffset + 12,
+              "Want::head[1] is json_len | flags << 32 (little-endian)");
 }  // namespace
 
 Status StoreReader::read(uint32_t slot, Quote* quote, char* json, size_t* json_len, uint64_t* version) const {
   const Mapping& m = impl_->m;
   if (slot >= used()) return Status::not_found;
   const Record& src = m.records()[slot];
-  alignas(64) Record copy;
-  const bool want_json = json != nullptr;
-  const size_t quote_words = (kJsonOffset - kPayloadOffset) / 8;
+  uint64_t head[3];
   ++stats_.reads;
   int64_t deadline = 0;
   for (;;) {
-    uint64_t seq = seqlock_copy(src, &copy, quote_words, want_json, &stats_.retries);
+    uint64_t seq = seqlock_copy(src, Want{head, quote, json}, &stats_.retries);
     if ((seq & 1) == 0) {
       if (version) *version = seq / 2;
       break;
@@ -144,11 +152,15 @@ Status StoreReader::read(uint32_t slot, Quote* quote, char* json, size_t* json_l
       const Header* h = m.header();
       uint64_t u1 = h->undo_seq.load(std::memory_order_acquire);
       if ((u1 & 1) == 0 && h->undo_slot.load(std::memory_order_relaxed) == slot) {
-        uint64_t useq = seqlock_copy(h->undo, &copy, quote_words, want_json, &stats_.retries);
+        // The undo copy holds the quote, not its JSON (layout.h): render it.
+        Quote undo_quote;
+        uint64_t useq = seqlock_copy(h->undo, Want{head, &undo_quote, nullptr}, &stats_.retries);
         std::atomic_thread_fence(std::memory_order_acquire);
         if ((useq & 1) == 0 && h->undo_seq.load(std::memory_order_relaxed) == u1) {
           ++stats_.undo_reads;
           if (version) *version = useq / 2;
+          if (quote) std::memcpy(static_cast<void*>(quote), &undo_quote, sizeof(Quote));
+          if (json) head[1] = render_quote_json(undo_quote, json, kJsonCap);
           break;
         }
       }
@@ -167,11 +179,9 @@ Status StoreReader::read(uint32_t slot, Quote* quote, char* json, size_t* json_l
     }
     std::this_thread::yield();
   }
-  if (quote) std::memcpy(static_cast<void*>(quote), &copy.quote, sizeof(Quote));
-  if (want_json) {
-    size_t len = copy.json_len <= kJsonCap ? copy.json_len : kJsonCap;
-    std::memcpy(json, copy.json, len);
-    *json_len = len;
+  if (json) {
+    auto len = static_cast<uint32_t>(head[1]);
+    *json_len = len <= kJsonCap ? len : kJsonCap;
   }
   return Status::ok;
 }
@@ -213,7 +223,9 @@ uint32_t StoreReader::verify(std::string* report) const {
   for (uint32_t slot = 0; slot < n; ++slot) {
     alignas(64) Record copy;
     uint64_t retries = 0;
-    uint64_t seq = seqlock_copy(impl_->m.records()[slot], &copy, 0, true, &retries);
+    uint64_t* head = reinterpret_cast<uint64_t*>(reinterpret_cast<char*>(&copy) + kPayloadOffset);
+    uint64_t seq = seqlock_copy(impl_->m.records()[slot], Want{head, &copy.quote, copy.json}, &retries);
+    alignas(8) char rendered[kJsonCap];
     std::string problem;
     if (seq & 1) {
       problem = "stays mid-update (odd seq)";
@@ -221,6 +233,9 @@ uint32_t StoreReader::verify(std::string* report) const {
       problem = "json_len " + std::to_string(copy.json_len) + " > " + std::to_string(kJsonCap);
     } else if (record_checksum(copy) != copy.checksum) {
       problem = "checksum mismatch";
+    } else if (render_quote_json(copy.quote, rendered, kJsonCap) != copy.json_len ||
+               std::memcmp(rendered, copy.json, copy.json_len) != 0) {
+      problem = "JSON differs from the rendering of its quote";
     } else if (std::memcmp(keys[slot].w, copy.quote.symbol()->Data(), kKeySize) != 0) {
       problem = "key and record symbol differ";
     } else {

@@ -169,8 +169,18 @@ std::unique_ptr<StoreWriter> StoreWriter::open(const std::string& path, const Wr
     uint64_t useq = h->undo_seq.load(std::memory_order_acquire);
     uint32_t uslot = h->undo_slot.load(std::memory_order_relaxed);
     if ((useq & 1) == 0 && uslot == slot) {
+      // The quote comes back from the undo copy; its JSON is rendered again
+      // (the undo copy does not hold it: layout.h, CRASH SAFETY).
       store_words(reinterpret_cast<char*>(&r) + kPayloadOffset, reinterpret_cast<char*>(&h->undo) + kPayloadOffset,
-                  (kRecordSize - kPayloadOffset) / 8);
+                  kUndoWords);
+      alignas(8) char json[kJsonCap];
+      size_t len = render_quote_json(r.quote, json, kJsonCap);
+      if (len != r.json_len) {
+        LOG_ERROR("shm", "store %s: slot %u: the undo copy renders %zu JSON bytes, its header says %u", path.c_str(),
+                  slot, len, r.json_len);
+      }
+      std::memset(json + len, 0, ((len + 7) & ~size_t{7}) - len);
+      store_words(r.json, json, (len + 7) / 8);
       LOG_WARN("shm", "store %s: restored slot %u (%.16s) from the undo copy: the last writer died mid-update",
                path.c_str(), slot, reinterpret_cast<const char*>(&m.keys()[slot]));
     } else {
@@ -246,7 +256,7 @@ Status StoreWriter::upsert(const Quote& q) {
     h->rejected.fetch_add(1, std::memory_order_relaxed);
     return Status::invalid_value;
   }
-  std::memset(st.json + len, 0, ((len + 7) & ~size_t{7}) - len);  // checksum covers whole words
+  std::memset(st.json + len, 0, ((len + 7) & ~size_t{7}) - len);  // whole words are copied: no stale bytes
   st.json_len = static_cast<uint32_t>(len);
   st.flags = 0;
   st.updated_ns = impl_->batch_now_ns ? impl_->batch_now_ns : wall_ns();
@@ -267,9 +277,8 @@ Status StoreWriter::upsert(const Quote& q) {
     h->undo_seq.store(useq, std::memory_order_relaxed);
     std::atomic_thread_fence(std::memory_order_release);
     h->undo_slot.store(static_cast<uint32_t>(found), std::memory_order_relaxed);
-    uint32_t old_len = __atomic_load_n(&r.json_len, __ATOMIC_RELAXED);
     store_words(reinterpret_cast<char*>(&h->undo) + kPayloadOffset, reinterpret_cast<const char*>(&r) + kPayloadOffset,
-                payload_words(old_len > kJsonCap ? kJsonCap : old_len));
+                kUndoWords);
     h->undo.seq.store(seq, std::memory_order_relaxed);
     h->undo_seq.store(useq + 1, std::memory_order_release);
     // The undo copy must be complete before the record turns odd, for
@@ -307,7 +316,27 @@ Status StoreWriter::apply_batch(std::span<const Quote> quotes, uint64_t epoch, u
   size_t n = 0;
   Status first_error = Status::ok;
   impl_->batch_now_ns = wall_ns();
-  for (const Quote& q : quotes) {
+  // A batch names its symbols up front, so the cache misses of later quotes
+  // (index line, then the 960-byte record) overlap with the render of the
+  // current one instead of stalling it: at 100 000 symbols the records live
+  // in DRAM and this is most of the difference between a cold and a warm
+  // update (docs/BENCHMARKS.md, store).
+  const Mapping& m = impl_->m;
+  constexpr size_t kIndexAhead = 4, kRecordAhead = 2;
+  uint64_t ahead[kIndexAhead] = {};  // hashes of quotes i+1 .. i+kIndexAhead, by position % kIndexAhead
+  for (size_t j = 0; j < kIndexAhead && j < quotes.size(); ++j) {
+    ahead[j] = raw_key_hash(quotes[j].symbol()->Data());
+    prefetch_index(m, ahead[j]);
+  }
+  for (size_t j = 0; j < kRecordAhead && j < quotes.size(); ++j) prefetch_record_for_write(m, ahead[j]);
+  for (size_t i = 0; i < quotes.size(); ++i) {
+    if (i + kIndexAhead < quotes.size()) {
+      uint64_t hash = raw_key_hash(quotes[i + kIndexAhead].symbol()->Data());
+      ahead[(i + kIndexAhead) % kIndexAhead] = hash;
+      prefetch_index(m, hash);
+    }
+    if (i + kRecordAhead < quotes.size()) prefetch_record_for_write(m, ahead[(i + kRecordAhead) % kIndexAhead]);
+    const Quote& q = quotes[i];
     Status s = upsert(q);
     if (s == Status::ok) {
       ++n;

@@ -4,8 +4,9 @@
 // For each symbol count and writer rate, one writer process updates random
 // symbols while 1 or 2 reader processes do random point reads of a 288-byte
 // quote for D seconds:
-//   tickfan  StoreReader::find(symbol) + read_quote, writer upsert (which also
-//            renders the record's JSON)
+//   tickfan  StoreReader::find(symbol) + read_quote; the writer applies the
+//            updates as apiclient does: apply_batch of 64 quotes (each upsert
+//            renders the record's JSON), one commit per batch
 //   lmdb     mdb_get by symbol in a reset/renewed read txn (LMDB's fastest
 //            read mode); writer one put per txn, MDB_WRITEMAP|MDB_NOSYNC
 //   array    the limit: seqlock memcpy by array index, no lookup, no JSON
@@ -23,6 +24,7 @@
 #include <cstring>
 #include <filesystem>
 #include <random>
+#include <span>
 #include <string>
 #include <thread>
 #include <vector>
@@ -79,6 +81,11 @@ struct System {
   // Runs in the writer process.
   virtual void open_writer() = 0;
   virtual void write(int i, const Quote& q) = 0;
+  // The writer loop hands over 64 updates at a time; one write each unless
+  // the system has a batch path.
+  virtual void write_batch(const int* idx, const Quote* qs, int n) {
+    for (int j = 0; j < n; ++j) write(idx[j], qs[j]);
+  }
   // Runs in a reader process.
   virtual void open_reader() = 0;
   virtual bool read(int i, const std::string& sym, Quote* out) = 0;
@@ -101,6 +108,10 @@ struct TickfanSystem : System {
     w = StoreWriter::open(path, WriterOptions{}, &st, &err);
   }
   void write(int, const Quote& q) override { w->upsert(q); }
+  void write_batch(const int*, const Quote* qs, int n) override {
+    w->apply_batch(std::span<const Quote>(qs, static_cast<size_t>(n)), 1, ++batches);
+  }
+  uint64_t batches = 0;
   void open_reader() override {
     Status st;
     std::string err;
@@ -231,6 +242,8 @@ Result run(System& sys, int n, int readers, double rate, double seconds) {
     int64_t start = mono_ns();
     uint64_t done = 0;
     int64_t volume = 1;
+    int idx[64];
+    std::vector<Quote> batch(64);
     while (!sh->stop.load(std::memory_order_relaxed)) {
       for (int k = 0; k < 64; ++k) {
         int i = static_cast<int>(rng() % n);
@@ -238,8 +251,10 @@ Result run(System& sys, int n, int readers, double rate, double seconds) {
         q.mutate_volume(volume);
         q.mutate_turnover(check_of(symbols[i], volume));
         ++volume;
-        sys.write(i, q);
+        idx[k] = i;
+        batch[k] = q;
       }
+      sys.write_batch(idx, batch.data(), 64);
       done += 64;
       if (rate > 0) {
         // Paced: sleep until this many updates are due.

@@ -295,13 +295,14 @@ TEST_CASE("a writer that died inside an update: readers serve the previous value
     uint64_t useq = h->undo_seq.load();
     h->undo_seq.store(useq + 1);
     h->undo_slot.store(1);
-    std::memcpy(reinterpret_cast<char*>(&h->undo) + 8, reinterpret_cast<char*>(&r) + 8, layout::kRecordSize - 8);
+    std::memcpy(reinterpret_cast<char*>(&h->undo) + 8, reinterpret_cast<char*>(&r) + 8, layout::kUndoWords * 8);
     h->undo.seq.store(r.seq.load());
     h->undo_seq.store(useq + 2);
     r.seq.store(r.seq.load() + 1);  // odd: update in progress
     // Half-written: a dying writer rewrites the symbol with the same bytes,
     // so the damage starts after it (name, prices).
     std::memset(reinterpret_cast<char*>(&r.quote) + kSymbolMax, 0x5A, 100);
+    std::memset(r.json, 0x5A, 200);  // the JSON too: the undo copy does not hold it
     ::munmap(base, static_cast<size_t>(st.st_size));
     ::close(fd);
   }
@@ -312,6 +313,14 @@ TEST_CASE("a writer that died inside an update: readers serve the previous value
   CHECK(q.last() == 95000);
   CHECK(quote_symbol(q) == "sz000001");
   CHECK(r->stats().undo_reads == 1);
+  // Its JSON is rendered from the undo copy's quote.
+  char expected[kQuoteJsonMax], json[kQuoteJsonMax];
+  size_t expected_len = render_quote_json(make_quote("sz000001", 95000, 500), expected, sizeof expected);
+  size_t len = 0;
+  uint32_t slot = 0;
+  REQUIRE(r->find("sz000001", &slot) == Status::ok);
+  REQUIRE(r->read_json(slot, json, &len) == Status::ok);
+  CHECK(std::string_view(json, len) == std::string_view(expected, expected_len));
   REQUIRE(r->get("sh600000", &q) == Status::ok);  // untouched neighbour
   CHECK(q.last() == 103300);
   std::string report;
@@ -321,6 +330,9 @@ TEST_CASE("a writer that died inside an update: readers serve the previous value
   CHECK(r->verify(&report) == 0);
   REQUIRE(r->get("sz000001", &q) == Status::ok);
   CHECK(q.last() == 95000);
+  REQUIRE(r->read_json(slot, json, &len) == Status::ok);  // re-rendered into the record by the repair
+  CHECK(std::string_view(json, len) == std::string_view(expected, expected_len));
+  CHECK(r->stats().undo_reads == 2);  // the two reads before the repair; this one read the record
   CHECK(r->state().repairs == 1);
 }
 
@@ -348,4 +360,37 @@ TEST_CASE("a writer that died inside the undo copy does not invert the undo seql
   poke_undo_seq(&after, false);
   CHECK(after % 2 == 0);
   CHECK(after > odd);
+}
+
+TEST_CASE("verify finds damage the seqlock cannot: a flipped quote byte, a flipped JSON byte") {
+  TempDir dir;
+  std::string path = dir.file("s.tfstore");
+  {
+    auto w = must_open_writer(path);
+    REQUIRE(w->upsert(make_quote("sh600000", 103300)) == Status::ok);
+    REQUIRE(w->upsert(make_quote("sz000001", 95000)) == Status::ok);
+  }
+  auto flip = [&](size_t slot, size_t offset_in_record) {
+    int fd = ::open(path.c_str(), O_RDWR);
+    layout::Header h;
+    REQUIRE(::pread(fd, &h, sizeof h, 0) == sizeof h);
+    off_t at = static_cast<off_t>(h.records_offset + slot * layout::kRecordSize + offset_in_record);
+    char c = 0;
+    REQUIRE(::pread(fd, &c, 1, at) == 1);
+    c ^= 0x01;
+    REQUIRE(::pwrite(fd, &c, 1, at) == 1);
+    ::close(fd);
+  };
+  auto r = must_open_reader(path);
+  std::string report;
+  REQUIRE(r->verify(&report) == 0);
+  flip(0, layout::kQuoteOffset + 100);  // inside the quote: the checksum catches it
+  CHECK(r->verify(&report) == 1);
+  CHECK(report.find("checksum mismatch") != std::string::npos);
+  flip(0, layout::kQuoteOffset + 100);  // undone
+  report.clear();
+  flip(1, layout::kJsonOffset + 20);  // inside the JSON: re-rendering catches it
+  CHECK(r->verify(&report) == 1);
+  CHECK(report.find("sz000001") != std::string::npos);
+  CHECK(report.find("JSON differs") != std::string::npos);
 }
