@@ -4,7 +4,11 @@
 
 #include <doctest/doctest.h>
 
+#include <cinttypes>
+#include <cstdio>
+#include <random>
 #include <string>
+#include <vector>
 
 using namespace tickfan;
 
@@ -52,6 +56,44 @@ TEST_CASE("format_fixed writes the shortest exact decimal") {
   CHECK(fmt(-1) == "-0.0001");
   CHECK(fmt(INT64_MIN) == "-922337203685477.5808");
   CHECK(fmt(INT64_MAX) == "922337203685477.5807");
+}
+
+TEST_CASE("format_fixed and format_int agree with printf on every digit count and random values") {
+  // The formatters are hand-tuned (digit pairs, in-place writes); printf is
+  // the slow, obviously right reference.
+  auto ref_fixed = [](int64_t v) {
+    uint64_t a = v < 0 ? 0 - static_cast<uint64_t>(v) : static_cast<uint64_t>(v);
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%s%" PRIu64 ".%04" PRIu64, v < 0 ? "-" : "", a / 10000, a % 10000);
+    std::string s(buf);
+    while (s.back() == '0') s.pop_back();
+    if (s.back() == '.') s.pop_back();
+    return s;
+  };
+  auto ref_int = [](int64_t v) { return std::to_string(v); };
+  auto int_of = [](int64_t v) {
+    char buf[24];
+    return std::string(buf, format_int(v, buf));
+  };
+  std::vector<int64_t> values = {0, 1, 9, 10, 99, 100, 9999, 10000, 10001, 99999999, 100000000, 100000001,
+                                 INT64_MAX, INT64_MIN, INT64_MIN + 1};
+  for (int64_t p = 1, k = 0; k < 18; ++k, p *= 10) {  // every digit count and its neighbours
+    for (int64_t d : {-1, 0, 1}) {
+      values.push_back(p + d);
+      values.push_back(-(p + d));
+      values.push_back(9 * p + d);
+    }
+  }
+  std::mt19937_64 rng(42);
+  for (int i = 0; i < 200000; ++i) {
+    auto v = static_cast<int64_t>(rng() >> (1 + rng() % 63));  // every magnitude, >= 0
+    values.push_back(i % 2 ? v : -v);
+  }
+  for (int64_t v : values) {
+    INFO(v);
+    REQUIRE(fmt(v) == ref_fixed(v));
+    REQUIRE(int_of(v) == ref_int(v));
+  }
 }
 
 TEST_CASE("format then parse is the identity") {
