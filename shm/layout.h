@@ -3,10 +3,10 @@
 //
 // FILE
 //
-//   0        4096                4096+16*cap      (64-aligned)           (page-aligned)
-//   +--------+-------------------+----------------+-----------------------+
-//   | Header | Keys: cap x 16 B  | Index: idx x 4 | Records: cap x 960 B  |
-//   +--------+-------------------+----------------+-----------------------+
+//   0        4096               4096+16*cap     (64-aligned)          (page-aligned)         (page-aligned)
+//   +--------+------------------+---------------+---------------------+----------------------+
+//   | Header | Keys: cap x 16 B | Index: idx x 4 | Records: cap x 320 B | JSON: cap x 640 B    |
+//   +--------+------------------+---------------+---------------------+----------------------+
 //
 //   Keys[slot]   the slot's symbol, NUL-padded. Written once, before the slot
 //                is published, never changed: readers compare it without a lock.
@@ -14,11 +14,16 @@
 //                u32: 0 = empty, else bits 0..25 slot+1, bits 26..31 a tag
 //                (top 6 bits of the symbol's hash) so most mismatching
 //                probes never touch a record. Entries are only ever added.
-//   Records      one per slot, a seqlock each (below).
+//   Records      one per slot, a seqlock each (below): the quote, hot.
+//   JSON[slot]   the record's JSON rendering, under the record's seqlock.
+//                Kept apart so the quotes are dense (a quote read touches 5
+//                lines of a 320-byte stride: at 5 000 symbols all quotes fit
+//                in L2, as a bare array of quotes would) and a JSON read
+//                touches the record's first line and the JSON's lines.
 //
 // Slots are never freed or reused for another symbol, so a reader holding a
 // slot number can never read another key's value (the bug that sank the
-// store this replaces). Footprint: 960 + 16 + 2*4 = 984 bytes per symbol.
+// store this replaces). Footprint: 320 + 640 + 16 + 2*4 = 984 bytes per symbol.
 //
 // HEADER (4096 bytes; each group on its own cache line so the writer's
 // heartbeat and commit stores do not invalidate readers' hot `used` line)
@@ -33,18 +38,18 @@
 //    128 | commit_seq | epoch | sequence | commit_ns | commit_count |   pad to 192 |
 //    192 | used u32 | sync_state u32 | gaps | resyncs | repairs | rejected | pad 256 |
 //    256 | undo_seq u64 | undo_slot u32 | pad |                           pad 320 |
-//    320 | undo record (960 B)                                         | pad 4096 |
+//    320 | undo record (320 B)                                         | pad 4096 |
 //        +---------------------------------------------------------------------------+
 //
 //  `version` (layout version) is stored LAST when a file is created, with
 //  release ordering: a reader that sees 0 treats the file as not ready.
 //
-// RECORD (960 bytes = 15 cache lines, 64-aligned)
+// RECORD (320 bytes = 5 cache lines, 64-aligned) and its JSON (640 bytes)
 //
-//    0        8          16        20      24          32          320            960
-//    +--------+----------+---------+-------+-----------+-----------+--------------+
-//    | seq    | checksum | json_len| flags | updated_ns| Quote 288 | JSON 640 max |
-//    +--------+----------+---------+-------+-----------+-----------+--------------+
+//    0        8          16        20      24          32          320
+//    +--------+----------+---------+-------+-----------+-----------+
+//    | seq    | checksum | json_len| flags | updated_ns| Quote 288 |     JSON[slot]: 640 B max
+//    +--------+----------+---------+-------+-----------+-----------+
 //
 //  seq       even: stable; odd: the writer is inside an update. seq/2 counts
 //            updates of this slot and never goes backwards.
@@ -62,8 +67,9 @@
 //     s = seq (even)
 //     seq.store(s+1, relaxed)
 //     atomic_thread_fence(release)          // (W1)
-//     payload words: store(relaxed) ...     // every shared word is atomic
-//     seq.store(s+2, release)               // (W2)
+//     payload words: store(relaxed) ...     // every shared word is atomic;
+//     seq.store(s+2, release)               // (W2)   the payload is the record
+//                                           // after seq and JSON[slot]
 //  Reader:
 //     s1 = seq.load(acquire)                // (R1) odd -> retry
 //     payload words: load(relaxed) into a private copy
@@ -86,7 +92,7 @@
 // CRASH SAFETY (writer SIGKILLed at any instruction)
 //
 //  Before rewriting an existing record the writer copies bytes [8, 320) of it
-//  (checksum, header words, quote: not the JSON, which is derived from the
+//  (checksum, header words, quote: not its JSON, which is derived from the
 //  quote) into the header's undo slot under the undo seqlock (undo_seq odd ->
 //  copy -> even, with undo_slot = slot). So whenever a record is odd, the undo
 //  slot holds its previous complete quote. Readers that find a record odd for
@@ -112,17 +118,18 @@ namespace tickfan::shm::layout {
 
 inline constexpr uint64_t kMagic = 0x0045524F54534654ull;  // "TFSTORE\0" little-endian
 // Bump on any change to the structs below or to what the checksum and the
-// undo copy cover; readers refuse other versions. 2: checksum and undo copy
-// cover [8, 320) only (the JSON is re-rendered instead).
+// undo copy cover; readers refuse other versions. 2: the JSON moved out of
+// the record into its own array; checksum and undo copy cover the record only
+// (the JSON is re-rendered instead).
 inline constexpr uint32_t kLayoutVersion = 2;
 inline constexpr size_t kHeaderSize = 4096;
-inline constexpr size_t kRecordSize = 960;
+inline constexpr size_t kRecordSize = 320;
 inline constexpr size_t kKeySize = 16;
 inline constexpr size_t kJsonCap = 640;
 inline constexpr size_t kPayloadOffset = 8;  // first byte after seq
-inline constexpr size_t kChecksumFrom = 16;  // first byte covered by the checksum (up to kJsonOffset)
+inline constexpr size_t kChecksumFrom = 16;  // first byte covered by the checksum (to the end of the record)
 inline constexpr size_t kQuoteOffset = 32;
-inline constexpr size_t kJsonOffset = 320;
+inline constexpr size_t kQuoteEnd = 320;  // end of the record
 
 struct alignas(64) Record {
   std::atomic<uint64_t> seq;
@@ -131,14 +138,16 @@ struct alignas(64) Record {
   uint32_t flags;
   int64_t updated_ns;
   Quote quote;
-  char json[kJsonCap];
 };
 static_assert(sizeof(Record) == kRecordSize);
+struct Json {
+  char bytes[kJsonCap];
+};
+static_assert(sizeof(Json) == kJsonCap && kJsonCap % 64 == 0, "JSON slots stay line-aligned");
 static_assert(offsetof(Record, checksum) == 8);
 static_assert(offsetof(Record, json_len) == 16);
 static_assert(offsetof(Record, updated_ns) == 24);
 static_assert(offsetof(Record, quote) == kQuoteOffset);
-static_assert(offsetof(Record, json) == kJsonOffset);
 static_assert(kJsonCap == kQuoteJsonMax, "the record holds any JSON render_quote_json accepts");
 static_assert(std::atomic<uint64_t>::is_always_lock_free, "seqlocks across processes need lock-free atomics");
 
@@ -202,6 +211,7 @@ struct Geometry {
   uint64_t keys_offset;
   uint64_t index_offset;
   uint64_t records_offset;
+  uint64_t json_offset;  // derived from the others, not stored
   uint64_t file_size;
 };
 
@@ -214,7 +224,8 @@ inline Geometry geometry_for(uint32_t capacity) {
   g.keys_offset = kHeaderSize;
   g.index_offset = (g.keys_offset + uint64_t{kKeySize} * capacity + 63) / 64 * 64;
   g.records_offset = (g.index_offset + uint64_t{4} * idx + 4095) / 4096 * 4096;
-  g.file_size = (g.records_offset + uint64_t{kRecordSize} * capacity + 4095) / 4096 * 4096;
+  g.json_offset = (g.records_offset + uint64_t{kRecordSize} * capacity + 4095) / 4096 * 4096;
+  g.file_size = (g.json_offset + uint64_t{kJsonCap} * capacity + 4095) / 4096 * 4096;
   return g;
 }
 
@@ -239,13 +250,11 @@ inline void store_words(void* dst, const void* src, size_t words) {
   }
 }
 
-// Words of a record from kPayloadOffset that matter: up to the end of its JSON.
-inline size_t payload_words(uint32_t json_len) { return (kJsonOffset + json_len - kPayloadOffset + 7) / 8; }
-// Words the undo copy and the checksum's neighbourhood cover: [8, 320).
-inline constexpr size_t kUndoWords = (kJsonOffset - kPayloadOffset) / 8;
+// Words of a record after seq: what an update writes and the undo copy holds.
+inline constexpr size_t kPayloadWords = (kRecordSize - kPayloadOffset) / 8;
 // JSON bytes are copied in whole words; kJsonCap is a multiple of 8, so a
 // kJsonCap buffer always has room for the rounded-up length.
-static_assert(kJsonCap % 8 == 0);
+inline size_t json_words(uint32_t json_len) { return (json_len + 7) / 8; }
 
 // A fast 64-bit checksum over whole words (not cryptographic: it catches
 // damage, not malice).

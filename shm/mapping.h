@@ -29,18 +29,32 @@ struct Key {
   uint64_t hash() const { return mix64(w[0] ^ mix64(w[1] + 0x632BE59BD9B4E019ull)); }
 };
 
-// A mapped store file; shared by writer and reader.
+// A mapped store file; shared by writer and reader. bind() caches the
+// area pointers once the header is known good.
 struct Mapping {
   int fd = -1;
   void* base = nullptr;
   size_t size = 0;
   Header* header() const { return static_cast<Header*>(base); }
-  Key* keys() const { return reinterpret_cast<Key*>(static_cast<char*>(base) + header()->keys_offset); }
-  std::atomic<uint32_t>* index() const {
-    return reinterpret_cast<std::atomic<uint32_t>*>(static_cast<char*>(base) + header()->index_offset);
+  Key* keys() const { return keys_; }
+  std::atomic<uint32_t>* index() const { return index_; }
+  Record* records() const { return records_; }
+  Json* json() const { return json_; }
+  void bind() {
+    Geometry g = geometry_for(header()->capacity);
+    auto* b = static_cast<char*>(base);
+    keys_ = reinterpret_cast<Key*>(b + g.keys_offset);
+    index_ = reinterpret_cast<std::atomic<uint32_t>*>(b + g.index_offset);
+    records_ = reinterpret_cast<Record*>(b + g.records_offset);
+    json_ = reinterpret_cast<Json*>(b + g.json_offset);
   }
-  Record* records() const { return reinterpret_cast<Record*>(static_cast<char*>(base) + header()->records_offset); }
   void close();
+
+ private:
+  Key* keys_ = nullptr;
+  std::atomic<uint32_t>* index_ = nullptr;
+  Record* records_ = nullptr;
+  Json* json_ = nullptr;
 };
 
 // Probe for `key`: returns the slot or -1, and the index position where the
@@ -50,7 +64,7 @@ int64_t probe(const Mapping& m, const Key& key, uint32_t* stop_at, uint32_t* pro
 // Cache warm-up for a writer that knows which symbols come next (a batch):
 // the index line holding the symbol's home entry, then, once that line is
 // in, the record the entry points at (for writing: the undo copy reads it and
-// the update rewrites it). Only the home entry is looked at: a symbol that
+// the update rewrites it, and its JSON). Only the home entry is looked at: a symbol that
 // collided further along is found by the normal probe, just without the head
 // start. `raw_symbol` is the quote's 16-byte field as received; a hostile one
 // only costs a useless prefetch.
@@ -68,6 +82,8 @@ inline void prefetch_record_for_write(const Mapping& m, uint64_t hash) {
   if (e == 0 || entry_tag(e) != index_tag(hash) || entry_slot(e) >= h->capacity) return;
   const char* rec = reinterpret_cast<const char*>(&m.records()[entry_slot(e)]);
   for (size_t line = 0; line < kRecordSize / 64; ++line) __builtin_prefetch(rec + line * 64, 1);
+  const char* json = m.json()[entry_slot(e)].bytes;
+  for (size_t line = 0; line < kJsonCap / 64; ++line) __builtin_prefetch(json + line * 64, 1);
 }
 
 // Checks a mapped header against this build; the message names both versions.

@@ -56,6 +56,7 @@ std::unique_ptr<StoreReader> StoreReader::open(const std::string& path, Status* 
   }
   Status s = check_header(m.header(), m.size, path, error);
   if (s != Status::ok) return fail(s);
+  m.bind();
   *status = Status::ok;
   return r;
 }
@@ -103,12 +104,13 @@ struct Want {
   char* json;  // kJsonCap bytes of room
 };
 
-// Copies what `want` asks for from `src` under its seqlock. Returns the even
+// Copies what `want` asks for from `src` (and its JSON `src_json`, may be
+// null when no JSON is wanted) under the record's seqlock. Returns the even
 // seq read, or 1 if the record stayed mid-update beyond the spin budget.
 // A failed attempt may leave partial bytes in the buffers; callers only use
 // them after a success.
-inline uint64_t seqlock_copy(const Record& src, const Want& want, uint64_t* retries) {
-  const char* base = reinterpret_cast<const char*>(&src);
+inline uint64_t seqlock_copy(const Record& src, const Json* src_json, const Want& want, uint64_t* retries) {
+  const auto* base = reinterpret_cast<const char*>(&src);
   for (int spin = 0; spin < 256; ++spin) {
     uint64_t s1 = src.seq.load(std::memory_order_acquire);
     if ((s1 & 1) == 0) {
@@ -117,7 +119,7 @@ inline uint64_t seqlock_copy(const Record& src, const Want& want, uint64_t* retr
       if (want.json) {
         auto len = static_cast<uint32_t>(want.head[1]);  // json_len: the low half of the second word
         if (len > kJsonCap) len = kJsonCap;              // torn: the seq check below discards it
-        load_words(want.json, base + kJsonOffset, (len + 7) / 8);
+        load_words(want.json, src_json->bytes, json_words(len));
       }
       std::atomic_thread_fence(std::memory_order_acquire);
       if (src.seq.load(std::memory_order_relaxed) == s1) return s1;
@@ -141,7 +143,7 @@ Status StoreReader::read(uint32_t slot, Quote* quote, char* json, size_t* json_l
   ++stats_.reads;
   int64_t deadline = 0;
   for (;;) {
-    uint64_t seq = seqlock_copy(src, Want{head, quote, json}, &stats_.retries);
+    uint64_t seq = seqlock_copy(src, &m.json()[slot], Want{head, quote, json}, &stats_.retries);
     if ((seq & 1) == 0) {
       if (version) *version = seq / 2;
       break;
@@ -154,7 +156,7 @@ Status StoreReader::read(uint32_t slot, Quote* quote, char* json, size_t* json_l
       if ((u1 & 1) == 0 && h->undo_slot.load(std::memory_order_relaxed) == slot) {
         // The undo copy holds the quote, not its JSON (layout.h): render it.
         Quote undo_quote;
-        uint64_t useq = seqlock_copy(h->undo, Want{head, &undo_quote, nullptr}, &stats_.retries);
+        uint64_t useq = seqlock_copy(h->undo, nullptr, Want{head, &undo_quote, nullptr}, &stats_.retries);
         std::atomic_thread_fence(std::memory_order_acquire);
         if ((useq & 1) == 0 && h->undo_seq.load(std::memory_order_relaxed) == u1) {
           ++stats_.undo_reads;
@@ -222,9 +224,11 @@ uint32_t StoreReader::verify(std::string* report) const {
   const Key* keys = impl_->m.keys();
   for (uint32_t slot = 0; slot < n; ++slot) {
     alignas(64) Record copy;
+    Json copy_json;
     uint64_t retries = 0;
     uint64_t* head = reinterpret_cast<uint64_t*>(reinterpret_cast<char*>(&copy) + kPayloadOffset);
-    uint64_t seq = seqlock_copy(impl_->m.records()[slot], Want{head, &copy.quote, copy.json}, &retries);
+    uint64_t seq =
+        seqlock_copy(impl_->m.records()[slot], &impl_->m.json()[slot], Want{head, &copy.quote, copy_json.bytes}, &retries);
     alignas(8) char rendered[kJsonCap];
     std::string problem;
     if (seq & 1) {
@@ -234,7 +238,7 @@ uint32_t StoreReader::verify(std::string* report) const {
     } else if (record_checksum(copy) != copy.checksum) {
       problem = "checksum mismatch";
     } else if (render_quote_json(copy.quote, rendered, kJsonCap) != copy.json_len ||
-               std::memcmp(rendered, copy.json, copy.json_len) != 0) {
+               std::memcmp(rendered, copy_json.bytes, copy.json_len) != 0) {
       problem = "JSON differs from the rendering of its quote";
     } else if (std::memcmp(keys[slot].w, copy.quote.symbol()->Data(), kKeySize) != 0) {
       problem = "key and record symbol differ";

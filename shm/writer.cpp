@@ -20,7 +20,10 @@ using namespace detail;
 
 struct StoreWriter::Impl {
   Mapping m;
-  Record staging;            // private: the next version of a record is built here, then published
+  // Private: the next version of a record and its JSON are built here, then
+  // published with one pass of word stores.
+  Record staging;
+  Json staging_json;
   int64_t batch_now_ns = 0;  // one clock read per batch, not per quote
 };
 
@@ -79,6 +82,7 @@ Status create_file(Mapping& m, uint32_t capacity, const std::string& path, std::
   h->created_ns = wall_ns();
   // The version goes last: until now readers see "not ready".
   h->version.store(kLayoutVersion, std::memory_order_release);
+  m.bind();
   return Status::ok;
 }
 
@@ -152,6 +156,7 @@ std::unique_ptr<StoreWriter> StoreWriter::open(const std::string& path, const Wr
     }
     Status s = check_header(m.header(), m.size, path, error);
     if (s != Status::ok) return fail(s);
+    m.bind();
   }
   Header* h = m.header();
   h->writer_pid.store(static_cast<int32_t>(::getpid()), std::memory_order_relaxed);
@@ -172,15 +177,15 @@ std::unique_ptr<StoreWriter> StoreWriter::open(const std::string& path, const Wr
       // The quote comes back from the undo copy; its JSON is rendered again
       // (the undo copy does not hold it: layout.h, CRASH SAFETY).
       store_words(reinterpret_cast<char*>(&r) + kPayloadOffset, reinterpret_cast<char*>(&h->undo) + kPayloadOffset,
-                  kUndoWords);
-      alignas(8) char json[kJsonCap];
-      size_t len = render_quote_json(r.quote, json, kJsonCap);
+                  kPayloadWords);
+      Json json;
+      size_t len = render_quote_json(r.quote, json.bytes, kJsonCap);
       if (len != r.json_len) {
         LOG_ERROR("shm", "store %s: slot %u: the undo copy renders %zu JSON bytes, its header says %u", path.c_str(),
                   slot, len, r.json_len);
       }
-      std::memset(json + len, 0, ((len + 7) & ~size_t{7}) - len);
-      store_words(r.json, json, (len + 7) / 8);
+      std::memset(json.bytes + len, 0, ((len + 7) & ~size_t{7}) - len);
+      store_words(m.json()[slot].bytes, json.bytes, json_words(static_cast<uint32_t>(len)));
       LOG_WARN("shm", "store %s: restored slot %u (%.16s) from the undo copy: the last writer died mid-update",
                path.c_str(), slot, reinterpret_cast<const char*>(&m.keys()[slot]));
     } else {
@@ -241,28 +246,29 @@ Status StoreWriter::upsert(const Quote& q) {
     h->rejected.fetch_add(1, std::memory_order_relaxed);
     return Status::invalid_symbol;
   }
-  // Build the new version privately: the shared record is then written in
-  // one pass of word stores between the two seq stores.
+  // Build the new version privately: the shared record and JSON are then
+  // written in one pass of word stores between the two seq stores.
   Record& st = impl_->staging;
+  char* json = impl_->staging_json.bytes;
   if (!valid_values(q)) {
     ++stats_.rejected_value;
     h->rejected.fetch_add(1, std::memory_order_relaxed);
     return Status::invalid_value;
   }
   std::memcpy(&st.quote, &q, sizeof(Quote));
-  size_t len = render_quote_json(q, st.json, kJsonCap);
+  size_t len = render_quote_json(q, json, kJsonCap);
   if (len == 0) {
     ++stats_.rejected_value;
     h->rejected.fetch_add(1, std::memory_order_relaxed);
     return Status::invalid_value;
   }
-  std::memset(st.json + len, 0, ((len + 7) & ~size_t{7}) - len);  // whole words are copied: no stale bytes
+  std::memset(json + len, 0, ((len + 7) & ~size_t{7}) - len);  // whole words are copied: no stale bytes
   st.json_len = static_cast<uint32_t>(len);
   st.flags = 0;
   st.updated_ns = impl_->batch_now_ns ? impl_->batch_now_ns : wall_ns();
   st.checksum = record_checksum(st);
-  size_t words = payload_words(st.json_len);
   const char* src = reinterpret_cast<const char*>(&st) + kPayloadOffset;
+  const size_t words = json_words(st.json_len);
 
   uint32_t stop = 0;
   int64_t found = probe(m, key, &stop, nullptr);
@@ -278,7 +284,7 @@ Status StoreWriter::upsert(const Quote& q) {
     std::atomic_thread_fence(std::memory_order_release);
     h->undo_slot.store(static_cast<uint32_t>(found), std::memory_order_relaxed);
     store_words(reinterpret_cast<char*>(&h->undo) + kPayloadOffset, reinterpret_cast<const char*>(&r) + kPayloadOffset,
-                kUndoWords);
+                kPayloadWords);
     h->undo.seq.store(seq, std::memory_order_relaxed);
     h->undo_seq.store(useq + 1, std::memory_order_release);
     // The undo copy must be complete before the record turns odd, for
@@ -287,7 +293,8 @@ Status StoreWriter::upsert(const Quote& q) {
 
     r.seq.store(seq + 1, std::memory_order_relaxed);
     std::atomic_thread_fence(std::memory_order_release);
-    store_words(reinterpret_cast<char*>(&r) + kPayloadOffset, src, words);
+    store_words(reinterpret_cast<char*>(&r) + kPayloadOffset, src, kPayloadWords);
+    store_words(m.json()[found].bytes, json, words);
     r.seq.store(seq + 2, std::memory_order_release);
     ++stats_.updates;
     return Status::ok;
@@ -304,7 +311,8 @@ Status StoreWriter::upsert(const Quote& q) {
   uint64_t seq = r.seq.load(std::memory_order_relaxed) | 1;  // odd while being filled
   r.seq.store(seq, std::memory_order_relaxed);
   std::atomic_thread_fence(std::memory_order_release);
-  store_words(reinterpret_cast<char*>(&r) + kPayloadOffset, src, words);
+  store_words(reinterpret_cast<char*>(&r) + kPayloadOffset, src, kPayloadWords);
+  store_words(m.json()[used].bytes, json, words);
   r.seq.store(seq + 1, std::memory_order_release);
   h->used.store(used + 1, std::memory_order_release);
   m.index()[stop].store(index_entry(used, key.hash()), std::memory_order_release);
@@ -317,7 +325,7 @@ Status StoreWriter::apply_batch(std::span<const Quote> quotes, uint64_t epoch, u
   Status first_error = Status::ok;
   impl_->batch_now_ns = wall_ns();
   // A batch names its symbols up front, so the cache misses of later quotes
-  // (index line, then the 960-byte record) overlap with the render of the
+  // (index line, then the record and its JSON) overlap with the render of the
   // current one instead of stalling it: at 100 000 symbols the records live
   // in DRAM and this is most of the difference between a cold and a warm
   // update (docs/BENCHMARKS.md, store).

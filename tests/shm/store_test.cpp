@@ -295,14 +295,15 @@ TEST_CASE("a writer that died inside an update: readers serve the previous value
     uint64_t useq = h->undo_seq.load();
     h->undo_seq.store(useq + 1);
     h->undo_slot.store(1);
-    std::memcpy(reinterpret_cast<char*>(&h->undo) + 8, reinterpret_cast<char*>(&r) + 8, layout::kUndoWords * 8);
+    std::memcpy(reinterpret_cast<char*>(&h->undo) + 8, reinterpret_cast<char*>(&r) + 8, layout::kPayloadWords * 8);
     h->undo.seq.store(r.seq.load());
     h->undo_seq.store(useq + 2);
     r.seq.store(r.seq.load() + 1);  // odd: update in progress
     // Half-written: a dying writer rewrites the symbol with the same bytes,
     // so the damage starts after it (name, prices).
     std::memset(reinterpret_cast<char*>(&r.quote) + kSymbolMax, 0x5A, 100);
-    std::memset(r.json, 0x5A, 200);  // the JSON too: the undo copy does not hold it
+    char* json = static_cast<char*>(base) + layout::geometry_for(h->capacity).json_offset + 1 * layout::kJsonCap;
+    std::memset(json, 0x5A, 200);  // the JSON too: the undo copy does not hold it
     ::munmap(base, static_cast<size_t>(st.st_size));
     ::close(fd);
   }
@@ -370,11 +371,12 @@ TEST_CASE("verify finds damage the seqlock cannot: a flipped quote byte, a flipp
     REQUIRE(w->upsert(make_quote("sh600000", 103300)) == Status::ok);
     REQUIRE(w->upsert(make_quote("sz000001", 95000)) == Status::ok);
   }
-  auto flip = [&](size_t slot, size_t offset_in_record) {
+  // Flips one bit of a record (json = false) or of its JSON (json = true).
+  auto flip = [&](size_t slot, bool json, size_t offset) {
     int fd = ::open(path.c_str(), O_RDWR);
-    layout::Header h;
-    REQUIRE(::pread(fd, &h, sizeof h, 0) == sizeof h);
-    off_t at = static_cast<off_t>(h.records_offset + slot * layout::kRecordSize + offset_in_record);
+    layout::Geometry g = layout::geometry_for(64);
+    off_t at = static_cast<off_t>(json ? g.json_offset + slot * layout::kJsonCap + offset
+                                       : g.records_offset + slot * layout::kRecordSize + offset);
     char c = 0;
     REQUIRE(::pread(fd, &c, 1, at) == 1);
     c ^= 0x01;
@@ -384,12 +386,12 @@ TEST_CASE("verify finds damage the seqlock cannot: a flipped quote byte, a flipp
   auto r = must_open_reader(path);
   std::string report;
   REQUIRE(r->verify(&report) == 0);
-  flip(0, layout::kQuoteOffset + 100);  // inside the quote: the checksum catches it
+  flip(0, false, layout::kQuoteOffset + 100);  // inside the quote: the checksum catches it
   CHECK(r->verify(&report) == 1);
   CHECK(report.find("checksum mismatch") != std::string::npos);
-  flip(0, layout::kQuoteOffset + 100);  // undone
+  flip(0, false, layout::kQuoteOffset + 100);  // undone
   report.clear();
-  flip(1, layout::kJsonOffset + 20);  // inside the JSON: re-rendering catches it
+  flip(1, true, 20);  // inside the JSON: re-rendering catches it
   CHECK(r->verify(&report) == 1);
   CHECK(report.find("sz000001") != std::string::npos);
   CHECK(report.find("JSON differs") != std::string::npos);
