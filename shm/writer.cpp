@@ -223,7 +223,10 @@ StoreWriter::~StoreWriter() {
 }
 
 namespace {
-bool valid_values(const Quote& q) {
+// `current` is the record being updated (null for a new symbol): a name equal
+// to the one already stored was validated when it was stored, so the UTF-8
+// check (a visible share of an update) runs only when the name changes.
+bool valid_values(const Quote& q, const Record* current) {
   if (q.prev_close() < 0 || q.open() < 0 || q.high() < 0 || q.low() < 0 || q.last() < 0 || q.volume() < 0 ||
       q.turnover() < 0)
     return false;
@@ -232,6 +235,7 @@ bool valid_values(const Quote& q) {
     if (q.bids()->Get(i)->price() < 0 || q.bids()->Get(i)->volume() < 0) return false;
     if (q.asks()->Get(i)->price() < 0 || q.asks()->Get(i)->volume() < 0) return false;
   }
+  if (current && std::memcmp(current->quote.name()->Data(), q.name()->Data(), kNameMax) == 0) return true;
   return valid_display_name(quote_name(q));
 }
 }  // namespace
@@ -246,11 +250,14 @@ Status StoreWriter::upsert(const Quote& q) {
     h->rejected.fetch_add(1, std::memory_order_relaxed);
     return Status::invalid_symbol;
   }
+  uint32_t stop = 0;
+  int64_t found = probe(m, key, &stop, nullptr);
+  Record* recs = m.records();
   // Build the new version privately: the shared record and JSON are then
   // written in one pass of word stores between the two seq stores.
   Record& st = impl_->staging;
   char* json = impl_->staging_json.bytes;
-  if (!valid_values(q)) {
+  if (!valid_values(q, found >= 0 ? &recs[found] : nullptr)) {
     ++stats_.rejected_value;
     h->rejected.fetch_add(1, std::memory_order_relaxed);
     return Status::invalid_value;
@@ -270,9 +277,6 @@ Status StoreWriter::upsert(const Quote& q) {
   const char* src = reinterpret_cast<const char*>(&st) + kPayloadOffset;
   const size_t words = json_words(st.json_len);
 
-  uint32_t stop = 0;
-  int64_t found = probe(m, key, &stop, nullptr);
-  Record* recs = m.records();
   if (found >= 0) {
     Record& r = recs[found];
     uint64_t seq = r.seq.load(std::memory_order_relaxed);
