@@ -17,6 +17,13 @@ int parse_options(int argc, char** argv, Options* o) {
   app.add_option("--workers", o->workers, "worker processes (0 = number of CPUs)")
       ->check(CLI::Range(0, 256))
       ->capture_default_str();
+  app.add_option("--cpu-affinity", o->cpu_affinity,
+                 "auto: when workers = CPUs, pin one worker per CPU and serve each connection on the worker of the "
+                 "CPU its packets arrive on; off")
+      ->check(CLI::IsMember({"auto", "off"}))
+      ->capture_default_str();
+  app.add_option("--tcp-congestion", o->tcp_congestion,
+                 "TCP congestion control of client connections, e.g. cubic (empty: the system default)");
   app.add_option("--backlog", o->backlog, "listen backlog per worker")->capture_default_str();
   app.add_option("--sndbuf", o->sndbuf, "SO_SNDBUF of client sockets in bytes (0: kernel autotuning)")
       ->capture_default_str();

@@ -16,6 +16,11 @@ struct Options {
   int workers = 0;  // 0: one per online CPU
   int backlog = 4096;
   int sndbuf = 0;  // SO_SNDBUF for accepted sockets (0: kernel autotuning)
+  // "auto": when there are exactly as many workers as CPUs this process may
+  // use, pin worker i to the i-th of them and keep each connection on the
+  // worker of the CPU its packets arrive on (server.cpp). "off": never.
+  std::string cpu_affinity = "auto";
+  std::string tcp_congestion;  // TCP_CONGESTION of the listeners, inherited by connections ("": system default)
 
   // Limits (docs/http.md "Limits").
   size_t max_uri_bytes = 32768;        // request target; longer -> 414

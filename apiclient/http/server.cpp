@@ -30,6 +30,7 @@
 #include <llhttp.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sched.h>
 #include <strings.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
@@ -64,6 +65,8 @@ constexpr int64_t kIdleReleaseMs = 1000;        // idle this long: output buffer
 constexpr int64_t kSweepMs = 250;
 constexpr int kResumeBatch = 32;           // waiting connections resumed per drain event
 constexpr size_t kStashBudget = 2u << 20;  // requests read ahead by waiting connections, per worker
+constexpr int kMigrateAfterSweeps = 2;      // sweeps a connection is seen on another CPU before it moves
+constexpr int64_t kMigrateHoldMs = 2000;    // a connection that moved stays put at least this long
 
 enum class Phase : uint8_t { idle, headers, lingering, closing };
 enum class Hdr : uint8_t { none, accept_encoding, if_none_match, origin };
@@ -84,6 +87,8 @@ struct Conn {
   bool waiting = false;      // on the server's wait list (queue over budget)
   bool has_stash = false;
   bool shut = false;  // shutdown(SHUT_WR) done
+  uint8_t away = 0;   // consecutive sweeps its packets arrived on another worker's CPU
+  int64_t hold_until_ms = 0;  // not moved again before this
   int64_t deadline_ms = 0;
   int64_t last_active_ms = 0;
   int64_t req_start_ns = 0;
@@ -124,6 +129,9 @@ struct Server {
   uv_loop_t* loop = nullptr;
   int listen_fd = -1;
   uv_poll_t listener;
+  const Handoff* handoff = nullptr;
+  int cpu = -1;  // pinned to this CPU (-1: not pinned)
+  uv_poll_t inbox;
   uv_timer_t sweep;
   uv_prepare_t tick_prepare;
   int64_t tick = 0;  // loop iterations: the store header is re-read once per tick
@@ -716,7 +724,9 @@ void resume(Conn* c) {
   }
 }
 
-void add_conn(Server* s, int fd) {
+// `moved`: handed over by another worker (see migrate()), already counted
+// as accepted there, its socket options set and its request not begun.
+void add_conn(Server* s, int fd, bool moved = false) {
   Conn* c = new Conn();
   c->srv = s;
   c->fd = fd;
@@ -730,11 +740,17 @@ void add_conn(Server* s, int fd) {
   s->head = c;
   s->nconns++;
   s->w.metrics.connections->set(s->nconns);
-  s->w.metrics.accepted->inc();
   llhttp_init(&c->parser, HTTP_REQUEST, &s->settings);
   c->parser.data = c;
   int64_t now = static_cast<int64_t>(uv_now(s->loop));
   c->last_active_ms = now;
+  if (moved) {
+    c->deadline_ms = now + s->opts.idle_timeout_ms;
+    c->hold_until_ms = now + kMigrateHoldMs;
+    update_events(c);
+    return;
+  }
+  s->w.metrics.accepted->inc();
   // A connection that sends nothing is closed after the header timeout.
   c->deadline_ms = now + s->opts.header_timeout_ms;
   int one = 1;
@@ -773,6 +789,106 @@ void on_accept(uv_poll_t* h, int status, int) {
   }
 }
 
+// --- CPU locality (--cpu-affinity) --------------------------------------------
+//
+// Pinned workers: worker i runs only on CPU cpus[i], and a connection is
+// best served by the worker of the CPU where its packets are processed (the
+// NIC queue's CPU, or on loopback the client thread's): the softirq that
+// queues a request, the worker that answers it and, on loopback, the
+// client woken by the answer then share that CPU's caches and need no
+// cross-CPU wake-up. On a 2-CPU VM under wrk -c64 that is ~345 k req/s for
+// a quote against ~200 k unpinned (docs/BENCHMARKS.md). Two mechanisms:
+//  - new connections: each listener has SO_INCOMING_CPU = its CPU, so the
+//    SO_REUSEPORT group picks the worker of the CPU that processed the SYN
+//    (Linux >= 6.2; older kernels hash as before);
+//  - established ones: the sweep asks each recently active idle connection
+//    where its packets arrive (SO_INCOMING_CPU); seen on another worker's
+//    CPU twice in a row, it is handed to that worker over a unix socket
+//    (SCM_RIGHTS). This also undoes the skew of the first rule when a few
+//    client threads connect from one CPU and only later spread out (two wrk
+//    threads started on one CPU put all 64 connections on one worker).
+// Only a connection between requests moves (nothing read, nothing queued):
+// its kernel socket carries any request already sent, and the parser state
+// is fresh. A moved connection stays put for kMigrateHoldMs, so a client
+// thread hopping between CPUs cannot bounce it back and forth.
+
+// The worker serving `cpu`, or -1.
+int worker_of_cpu(const Server* s, int cpu) {
+  const std::vector<int>& cpus = s->handoff->cpus;
+  for (size_t i = 0; i < cpus.size(); ++i)
+    if (cpus[i] == cpu) return static_cast<int>(i);
+  return -1;
+}
+
+// Sends c's socket to worker `to`; closes our side on success.
+void migrate(Conn* c, int to) {
+  Server* s = c->srv;
+  char byte = 0;
+  iovec iov{&byte, 1};
+  alignas(cmsghdr) char ctl[CMSG_SPACE(sizeof(int))] = {};
+  msghdr mh{};
+  mh.msg_iov = &iov;
+  mh.msg_iovlen = 1;
+  mh.msg_control = ctl;
+  mh.msg_controllen = sizeof ctl;
+  cmsghdr* cm = CMSG_FIRSTHDR(&mh);
+  cm->cmsg_level = SOL_SOCKET;
+  cm->cmsg_type = SCM_RIGHTS;
+  cm->cmsg_len = CMSG_LEN(sizeof(int));
+  std::memcpy(CMSG_DATA(cm), &c->fd, sizeof(int));
+  if (sendmsg(s->handoff->outbox[static_cast<size_t>(to)], &mh, MSG_DONTWAIT | MSG_NOSIGNAL) != 1) {
+    c->hold_until_ms = static_cast<int64_t>(uv_now(s->loop)) + kMigrateHoldMs;  // inbox full: keep it
+    return;
+  }
+  s->w.metrics.migrated->inc();
+  close_conn(c);  // the socket lives on in the other worker
+}
+
+void check_locality(Conn* c, int64_t now) {
+  Server* s = c->srv;
+  bool between_requests = c->phase == Phase::idle && c->segs.empty() && !c->has_stash && !c->waiting &&
+                          !c->close_after && c->reading;
+  if (!between_requests || now < c->hold_until_ms || now - c->last_active_ms > 2 * kSweepMs) {
+    c->away = 0;
+    return;
+  }
+  int cpu = -1;
+  socklen_t len = sizeof cpu;
+  if (getsockopt(c->fd, SOL_SOCKET, SO_INCOMING_CPU, &cpu, &len) != 0 || cpu == s->cpu) {
+    c->away = 0;
+    return;
+  }
+  int to = worker_of_cpu(s, cpu);
+  if (to < 0 || to == s->w.index) return;
+  if (++c->away >= kMigrateAfterSweeps) migrate(c, to);
+}
+
+void on_inbox(uv_poll_t* h, int status, int) {
+  Server* s = static_cast<Server*>(h->data);
+  uv_os_fd_t inbox;
+  if (status < 0 || uv_fileno(reinterpret_cast<uv_handle_t*>(h), &inbox) != 0) return;
+  for (int i = 0; i < 64; ++i) {
+    char byte;
+    iovec iov{&byte, 1};
+    alignas(cmsghdr) char ctl[CMSG_SPACE(sizeof(int))];
+    msghdr mh{};
+    mh.msg_iov = &iov;
+    mh.msg_iovlen = 1;
+    mh.msg_control = ctl;
+    mh.msg_controllen = sizeof ctl;
+    if (recvmsg(inbox, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC) < 0) return;
+    cmsghdr* cm = CMSG_FIRSTHDR(&mh);
+    if (!cm || cm->cmsg_type != SCM_RIGHTS) continue;
+    int fd;
+    std::memcpy(&fd, CMSG_DATA(cm), sizeof fd);
+    if (s->stopping) {
+      close(fd);
+      continue;
+    }
+    add_conn(s, fd, true);
+  }
+}
+
 void on_sweep(uv_timer_t* t) {
   Server* s = static_cast<Server*>(t->data);
   int64_t now = static_cast<int64_t>(uv_now(s->loop));
@@ -801,6 +917,8 @@ void on_sweep(uv_timer_t* t) {
       close_conn(c);
     } else if (c->segs.empty() && now - c->last_active_ms > kIdleReleaseMs) {
       release_idle_buffers(c);
+    } else if (s->cpu >= 0 && !s->handoff->outbox.empty()) {
+      check_locality(c, now);
     }
     c = next;
   }
@@ -815,7 +933,7 @@ void on_signal(uv_signal_t* h, int signum) {
 
 // Our own listening socket with SO_REUSEPORT (libuv 1.44 has no flag for
 // it): the kernel then spreads new connections over the workers' sockets.
-int make_listener(const Options& o, std::string* err) {
+int make_listener(const Options& o, int cpu, std::string* err) {
   sockaddr_storage ss{};
   socklen_t sl;
   auto* in4 = reinterpret_cast<sockaddr_in*>(&ss);
@@ -842,6 +960,20 @@ int make_listener(const Options& o, std::string* err) {
   }
   int one = 1;
   setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  // Inherited by every accepted connection. Why one would: BBR (a common
+  // default) paces each connection with a kernel timer, which on a VM costs
+  // a timer reprogramming per burst; over loopback or a LAN pacing buys
+  // nothing (docs/BENCHMARKS.md: +20-60 % for 214 KB responses with cubic).
+  if (!o.tcp_congestion.empty() &&
+      setsockopt(fd, IPPROTO_TCP, TCP_CONGESTION, o.tcp_congestion.data(), o.tcp_congestion.size()) != 0) {
+    *err = "--tcp-congestion " + o.tcp_congestion + ": " + strerror(errno);
+    close(fd);
+    return -1;
+  }
+  // Before listen(): no connection is hashed to this socket before it says
+  // which CPU's connections it wants (see "CPU locality").
+  if (cpu >= 0 && setsockopt(fd, SOL_SOCKET, SO_INCOMING_CPU, &cpu, sizeof cpu) != 0)
+    LOG_WARN("http", "SO_INCOMING_CPU %d: %s", cpu, strerror(errno));
   if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0 ||
       bind(fd, reinterpret_cast<sockaddr*>(&ss), sl) != 0 || listen(fd, o.backlog) != 0) {
     *err = "listen on " + o.listen_host + ":" + std::to_string(o.port) + ": " + strerror(errno);
@@ -853,14 +985,42 @@ int make_listener(const Options& o, std::string* err) {
 
 }  // namespace
 
-int run_worker(const Options& opts, int index) {
+std::vector<int> worker_cpus(const Options& o) {
+  cpu_set_t allowed;
+  if (o.cpu_affinity != "auto" || sched_getaffinity(0, sizeof allowed, &allowed) != 0) return {};
+  std::vector<int> cpus;
+  for (int i = 0; i < CPU_SETSIZE; ++i)
+    if (CPU_ISSET(i, &allowed)) cpus.push_back(i);
+  // More workers than CPUs would share them (no CPU names one worker);
+  // fewer leave CPUs whose connections have no worker of their own.
+  if (static_cast<int>(cpus.size()) != o.workers || cpus.size() < 2) return {};
+  return cpus;
+}
+
+int run_worker(const Options& opts, int index, const Handoff& handoff) {
+  // Other workers' inboxes are theirs to read.
+  for (size_t i = 0; i < handoff.inbox.size(); ++i)
+    if (static_cast<int>(i) != index) close(handoff.inbox[i]);
+  int cpu = -1;
+  if (static_cast<size_t>(index) < handoff.cpus.size()) {
+    cpu = handoff.cpus[static_cast<size_t>(index)];
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(cpu, &one);
+    if (sched_setaffinity(0, sizeof one, &one) != 0) {
+      LOG_WARN("http", "worker=%d sched_setaffinity(cpu %d): %s; not pinned", index, cpu, strerror(errno));
+      cpu = -1;
+    }
+  }
   std::string err;
-  int fd = make_listener(opts, &err);
+  int fd = make_listener(opts, cpu, &err);
   if (fd < 0) {
     LOG_ERROR("http", "worker=%d %s", index, err.c_str());
     return kWorkerExitListen;
   }
   auto* s = new Server(opts, index);  // lives until exit; the OS reclaims it
+  s->handoff = &handoff;
+  s->cpu = cpu;
   s->loop = uv_default_loop();
   s->max_queued = opts.max_queued_bytes;
   llhttp_settings_init(&s->settings);
@@ -880,6 +1040,11 @@ int run_worker(const Options& opts, int index) {
     LOG_ERROR("http", "worker=%d libuv listen: %s", index, uv_strerror(rc));
     return kWorkerExitListen;
   }
+  if (cpu >= 0 && static_cast<size_t>(index) < handoff.inbox.size()) {
+    s->inbox.data = s;
+    if (uv_poll_init_socket(s->loop, &s->inbox, handoff.inbox[static_cast<size_t>(index)]) == 0)
+      uv_poll_start(&s->inbox, UV_READABLE, on_inbox);
+  }
   // A new tick before each poll: requests handled in one poll phase (e.g. a
   // pipelined batch) share one copy of the store header; the next phase,
   // which could follow a commit, re-reads it.
@@ -895,7 +1060,8 @@ int run_worker(const Options& opts, int index) {
   uv_signal_start(&s->sigterm, on_signal, SIGTERM);
   uv_signal_start(&s->sigint, on_signal, SIGINT);
   s->w.refresh(s->tick);
-  LOG_INFO("http", "worker=%d pid=%d listening on %s:%d", index, getpid(), opts.listen_host.c_str(), opts.port);
+  LOG_INFO("http", "worker=%d pid=%d listening on %s:%d cpu=%d", index, getpid(), opts.listen_host.c_str(), opts.port,
+           cpu);
   uv_run(s->loop, UV_RUN_DEFAULT);
   return kWorkerExitOk;
 }

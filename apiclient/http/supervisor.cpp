@@ -6,6 +6,7 @@
 
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -28,20 +29,41 @@ struct Slot {
   int quick_deaths = 0;       // consecutive deaths within 5 s of start
 };
 
-pid_t spawn(const Options& o, int index, const sigset_t& old_mask, pid_t parent) {
+pid_t spawn(const Options& o, int index, const Handoff& h, const sigset_t& old_mask, pid_t parent) {
   pid_t pid = fork();
   if (pid != 0) return pid;
   sigprocmask(SIG_SETMASK, &old_mask, nullptr);
   prctl(PR_SET_PDEATHSIG, SIGTERM);
   if (getppid() != parent) _exit(0);  // parent died before prctl
-  _exit(run_worker(o, index));
+  _exit(run_worker(o, index, h));
 }
 
 }  // namespace
 
-int run_supervisor(const Options& o) {
+int run_supervisor(const Options& given) {
+  // Workers see the resolved count (CPU pinning depends on it).
+  Options o = given;
   int n = o.workers > 0 ? o.workers : static_cast<int>(sysconf(_SC_NPROCESSORS_ONLN));
   if (n < 1) n = 1;
+  o.workers = n;
+  // Pinned workers pass connections to each other (see server.cpp). The
+  // supervisor keeps every end open, so a restarted worker finds its inbox
+  // (and whatever was sent to it meanwhile) where its predecessor left it.
+  Handoff handoff;
+  handoff.cpus = worker_cpus(o);
+  for (size_t i = 0; i < handoff.cpus.size(); ++i) {
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) != 0) {
+      LOG_WARN("http", "socketpair: %s; connections stay with the worker that accepted them", strerror(errno));
+      for (int fd : handoff.inbox) close(fd);
+      for (int fd : handoff.outbox) close(fd);
+      handoff.inbox.clear();
+      handoff.outbox.clear();
+      break;
+    }
+    handoff.inbox.push_back(sv[0]);
+    handoff.outbox.push_back(sv[1]);
+  }
   sigset_t mask, old_mask;
   sigemptyset(&mask);
   sigaddset(&mask, SIGCHLD);
@@ -52,7 +74,7 @@ int run_supervisor(const Options& o) {
   std::vector<Slot> slots(static_cast<size_t>(n));
   LOG_INFO("http", "supervisor pid=%d starting workers=%d port=%d store=%s", self, n, o.port, o.store_path.c_str());
   for (int i = 0; i < n; ++i) {
-    slots[static_cast<size_t>(i)].pid = spawn(o, i, old_mask, self);
+    slots[static_cast<size_t>(i)].pid = spawn(o, i, handoff, old_mask, self);
     slots[static_cast<size_t>(i)].started_ns = mono_ns();
   }
   int exit_code = 0;
@@ -100,7 +122,7 @@ int run_supervisor(const Options& o) {
     for (size_t i = 0; i < slots.size(); ++i) {
       Slot& s = slots[i];
       if (s.pid == 0 && now >= s.restart_at_ns) {
-        s.pid = spawn(o, static_cast<int>(i), old_mask, self);
+        s.pid = spawn(o, static_cast<int>(i), handoff, old_mask, self);
         s.started_ns = now;
         LOG_INFO("http", "worker=%zu restarted pid=%d", i, s.pid);
       }

@@ -44,6 +44,8 @@ void HttpMetrics::init(int worker_index, std::function<double()> age_ms) {
   accepted = &registry.counter("tickfan_http_connections_accepted_total", "connections accepted");
   rejected_overload = &registry.counter("tickfan_http_connections_rejected_total",
                                         "connections answered 503 and closed at --max-connections");
+  migrated = &registry.counter("tickfan_http_connections_migrated_total",
+                               "connections handed to the worker of the CPU their packets arrive on");
   for (int r = 0; r < static_cast<int>(BadReason::count); ++r) {
     bad_request[r] = &registry.counter("tickfan_http_bad_requests_total", "requests refused before routing, by reason",
                                        std::string("reason=\"") + kBadNames[r] + "\"");

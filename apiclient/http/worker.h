@@ -30,6 +30,7 @@ struct HttpMetrics {
   Counter* bytes_out = nullptr;
   Counter* accepted = nullptr;
   Counter* rejected_overload = nullptr;  // 503 at --max-connections
+  Counter* migrated = nullptr;           // handed to the worker of their CPU (--cpu-affinity)
   Counter* bad_request[8] = {};          // by BadReason
   Counter* gzip_responses = nullptr;
   Counter* not_modified = nullptr;
