@@ -167,7 +167,8 @@ class StoreReader {
   // which only grows. Never returns a torn value.
   Status read_quote(uint32_t slot, Quote* out, uint64_t* version = nullptr) const;
   // Copies the record's pre-rendered JSON (see render_quote_json) into `out`
-  // (kQuoteJsonMax bytes) and sets *len.
+  // and sets *len. `out` needs kQuoteJsonMax bytes of room: whole words are
+  // copied, so up to 7 bytes past *len may be overwritten.
   Status read_json(uint32_t slot, char* out, size_t* len, uint64_t* version = nullptr) const;
   // Both at once, from the same version.
   Status read(uint32_t slot, Quote* quote, char* json, size_t* json_len, uint64_t* version = nullptr) const;
