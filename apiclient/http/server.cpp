@@ -724,9 +724,10 @@ void resume(Conn* c) {
   }
 }
 
-// `moved`: handed over by another worker (see migrate()), already counted
-// as accepted there, its socket options set and its request not begun.
-void add_conn(Server* s, int fd, bool moved = false) {
+// `moved_left_ms` >= 0: handed over by another worker (see migrate()) with
+// that much left of its deadline; already counted as accepted there, its
+// socket options set and no request begun.
+void add_conn(Server* s, int fd, int64_t moved_left_ms = -1) {
   Conn* c = new Conn();
   c->srv = s;
   c->fd = fd;
@@ -744,8 +745,8 @@ void add_conn(Server* s, int fd, bool moved = false) {
   c->parser.data = c;
   int64_t now = static_cast<int64_t>(uv_now(s->loop));
   c->last_active_ms = now;
-  if (moved) {
-    c->deadline_ms = now + s->opts.idle_timeout_ms;
+  if (moved_left_ms >= 0) {
+    c->deadline_ms = now + moved_left_ms;
     c->hold_until_ms = now + kMigrateHoldMs;
     update_events(c);
     return;
@@ -823,8 +824,10 @@ int worker_of_cpu(const Server* s, int cpu) {
 // Sends c's socket to worker `to`; closes our side on success.
 void migrate(Conn* c, int to) {
   Server* s = c->srv;
-  char byte = 0;
-  iovec iov{&byte, 1};
+  // The payload carries what is left of the connection's deadline (idle or
+  // header timeout), so moving does not extend it.
+  int64_t left_ms = c->deadline_ms - static_cast<int64_t>(uv_now(s->loop));
+  iovec iov{&left_ms, sizeof left_ms};
   alignas(cmsghdr) char ctl[CMSG_SPACE(sizeof(int))] = {};
   msghdr mh{};
   mh.msg_iov = &iov;
@@ -836,7 +839,8 @@ void migrate(Conn* c, int to) {
   cm->cmsg_type = SCM_RIGHTS;
   cm->cmsg_len = CMSG_LEN(sizeof(int));
   std::memcpy(CMSG_DATA(cm), &c->fd, sizeof(int));
-  if (sendmsg(s->handoff->outbox[static_cast<size_t>(to)], &mh, MSG_DONTWAIT | MSG_NOSIGNAL) != 1) {
+  if (sendmsg(s->handoff->outbox[static_cast<size_t>(to)], &mh, MSG_DONTWAIT | MSG_NOSIGNAL) !=
+      static_cast<ssize_t>(sizeof left_ms)) {
     c->hold_until_ms = static_cast<int64_t>(uv_now(s->loop)) + kMigrateHoldMs;  // inbox full: keep it
     return;
   }
@@ -868,8 +872,8 @@ void on_inbox(uv_poll_t* h, int status, int) {
   uv_os_fd_t inbox;
   if (status < 0 || uv_fileno(reinterpret_cast<uv_handle_t*>(h), &inbox) != 0) return;
   for (int i = 0; i < 64; ++i) {
-    char byte;
-    iovec iov{&byte, 1};
+    int64_t left_ms = 0;
+    iovec iov{&left_ms, sizeof left_ms};
     alignas(cmsghdr) char ctl[CMSG_SPACE(sizeof(int))];
     msghdr mh{};
     mh.msg_iov = &iov;
@@ -885,7 +889,7 @@ void on_inbox(uv_poll_t* h, int status, int) {
       close(fd);
       continue;
     }
-    add_conn(s, fd, true);
+    add_conn(s, fd, left_ms < 0 ? 0 : left_ms);  // overdue: the next sweep closes it
   }
 }
 

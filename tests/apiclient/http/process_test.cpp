@@ -2,6 +2,7 @@
 // the others keep serving; the writer gone means stale data still served
 // with its age, and /readyz 503.
 #include <doctest/doctest.h>
+#include <sched.h>
 #include <signal.h>
 
 #include <set>
@@ -16,11 +17,43 @@ int pid_of(const HttpResponse& r) {
   size_t p = r.body.find("\"pid\":");
   return p == std::string::npos ? 0 : std::stoi(r.body.substr(p + 6));
 }
-// Worker pids seen over fresh connections (SO_REUSEPORT hashes each new
-// connection's ports, so a few dozen reach every worker).
+int worker_of(const HttpResponse& r) {
+  size_t p = r.body.find("\"worker\":");
+  return p == std::string::npos ? -1 : std::stoi(r.body.substr(p + 9));
+}
+
+// The CPUs this thread may run on; the server's workers inherit the same set.
+std::vector<int> allowed_cpus() {
+  cpu_set_t set;
+  std::vector<int> cpus;
+  if (sched_getaffinity(0, sizeof set, &set) == 0)
+    for (int i = 0; i < CPU_SETSIZE; ++i)
+      if (CPU_ISSET(i, &set)) cpus.push_back(i);
+  return cpus;
+}
+
+// Runs this thread on `cpu` until destroyed, then on the CPUs it had.
+struct OnCpu {
+  cpu_set_t saved;
+  explicit OnCpu(int cpu) {
+    sched_getaffinity(0, sizeof saved, &saved);
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(cpu, &one);
+    sched_setaffinity(0, sizeof one, &one);
+  }
+  ~OnCpu() { sched_setaffinity(0, sizeof saved, &saved); }
+};
+
+// Worker pids seen over fresh connections. Each attempt connects from the
+// next CPU in turn: with one worker per CPU, a new connection goes to the
+// worker of the CPU it comes from (--cpu-affinity auto), otherwise
+// SO_REUSEPORT hashes its ports; either way a few dozen reach every worker.
 std::set<int> worker_pids(int port, size_t want) {
+  std::vector<int> cpus = allowed_cpus();
   std::set<int> pids;
-  for (int i = 0; i < 200 && pids.size() < want; ++i) {
+  for (size_t i = 0; i < 200 && pids.size() < want; ++i) {
+    OnCpu on(cpus[i % cpus.size()]);
     int pid = pid_of(http_get(port, "/healthz"));
     if (pid) pids.insert(pid);
   }
@@ -49,6 +82,76 @@ TEST_CASE("a killed worker is restarted and the other worker keeps serving") {
   CHECK(restarted);
   CHECK(f.log().find("killed by signal 9") != std::string::npos);
   CHECK(f.server.running());
+}
+
+TEST_CASE("with one worker per CPU, a connection is served by the worker of the CPU its client runs on") {
+  std::vector<int> cpus = allowed_cpus();
+  if (cpus.size() < 2) {
+    MESSAGE("skipped: needs 2 CPUs");
+    return;
+  }
+  // As many workers as CPUs: worker i is pinned to cpus[i].
+  HttpFixture f({}, 40, static_cast<int>(cpus.size()));
+  std::unique_ptr<RawConn> c;
+  auto worker_now = [&] {
+    if (!c->send("GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")) return -2;
+    return worker_of(c->read());
+  };
+  {
+    // A new connection lands on the worker of its CPU (SO_INCOMING_CPU
+    // listeners; kernels before 6.2 hash it and the hand-over below fixes it).
+    OnCpu on(cpus[0]);
+    c = std::make_unique<RawConn>(f.port);
+    REQUIRE(c->ok());
+    CHECK(wait_until([&] { return worker_now() == 0; }, 5000));
+  }
+  {
+    // The client moves to another CPU: within a few sweeps (250 ms) the
+    // connection is handed to that CPU's worker, without a request lost.
+    OnCpu on(cpus[1]);
+    int lost = 0;
+    CHECK(wait_until(
+        [&] {
+          int w = worker_now();
+          lost += w < 0;
+          return w == 1;
+        },
+        5000));
+    CHECK(lost == 0);
+    // It stays there and keeps serving.
+    for (int i = 0; i < 5; ++i) CHECK(worker_now() == 1);
+  }
+  CHECK(f.log().find("SO_INCOMING_CPU") == std::string::npos);  // no warning
+}
+
+TEST_CASE("--cpu-affinity off: a connection stays with the worker that accepted it") {
+  std::vector<int> cpus = allowed_cpus();
+  if (cpus.size() < 2) {
+    MESSAGE("skipped: needs 2 CPUs");
+    return;
+  }
+  HttpFixture f({"--cpu-affinity", "off"}, 40, static_cast<int>(cpus.size()));
+  RawConn c(f.port);
+  REQUIRE(c.ok());
+  int first = -1;
+  for (int i = 0; i < 8; ++i) {
+    OnCpu on(cpus[static_cast<size_t>(i) % 2]);
+    REQUIRE(c.send("GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n"));
+    int w = worker_of(c.read());
+    if (first < 0) first = w;
+    CHECK(w == first);
+    std::this_thread::sleep_for(std::chrono::milliseconds(150));
+  }
+}
+
+TEST_CASE("an unknown --tcp-congestion stops the server with the reason") {
+  TempDir dir;
+  ChildProcess p({binary("apiclient/http/tickfan-http"), "--store", dir.file("store"), "--port",
+                  std::to_string(free_port()), "--workers", "1", "--tcp-congestion", "no-such-cc"},
+                 dir.file("http.log"));
+  int status = p.wait(10000);
+  CHECK(exited_with(status, 1));
+  CHECK(read_file(dir.file("http.log")).find("--tcp-congestion no-such-cc") != std::string::npos);
 }
 
 TEST_CASE("with the writer gone, quotes are still served with their age and /readyz is 503") {
