@@ -12,6 +12,17 @@
 #   scripts/bench-http.sh                 # defaults below
 #   WORKERS=2 DURATION=10 AB_C=19990 SYMBOLS=5000 scripts/bench-http.sh
 #   SKIP_AB=1 scripts/bench-http.sh       # wrk only
+#   TF_EXTRA="--cpu-affinity off" scripts/bench-http.sh   # extra tickfan flags (A/B)
+#   TCP_CC=reno scripts/bench-http.sh     # every server and client in a private
+#                                         # network namespace whose default TCP
+#                                         # congestion control is reno
+#
+# TCP_CC exists because the host default here is bbr without the fq qdisc:
+# every connection (tickfan's, nginx's, h2o's and wrk's alike) is then paced
+# by a kernel timer per burst, which on this VM dominates big responses. The
+# namespace changes that for all of them at once and nothing outside it
+# (net.ipv4.tcp_congestion_control is per network namespace; only the
+# congestion controls in net.ipv4.tcp_allowed_congestion_control can be set).
 #
 # While ab runs with big responses, net.ipv4.tcp_mem is raised (20 000
 # sockets x 164 KB overflow the default and loopback drops packets) and
@@ -41,17 +52,24 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive apt-get update -q
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
+if [[ -n "${TCP_CC:-}" && -z "${BENCH_HTTP_NETNS:-}" ]]; then
+  exec unshare -n -- env BENCH_HTTP_NETNS=1 "$0" "$@"
+fi
+if [[ -n "${BENCH_HTTP_NETNS:-}" ]]; then
+  ip link set lo up
+  sysctl -q -w net.ipv4.tcp_congestion_control="$TCP_CC"
+fi
 cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build "$BUILD_DIR" -j2 --target tickfan-http tickfan-http-fill >/dev/null
 
 WORK=$(mktemp -d /dev/shm/tickfan-bench.XXXXXX)
 PIDS=()
-OLD_TCP_MEM=$(sysctl -n net.ipv4.tcp_mem)
+OLD_TCP_MEM=$(sysctl -n net.ipv4.tcp_mem 2>/dev/null || true)  # not visible in a TCP_CC namespace
 cleanup() {
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
   sleep 0.3
   for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done
-  sysctl -q -w net.ipv4.tcp_mem="$OLD_TCP_MEM" || true
+  [[ -z "$OLD_TCP_MEM" ]] || sysctl -q -w net.ipv4.tcp_mem="$OLD_TCP_MEM" || true
   rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -64,7 +82,7 @@ FILL_PID=$!
 PIDS+=($FILL_PID)
 sleep 0.5
 TF_CMD=("$BUILD_DIR/apiclient/http/tickfan-http" --store "$WORK/store" --port "$P_TF" --workers "$WORKERS"
-  --max-connections 20000 --header-timeout-ms 60000 --log-level warn)
+  --max-connections 20000 --header-timeout-ms 60000 --log-level warn ${TF_EXTRA:-})
 "${TF_CMD[@]}" 2>"$WORK/tf.log" &
 TF_PID=$!
 PIDS+=($TF_PID)
@@ -200,7 +218,11 @@ if [[ -z "${SKIP_AB:-}" ]]; then
   PIDS+=($!)
   sleep 0.5
   # ~4x the default pressure thresholds, in pages.
-  sysctl -q -w net.ipv4.tcp_mem="$((4 * $(awk '{print $1}' <<<"$OLD_TCP_MEM"))) $((4 * $(awk '{print $2}' <<<"$OLD_TCP_MEM"))) $((4 * $(awk '{print $3}' <<<"$OLD_TCP_MEM")))"
+  if [[ -n "$OLD_TCP_MEM" ]]; then
+    sysctl -q -w net.ipv4.tcp_mem="$((4 * $(awk '{print $1}' <<<"$OLD_TCP_MEM"))) $((4 * $(awk '{print $2}' <<<"$OLD_TCP_MEM"))) $((4 * $(awk '{print $3}' <<<"$OLD_TCP_MEM")))"
+  else
+    echo "bench-http: net.ipv4.tcp_mem not raised (not visible in this network namespace)" >&2
+  fi
   for kind in quote list; do
     for srv in tickfan nginx h2o; do
       run_ab "$kind" "$srv"
@@ -212,7 +234,7 @@ fi
 ratio() { awk -v a="${1:-0}" -v b="${2:-0}" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
 echo "# bench-http $(date -u +%FT%TZ) — $(nproc) cores, $WORKERS workers each, quote $Q_BYTES B, list $L_BYTES B ($LIST_N symbols), store updates ${RATE}/s"
 echo
-echo "tickfan: ${TF_CMD[*]}"
+echo "tickfan: ${TF_CMD[*]}; TCP congestion control: $(sysctl -n net.ipv4.tcp_congestion_control)"
 echo
 cat "$RESULTS"
 echo
