@@ -119,7 +119,14 @@ class StoreWriter {
 
   // Upserts every quote, then commits (epoch, sequence). An invalid quote is
   // skipped and counted; the rest are applied. *applied gets the count.
-  Status apply_batch(std::span<const Quote> quotes, uint64_t epoch, uint64_t sequence, size_t* applied = nullptr);
+  // Faster than upserts one by one: later quotes' index lines and records
+  // are prefetched while the current one is rendered. `observe` (optional)
+  // is called right after each quote's upsert — the quote is readable then —
+  // with its position in the batch and its status, so a caller can time
+  // each quote without giving up the batch path.
+  using QuoteObserver = void (*)(void* context, size_t index, Status status);
+  Status apply_batch(std::span<const Quote> quotes, uint64_t epoch, uint64_t sequence, size_t* applied = nullptr,
+                     QuoteObserver observe = nullptr, void* context = nullptr);
 
   // Records (epoch, sequence, now) as the last commit and bumps commit_count.
   void commit(uint64_t epoch, uint64_t sequence);

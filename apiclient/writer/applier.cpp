@@ -37,34 +37,31 @@ void StoreApplier::apply(const wire::QuoteBatch& b, bool delta, bool sample) {
     if (b.kind() == wire::BatchKind::SnapshotPart) metrics_.snapshot_parts.inc();
     return;
   }
-  // Deltas: upsert one by one (what apply_batch does) so each quote's
-  // ingest-to-readable time is taken when it becomes readable — a quote is
-  // visible the moment its upsert returns, not when the batch commits.
+  // Deltas: each quote's ingest-to-readable time is taken when it becomes
+  // readable — right after its upsert, not when the batch commits.
   int64_t t0 = mono_ns();
+  DeltaTally tally{this, quotes.data(), sample, newest_receive_ns_};
   size_t applied = 0;
-  int64_t newest = newest_receive_ns_;
-  for (const Quote& q : quotes) {
-    shm::Status st = writer_.upsert(q);
-    if (st != shm::Status::ok) {
-      if (st != shm::Status::full && st != shm::Status::invalid_value && st != shm::Status::invalid_symbol)
-        log_failure(st, b);
-      continue;
-    }
-    ++applied;
-    int64_t ns = wall_ns() - q.receive_ts_ns();
-    metrics_.ingest_to_store_seconds.observe(static_cast<double>(ns) * 1e-9);
-    if (sample) samples_.add(ns);
-    if (q.receive_ts_ns() > newest) newest = q.receive_ts_ns();
-  }
-  writer_.commit(b.epoch(), b.sequence());
+  shm::Status st = writer_.apply_batch(quotes, b.epoch(), b.sequence(), &applied, &StoreApplier::on_delta_quote, &tally);
+  if (st != shm::Status::ok) log_failure(st, b);
   metrics_.apply_seconds.observe(static_cast<double>(mono_ns() - t0) * 1e-9);
   metrics_.batches_applied.inc();
   metrics_.quotes_applied.inc(applied);
   if (applied < n) metrics_.quotes_refused.inc(n - applied);
-  if (newest != newest_receive_ns_) {
-    newest_receive_ns_ = newest;
-    metrics_.newest_quote_receive_ns.set(static_cast<double>(newest));
+  if (tally.newest != newest_receive_ns_) {
+    newest_receive_ns_ = tally.newest;
+    metrics_.newest_quote_receive_ns.set(static_cast<double>(tally.newest));
   }
+}
+
+void StoreApplier::on_delta_quote(void* context, size_t index, shm::Status status) {
+  auto* t = static_cast<DeltaTally*>(context);
+  if (status != shm::Status::ok) return;
+  const Quote& q = t->quotes[index];
+  int64_t ns = wall_ns() - q.receive_ts_ns();
+  t->self->metrics_.ingest_to_store_seconds.observe(static_cast<double>(ns) * 1e-9);
+  if (t->sample) t->self->samples_.add(ns);
+  if (q.receive_ts_ns() > t->newest) t->newest = q.receive_ts_ns();
 }
 
 void StoreApplier::log_failure(shm::Status st, const wire::QuoteBatch& b) {

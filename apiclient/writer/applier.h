@@ -47,6 +47,15 @@ class StoreApplier {
 
  private:
   void log_failure(shm::Status st, const wire::QuoteBatch& b);
+  // Per-quote accounting of a delta batch, called by the store right after
+  // each upsert (StoreWriter::QuoteObserver).
+  struct DeltaTally {
+    StoreApplier* self;
+    const Quote* quotes;
+    bool sample;
+    int64_t newest;
+  };
+  static void on_delta_quote(void* context, size_t index, shm::Status status);
 
   shm::StoreWriter& writer_;
   WriterMetrics& metrics_;

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <vector>
 
 #include "layout.h"
 #include "process.h"
@@ -395,4 +396,37 @@ TEST_CASE("verify finds damage the seqlock cannot: a flipped quote byte, a flipp
   CHECK(r->verify(&report) == 1);
   CHECK(report.find("sz000001") != std::string::npos);
   CHECK(report.find("JSON differs") != std::string::npos);
+}
+
+TEST_CASE("apply_batch calls the observer after each quote, when that quote is already readable") {
+  TempDir dir;
+  std::string path = dir.file("s.tfstore");
+  auto w = must_open_writer(path);
+  auto r = must_open_reader(path);
+  Quote bad = make_quote("sz000002", 100);
+  bad.mutate_volume(-1);  // invalid: skipped, reported to the observer
+  std::vector<Quote> batch = {make_quote("sh600000", 103300, 1), bad, make_quote("sz000001", 95000, 2)};
+  struct Seen {
+    StoreReader* reader;
+    const std::vector<Quote>* batch;
+    std::vector<std::pair<size_t, Status>> calls;
+    int readable = 0;
+  } seen{r.get(), &batch, {}, 0};
+  auto observe = [](void* ctx, size_t i, Status st) {
+    auto* s = static_cast<Seen*>(ctx);
+    s->calls.emplace_back(i, st);
+    Quote q;
+    if (st == Status::ok && s->reader->get(quote_symbol((*s->batch)[i]), &q) == Status::ok &&
+        q.last() == (*s->batch)[i].last())
+      ++s->readable;
+  };
+  size_t applied = 0;
+  CHECK(w->apply_batch(batch, 7, 1, &applied, observe, &seen) == Status::invalid_value);
+  CHECK(applied == 2);
+  REQUIRE(seen.calls.size() == 3);
+  CHECK(seen.calls[0] == std::pair<size_t, Status>{0, Status::ok});
+  CHECK(seen.calls[1] == std::pair<size_t, Status>{1, Status::invalid_value});
+  CHECK(seen.calls[2] == std::pair<size_t, Status>{2, Status::ok});
+  CHECK(seen.readable == 2);
+  CHECK(r->state().sequence == 1);
 }
