@@ -14,6 +14,10 @@ int parse_options(int argc, char** argv, Options* o) {
   app.add_option("--port", o->port, "listen port (every worker binds it with SO_REUSEPORT)")
       ->check(CLI::Range(1, 65535))
       ->capture_default_str();
+  app.add_option("--worker-port-base", o->worker_port_base,
+                 "worker i also listens alone on this port + i (scrape each worker's /metrics there; 0: off)")
+      ->check(CLI::Range(0, 65535))
+      ->capture_default_str();
   app.add_option("--workers", o->workers, "worker processes (0 = number of CPUs)")
       ->check(CLI::Range(0, 256))
       ->capture_default_str();

@@ -87,7 +87,8 @@ struct Conn {
   bool waiting = false;      // on the server's wait list (queue over budget)
   bool has_stash = false;
   bool shut = false;  // shutdown(SHUT_WR) done
-  uint8_t away = 0;   // consecutive sweeps its packets arrived on another worker's CPU
+  bool stays = false;  // came in on --worker-port-base: never handed to another worker
+  uint8_t away = 0;    // consecutive sweeps its packets arrived on another worker's CPU
   int64_t hold_until_ms = 0;  // not moved again before this
   int64_t deadline_ms = 0;
   int64_t last_active_ms = 0;
@@ -127,8 +128,8 @@ struct Server {
   const Options& opts;
   Worker w;
   uv_loop_t* loop = nullptr;
-  int listen_fd = -1;
   uv_poll_t listener;
+  uv_poll_t own_listener;  // --worker-port-base: this worker's own port
   const Handoff* handoff = nullptr;
   int cpu = -1;  // pinned to this CPU (-1: not pinned)
   uv_poll_t inbox;
@@ -727,10 +728,11 @@ void resume(Conn* c) {
 // `moved_left_ms` >= 0: handed over by another worker (see migrate()) with
 // that much left of its deadline; already counted as accepted there, its
 // socket options set and no request begun.
-void add_conn(Server* s, int fd, int64_t moved_left_ms = -1) {
+void add_conn(Server* s, int fd, int64_t moved_left_ms = -1, bool stays = false) {
   Conn* c = new Conn();
   c->srv = s;
   c->fd = fd;
+  c->stays = stays;
   if (uv_poll_init_socket(s->loop, &c->poll, fd) != 0) {
     close(fd);
     delete c;
@@ -773,10 +775,12 @@ void add_conn(Server* s, int fd, int64_t moved_left_ms = -1) {
 
 void on_accept(uv_poll_t* h, int status, int) {
   Server* s = static_cast<Server*>(h->data);
-  if (status < 0) return;
+  uv_os_fd_t lfd;
+  if (status < 0 || uv_fileno(reinterpret_cast<uv_handle_t*>(h), &lfd) != 0) return;
+  bool own = h == &s->own_listener;
   // Several per wake-up (level-triggered: the rest come next iteration).
   for (int i = 0; i < 64; ++i) {
-    int fd = accept4(s->listen_fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    int fd = accept4(lfd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) {
       if (errno == EMFILE || errno == ENFILE) {
         static RateLimit limit(1, 1000000000);
@@ -786,7 +790,7 @@ void on_accept(uv_poll_t* h, int status, int) {
       }
       return;
     }
-    add_conn(s, fd);
+    add_conn(s, fd, -1, own);
   }
 }
 
@@ -852,7 +856,7 @@ void check_locality(Conn* c, int64_t now) {
   Server* s = c->srv;
   bool between_requests = c->phase == Phase::idle && c->segs.empty() && !c->has_stash && !c->waiting &&
                           !c->close_after && c->reading;
-  if (!between_requests || now < c->hold_until_ms || now - c->last_active_ms > 2 * kSweepMs) {
+  if (!between_requests || c->stays || now < c->hold_until_ms || now - c->last_active_ms > 2 * kSweepMs) {
     c->away = 0;
     return;
   }
@@ -937,7 +941,8 @@ void on_signal(uv_signal_t* h, int signum) {
 
 // Our own listening socket with SO_REUSEPORT (libuv 1.44 has no flag for
 // it): the kernel then spreads new connections over the workers' sockets.
-int make_listener(const Options& o, int cpu, std::string* err) {
+// `shared` false: a port of this worker alone (--worker-port-base).
+int make_listener(const Options& o, int port, bool shared, int cpu, std::string* err) {
   sockaddr_storage ss{};
   socklen_t sl;
   auto* in4 = reinterpret_cast<sockaddr_in*>(&ss);
@@ -946,12 +951,12 @@ int make_listener(const Options& o, int cpu, std::string* err) {
   if (inet_pton(AF_INET, o.listen_host.c_str(), &in4->sin_addr) == 1) {
     family = AF_INET;
     in4->sin_family = AF_INET;
-    in4->sin_port = htons(static_cast<uint16_t>(o.port));
+    in4->sin_port = htons(static_cast<uint16_t>(port));
     sl = sizeof *in4;
   } else if (inet_pton(AF_INET6, o.listen_host.c_str(), &in6->sin6_addr) == 1) {
     family = AF_INET6;
     in6->sin6_family = AF_INET6;
-    in6->sin6_port = htons(static_cast<uint16_t>(o.port));
+    in6->sin6_port = htons(static_cast<uint16_t>(port));
     sl = sizeof *in6;
   } else {
     *err = "--host " + o.listen_host + " is not an IPv4/IPv6 address";
@@ -976,11 +981,11 @@ int make_listener(const Options& o, int cpu, std::string* err) {
   }
   // Before listen(): no connection is hashed to this socket before it says
   // which CPU's connections it wants (see "CPU locality").
-  if (cpu >= 0 && setsockopt(fd, SOL_SOCKET, SO_INCOMING_CPU, &cpu, sizeof cpu) != 0)
+  if (shared && cpu >= 0 && setsockopt(fd, SOL_SOCKET, SO_INCOMING_CPU, &cpu, sizeof cpu) != 0)
     LOG_WARN("http", "SO_INCOMING_CPU %d: %s", cpu, strerror(errno));
-  if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0 ||
+  if ((shared && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) ||
       bind(fd, reinterpret_cast<sockaddr*>(&ss), sl) != 0 || listen(fd, o.backlog) != 0) {
-    *err = "listen on " + o.listen_host + ":" + std::to_string(o.port) + ": " + strerror(errno);
+    *err = "listen on " + o.listen_host + ":" + std::to_string(port) + ": " + strerror(errno);
     close(fd);
     return -1;
   }
@@ -1017,8 +1022,10 @@ int run_worker(const Options& opts, int index, const Handoff& handoff) {
     }
   }
   std::string err;
-  int fd = make_listener(opts, cpu, &err);
-  if (fd < 0) {
+  int fd = make_listener(opts, opts.port, true, cpu, &err);
+  int own_fd = -1;
+  if (fd >= 0 && opts.worker_port_base > 0) own_fd = make_listener(opts, opts.worker_port_base + index, false, cpu, &err);
+  if (fd < 0 || (opts.worker_port_base > 0 && own_fd < 0)) {
     LOG_ERROR("http", "worker=%d %s", index, err.c_str());
     return kWorkerExitListen;
   }
@@ -1036,10 +1043,14 @@ int run_worker(const Options& opts, int index, const Handoff& handoff) {
   s->settings.on_header_value_complete = on_header_value_complete;
   s->settings.on_headers_complete = on_headers_complete;
   s->settings.on_message_complete = on_message_complete;
-  s->listen_fd = fd;
   int rc = uv_poll_init_socket(s->loop, &s->listener, fd);
   s->listener.data = s;
   if (rc == 0) rc = uv_poll_start(&s->listener, UV_READABLE, on_accept);
+  if (rc == 0 && own_fd >= 0) {
+    rc = uv_poll_init_socket(s->loop, &s->own_listener, own_fd);
+    s->own_listener.data = s;
+    if (rc == 0) rc = uv_poll_start(&s->own_listener, UV_READABLE, on_accept);
+  }
   if (rc != 0) {
     LOG_ERROR("http", "worker=%d libuv listen: %s", index, uv_strerror(rc));
     return kWorkerExitListen;

@@ -2,8 +2,12 @@
 // the others keep serving; the writer gone means stale data still served
 // with its age, and /readyz 503.
 #include <doctest/doctest.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <set>
 #include <thread>
@@ -142,6 +146,40 @@ TEST_CASE("--cpu-affinity off: a connection stays with the worker that accepted 
     CHECK(w == first);
     std::this_thread::sleep_for(std::chrono::milliseconds(150));
   }
+}
+
+TEST_CASE("--worker-port-base: worker i also answers alone on base + i, so each worker's /metrics can be scraped") {
+  // Two consecutive free ports.
+  int base = 0;
+  for (int i = 0; i < 50 && !base; ++i) {
+    int p = free_port();
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(static_cast<uint16_t>(p + 1));
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (p < 65535 && bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0) base = p;
+    close(fd);
+  }
+  REQUIRE(base > 0);
+  HttpFixture f({"--worker-port-base", std::to_string(base)}, 40, 2);
+  for (int w = 0; w < 2; ++w) {
+    REQUIRE(wait_until([&] { return http_get(base + w, "/healthz").status == 200; }, 5000));
+    for (int i = 0; i < 5; ++i) CHECK(worker_of(http_get(base + w, "/healthz")) == w);
+    std::string m = http_get(base + w, "/metrics").body;
+    CHECK(m.find("tickfan_http_connections{worker=\"" + std::to_string(w) + "\"}") != std::string::npos);
+    // A keep-alive connection there stays with its worker, wherever its client runs.
+    RawConn c(base + w);
+    REQUIRE(c.ok());
+    std::vector<int> cpus = allowed_cpus();
+    for (size_t i = 0; i < 6; ++i) {
+      OnCpu on(cpus[i % cpus.size()]);
+      REQUIRE(c.send("GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n"));
+      CHECK(worker_of(c.read()) == w);
+      std::this_thread::sleep_for(std::chrono::milliseconds(150));
+    }
+  }
+  CHECK(http_get(f.port, "/v1/quotes/sh600000").status == 200);  // the shared port as before
 }
 
 TEST_CASE("an unknown --tcp-congestion stops the server with the reason") {
