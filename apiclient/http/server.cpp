@@ -844,10 +844,8 @@ void migrate(Conn* c, int to) {
   cm->cmsg_len = CMSG_LEN(sizeof(int));
   std::memcpy(CMSG_DATA(cm), &c->fd, sizeof(int));
   if (sendmsg(s->handoff->outbox[static_cast<size_t>(to)], &mh, MSG_DONTWAIT | MSG_NOSIGNAL) !=
-      static_cast<ssize_t>(sizeof left_ms)) {
-    c->hold_until_ms = static_cast<int64_t>(uv_now(s->loop)) + kMigrateHoldMs;  // inbox full: keep it
-    return;
-  }
+      static_cast<ssize_t>(sizeof left_ms))
+    return;  // inbox full (its worker restarting?): keep serving it, the next sweep retries
   s->w.metrics.migrated->inc();
   close_conn(c);  // the socket lives on in the other worker
 }
