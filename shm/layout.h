@@ -118,9 +118,10 @@ namespace tickfan::shm::layout {
 
 inline constexpr uint64_t kMagic = 0x0045524F54534654ull;  // "TFSTORE\0" little-endian
 // Bump on any change to the structs below or to what the checksum and the
-// undo copy cover; readers refuse other versions. 2: the JSON moved out of
-// the record into its own array; checksum and undo copy cover the record only
-// (the JSON is re-rendered instead).
+// undo copy cover, or to the index hash (Key::hash); readers refuse other
+// versions. 2: the JSON moved out of the record into its own array; checksum
+// and undo copy cover the record only (the JSON is re-rendered instead); a
+// shorter index hash.
 inline constexpr uint32_t kLayoutVersion = 2;
 inline constexpr size_t kHeaderSize = 4096;
 inline constexpr size_t kRecordSize = 320;
