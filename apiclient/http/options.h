@@ -14,7 +14,7 @@ struct Options {
   std::string listen_host = "127.0.0.1";
   int port = 8080;
   int worker_port_base = 0;  // > 0: worker i also listens on this + i, alone (per-worker /metrics)
-  int workers = 0;  // 0: one per online CPU
+  int workers = 0;           // 0: one per online CPU
   int backlog = 4096;
   int sndbuf = 0;  // SO_SNDBUF for accepted sockets (0: kernel autotuning)
   // "auto": when there are exactly as many workers as CPUs this process may

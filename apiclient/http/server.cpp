@@ -24,6 +24,9 @@
 //
 // Timeouts (header, idle, linger) are deadlines checked by one sweep timer
 // every 250 ms instead of a uv_timer per connection.
+//
+// With one worker per CPU, workers are pinned and each connection is served
+// by the worker of the CPU its packets arrive on; see "CPU locality" below.
 #include "server.h"
 
 #include <arpa/inet.h>
@@ -65,8 +68,8 @@ constexpr int64_t kIdleReleaseMs = 1000;        // idle this long: output buffer
 constexpr int64_t kSweepMs = 250;
 constexpr int kResumeBatch = 32;           // waiting connections resumed per drain event
 constexpr size_t kStashBudget = 2u << 20;  // requests read ahead by waiting connections, per worker
-constexpr int kMigrateAfterSweeps = 2;      // sweeps a connection is seen on another CPU before it moves
-constexpr int64_t kMigrateHoldMs = 2000;    // a connection that moved stays put at least this long
+constexpr int kMigrateAfterSweeps = 2;     // sweeps a connection is seen on another CPU before it moves
+constexpr int64_t kMigrateHoldMs = 2000;   // a connection that moved stays put at least this long
 
 enum class Phase : uint8_t { idle, headers, lingering, closing };
 enum class Hdr : uint8_t { none, accept_encoding, if_none_match, origin };
@@ -86,9 +89,9 @@ struct Conn {
   bool close_after = false;  // close once everything queued is written
   bool waiting = false;      // on the server's wait list (queue over budget)
   bool has_stash = false;
-  bool shut = false;  // shutdown(SHUT_WR) done
-  bool stays = false;  // came in on --worker-port-base: never handed to another worker
-  uint8_t away = 0;    // consecutive sweeps its packets arrived on another worker's CPU
+  bool shut = false;          // shutdown(SHUT_WR) done
+  bool stays = false;         // came in on --worker-port-base: never handed to another worker
+  uint8_t away = 0;           // consecutive sweeps its packets arrived on another worker's CPU
   int64_t hold_until_ms = 0;  // not moved again before this
   int64_t deadline_ms = 0;
   int64_t last_active_ms = 0;
@@ -852,8 +855,8 @@ void migrate(Conn* c, int to) {
 
 void check_locality(Conn* c, int64_t now) {
   Server* s = c->srv;
-  bool between_requests = c->phase == Phase::idle && c->segs.empty() && !c->has_stash && !c->waiting &&
-                          !c->close_after && c->reading;
+  bool between_requests =
+      c->phase == Phase::idle && c->segs.empty() && !c->has_stash && !c->waiting && !c->close_after && c->reading;
   if (!between_requests || c->stays || now < c->hold_until_ms || now - c->last_active_ms > 2 * kSweepMs) {
     c->away = 0;
     return;
@@ -1022,7 +1025,8 @@ int run_worker(const Options& opts, int index, const Handoff& handoff) {
   std::string err;
   int fd = make_listener(opts, opts.port, true, cpu, &err);
   int own_fd = -1;
-  if (fd >= 0 && opts.worker_port_base > 0) own_fd = make_listener(opts, opts.worker_port_base + index, false, cpu, &err);
+  if (fd >= 0 && opts.worker_port_base > 0)
+    own_fd = make_listener(opts, opts.worker_port_base + index, false, cpu, &err);
   if (fd < 0 || (opts.worker_port_base > 0 && own_fd < 0)) {
     LOG_ERROR("http", "worker=%d %s", index, err.c_str());
     return kWorkerExitListen;

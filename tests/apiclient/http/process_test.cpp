@@ -1,8 +1,9 @@
 // process_test.cpp — the process model: a killed worker is restarted while
 // the others keep serving; the writer gone means stale data still served
-// with its age, and /readyz 503.
-#include <doctest/doctest.h>
+// with its age, and /readyz 503; workers pinned one per CPU serve each
+// connection on its client's CPU; per-worker ports.
 #include <arpa/inet.h>
+#include <doctest/doctest.h>
 #include <netinet/in.h>
 #include <sched.h>
 #include <signal.h>
