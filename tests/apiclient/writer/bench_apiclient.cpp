@@ -541,10 +541,14 @@ int main(int argc, char** argv) {
                                {100'000, static_cast<int64_t>(100'000 * seconds)},
                                {0, 2'000'000}}) {
       RealResult r = real_round(nats.url(), dir, rate, ticks, 5000);
-      std::printf("| %s | %lld | %.0f / %.0f / %.0f | %.0f / %.0f / %.0f | %.2f / %.2f | %.0f | %zu of %u | %llu |\n",
-                  rate ? std::to_string(rate).c_str() : "unpaced", static_cast<long long>(r.ticks), r.side.p50,
-                  r.side.p99, r.side.p999, r.pipe.p50, r.pipe.p99, r.pipe.p999, r.pipe.p50 / r.side.p50,
-                  r.pipe.p99 / r.side.p99, static_cast<double>(r.ticks) / r.seconds, r.lost, r.symbols,
+      char lat[256] = "no steady state: every tick was out before the apiclient went live | |";
+      if (r.side.n > 0 && r.pipe.n > 0) {
+        std::snprintf(lat, sizeof lat, "%.0f / %.0f / %.0f | %.0f / %.0f / %.0f | %.2f / %.2f", r.side.p50, r.side.p99,
+                      r.side.p999, r.pipe.p50, r.pipe.p99, r.pipe.p999, r.pipe.p50 / r.side.p50,
+                      r.pipe.p99 / r.side.p99);
+      }
+      std::printf("| %s | %lld | %s | %.0f | %zu of %u | %llu |\n", rate ? std::to_string(rate).c_str() : "unpaced",
+                  static_cast<long long>(r.ticks), lat, static_cast<double>(r.ticks) / r.seconds, r.lost, r.symbols,
                   static_cast<unsigned long long>(r.resyncs));
       std::fflush(stdout);
     }
