@@ -104,6 +104,9 @@ L_BYTES=$(stat -c %s "$WORK/www/list.json")
 
 cat >"$WORK/nginx/nginx.conf" <<EOF
 worker_processes $WORKERS;
+# tickfan pins one worker per CPU by default (--cpu-affinity auto): nginx gets
+# its own equivalent (h2o 2.2 has none).
+worker_cpu_affinity auto;
 worker_rlimit_nofile 40000;
 pid $WORK/nginx/nginx.pid;
 error_log $WORK/nginx/error.log warn;
