@@ -115,6 +115,16 @@ free_port() {  # a free loopback port (bound, then released: a tiny race, fine l
 port_free() {
   python3 -c 'import socket,sys; s=socket.socket(); s.bind(("127.0.0.1", int(sys.argv[1])))' "$1" 2>/dev/null
 }
+free_port_range() {  # first of $1 consecutive free loopback ports
+  local base k
+  for _ in $(seq 20); do
+    base=$(free_port)
+    for ((k = 1; k < $1; k++)); do port_free $((base + k)) || continue 2; done
+    echo "$base"
+    return
+  done
+  die "no $1 consecutive free ports for the per-worker metrics listeners"
+}
 
 # --- NATS: the server picks a free port and writes it to a ports file -------
 start nats "$RUN_DIR/nats.log" nats-server -a 127.0.0.1 -p -1 --ports_file_dir "$RUN_DIR"
@@ -137,18 +147,21 @@ if [[ -z "$HTTP_PORT" ]]; then
   HTTP_PORT=8080
   for ((b = 0; b < BOXES; b++)); do port_free $((HTTP_PORT + b)) || { HTTP_PORT=""; break; }; done
 fi
-HTTP_PORTS=() WRITER_METRICS=()
+HTTP_PORTS=() WRITER_METRICS=() WORKER_BASES=()
 for ((b = 1; b <= BOXES; b++)); do
   box=$RUN_DIR/box$b
   mkdir -p "$box"
   if [[ -n "$HTTP_PORT" ]]; then port=$((HTTP_PORT + b - 1)); else port=$(free_port); fi
   port_free "$port" || die "HTTP port $port is taken (pick another with --http-port)"
   metrics=$(free_port)
-  HTTP_PORTS+=("$port") WRITER_METRICS+=("$metrics")
+  # Worker i also listens alone on worker_base+i: each worker's own /metrics.
+  worker_base=$(free_port_range "$WORKERS")
+  HTTP_PORTS+=("$port") WRITER_METRICS+=("$metrics") WORKER_BASES+=("$worker_base")
   start "apiclient$b" "$box/apiclient.log" "$APICLIENT" --store "$box/tickfan.store" \
     --capacity $((SYMBOLS * 2 > 1024 ? SYMBOLS * 2 : 1024)) --nats "$NATS_URL" \
     --nats-name "tickfan-apiclient-box$b" --metrics-port "$metrics"
-  start "http$b" "$box/http.log" "$HTTP" --store "$box/tickfan.store" --port "$port" --workers "$WORKERS"
+  start "http$b" "$box/http.log" "$HTTP" --store "$box/tickfan.store" --port "$port" --workers "$WORKERS" \
+    --worker-port-base "$worker_base"
 done
 
 # --- wait until every frontend serves fresh data ------------------------------
@@ -174,6 +187,9 @@ EOF
 for ((b = 1; b <= BOXES; b++)); do
   printf '  box %-2d HTTP          http://127.0.0.1:%s/   (writer metrics http://127.0.0.1:%s/metrics, store %s)\n' \
     "$b" "${HTTP_PORTS[$((b - 1))]}" "${WRITER_METRICS[$((b - 1))]}" "$RUN_DIR/box$b/tickfan.store"
+  wb=${WORKER_BASES[$((b - 1))]}
+  printf '         per worker    http://127.0.0.1:%s/metrics ... http://127.0.0.1:%s/metrics (worker i on %s+i)\n' \
+    "$wb" $((wb + WORKERS - 1)) "$wb"
 done
 cat <<EOF
 

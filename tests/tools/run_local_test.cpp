@@ -159,6 +159,12 @@ TEST_CASE("run-local.sh starts the system, its printed curl commands work, SIGTE
     CHECK(body.find("\"error\"") == std::string::npos);
   }
   CHECK(curls == 3);
+  // Each HTTP worker's own /metrics, at the printed per-worker URL.
+  std::smatch worker_url;
+  REQUIRE(std::regex_search(out, worker_url, std::regex("per worker +(http://127.0.0.1:[0-9]+/metrics)")));
+  std::string worker_metrics = sh("curl -s " + worker_url[1].str());
+  CHECK(worker_metrics.find("tickfan_http_requests_total") != std::string::npos);
+  CHECK(worker_metrics.find("worker=\"0\"") != std::string::npos);
   // The second box serves the same fan-out.
   CHECK(sh("curl -s http://127.0.0.1:" + std::to_string(port + 1) + "/v1/quotes/sz000001")
             .find("\"symbol\":\"sz000001\"") != std::string::npos);
