@@ -130,7 +130,6 @@ inline constexpr size_t kJsonCap = 640;
 inline constexpr size_t kPayloadOffset = 8;  // first byte after seq
 inline constexpr size_t kChecksumFrom = 16;  // first byte covered by the checksum (to the end of the record)
 inline constexpr size_t kQuoteOffset = 32;
-inline constexpr size_t kQuoteEnd = 320;  // end of the record
 
 struct alignas(64) Record {
   std::atomic<uint64_t> seq;

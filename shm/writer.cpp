@@ -337,7 +337,7 @@ Status StoreWriter::apply_batch(std::span<const Quote> quotes, uint64_t epoch, u
   // update (docs/BENCHMARKS.md, store).
   const Mapping& m = impl_->m;
   constexpr size_t kIndexAhead = 4, kRecordAhead = 2;
-  uint64_t ahead[kIndexAhead] = {};  // hashes of quotes i+1 .. i+kIndexAhead, by position % kIndexAhead
+  uint64_t ahead[kIndexAhead] = {};  // hashes of the next kIndexAhead quotes, at position % kIndexAhead
   for (size_t j = 0; j < kIndexAhead && j < quotes.size(); ++j) {
     ahead[j] = raw_key_hash(quotes[j].symbol()->Data());
     prefetch_index(m, ahead[j]);
