@@ -46,8 +46,7 @@ uint64_t layout::record_checksum(const Record& r) {
   // The JSON is not covered: it is a function of the quote (layout.h).
   const auto* w = reinterpret_cast<const uint64_t*>(&r);
   size_t i = kChecksumFrom / 8, end = kRecordSize / 8;
-  uint64_t a = 0x9E3779B97F4A7C15ull, b = 0xC2B2AE3D27D4EB4Full, c = 0x165667B19E3779F9ull,
-           d = 0x27D4EB2F165667C5ull;
+  uint64_t a = 0x9E3779B97F4A7C15ull, b = 0xC2B2AE3D27D4EB4Full, c = 0x165667B19E3779F9ull, d = 0x27D4EB2F165667C5ull;
   for (; i + 4 <= end; i += 4) {
     a = (a ^ w[i]) * 0xff51afd7ed558ccdull;
     b = (b ^ w[i + 1]) * 0xc4ceb9fe1a85ec53ull;

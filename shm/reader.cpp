@@ -227,8 +227,8 @@ uint32_t StoreReader::verify(std::string* report) const {
     Json copy_json;
     uint64_t retries = 0;
     uint64_t* head = reinterpret_cast<uint64_t*>(reinterpret_cast<char*>(&copy) + kPayloadOffset);
-    uint64_t seq =
-        seqlock_copy(impl_->m.records()[slot], &impl_->m.json()[slot], Want{head, &copy.quote, copy_json.bytes}, &retries);
+    uint64_t seq = seqlock_copy(impl_->m.records()[slot], &impl_->m.json()[slot],
+                                Want{head, &copy.quote, copy_json.bytes}, &retries);
     alignas(8) char rendered[kJsonCap];
     std::string problem;
     if (seq & 1) {

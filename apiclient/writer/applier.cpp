@@ -42,7 +42,8 @@ void StoreApplier::apply(const wire::QuoteBatch& b, bool delta, bool sample) {
   int64_t t0 = mono_ns();
   DeltaTally tally{this, quotes.data(), sample, newest_receive_ns_};
   size_t applied = 0;
-  shm::Status st = writer_.apply_batch(quotes, b.epoch(), b.sequence(), &applied, &StoreApplier::on_delta_quote, &tally);
+  shm::Status st =
+      writer_.apply_batch(quotes, b.epoch(), b.sequence(), &applied, &StoreApplier::on_delta_quote, &tally);
   if (st != shm::Status::ok) log_failure(st, b);
   metrics_.apply_seconds.observe(static_cast<double>(mono_ns() - t0) * 1e-9);
   metrics_.batches_applied.inc();

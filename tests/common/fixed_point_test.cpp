@@ -75,8 +75,8 @@ TEST_CASE("format_fixed and format_int agree with printf on every digit count an
     char buf[24];
     return std::string(buf, format_int(v, buf));
   };
-  std::vector<int64_t> values = {0, 1, 9, 10, 99, 100, 9999, 10000, 10001, 99999999, 100000000, 100000001,
-                                 INT64_MAX, INT64_MIN, INT64_MIN + 1};
+  std::vector<int64_t> values = {0,     1,        9,         10,        99,        100,       9999,         10000,
+                                 10001, 99999999, 100000000, 100000001, INT64_MAX, INT64_MIN, INT64_MIN + 1};
   for (int64_t p = 1, k = 0; k < 18; ++k, p *= 10) {  // every digit count and its neighbours
     for (int64_t d : {-1, 0, 1}) {
       values.push_back(p + d);
