@@ -100,8 +100,10 @@
 //  none is, they serve the undo copy, rendering its JSON themselves. The next
 //  writer restores odd records from the undo slot and re-renders their JSON,
 //  bumping seq to the next even value, re-adds any published slot missing
-//  from the index (crash between `used` and the index store) and checks every
-//  checksum. A new slot becomes part of the store only when `used` passes it,
+//  from the index (crash between `used` and the index store), checks every
+//  checksum (a mismatch is damage from outside the writer: logged, counted,
+//  kept until the symbol's next update) and renders again any JSON that is
+//  not its quote's rendering. A new slot becomes part of the store only when `used` passes it,
 //  so a crash while filling a new slot leaves nothing behind. Every seqlock
 //  word is turned odd with `seq | 1`, never `seq + 1`: a crash can leave one
 //  odd, and the next writer must not invert its parity.

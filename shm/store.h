@@ -97,8 +97,10 @@ struct WriterStats {
   uint64_t rejected_symbol = 0;
   uint64_t rejected_value = 0;
   uint64_t commits = 0;
-  uint64_t repaired_on_open = 0;   // odd records restored from the undo copy
-  uint64_t reindexed_on_open = 0;  // slots missing from the index, re-added
+  uint64_t repaired_on_open = 0;    // odd records restored from the undo copy
+  uint64_t reindexed_on_open = 0;   // slots missing from the index, re-added
+  uint64_t rerendered_on_open = 0;  // JSON differing from its quote's rendering, rewritten
+  uint64_t damaged_on_open = 0;     // checksum mismatches: logged, kept until the symbol's next update
 };
 
 class StoreWriter {
@@ -143,6 +145,7 @@ class StoreWriter {
  private:
   struct Impl;
   StoreWriter() = default;
+  void rewrite(uint32_t slot, const char* json, size_t json_words);
   std::unique_ptr<Impl> impl_;
   WriterStats stats_;
   std::string path_;

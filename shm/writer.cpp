@@ -211,6 +211,35 @@ std::unique_ptr<StoreWriter> StoreWriter::open(const std::string& path, const Wr
       ++w->stats_.reindexed_on_open;
     }
   }
+  // Damage the seqlock cannot see (disk, stray writes): a record must match
+  // its checksum and its JSON must be its quote's rendering. A bad JSON is
+  // rendered again; a bad checksum cannot be repaired here (no good copy is
+  // left), so it is reported and stays until the symbol's next update.
+  for (uint32_t slot = 0; slot < used; ++slot) {
+    const Record& r = recs[slot];
+    if (record_checksum(r) != r.checksum) {
+      LOG_ERROR("shm", "store %s: slot %u (%.16s) fails its checksum: damaged outside the writer; kept until updated",
+                path.c_str(), slot, reinterpret_cast<const char*>(&keys[slot]));
+      ++w->stats_.damaged_on_open;
+      continue;
+    }
+    Json& rendered = w->impl_->staging_json;
+    size_t len = render_quote_json(r.quote, rendered.bytes, kJsonCap);
+    if (len == r.json_len && std::memcmp(rendered.bytes, m.json()[slot].bytes, len) == 0) continue;
+    LOG_WARN("shm", "store %s: slot %u (%.16s): JSON differs from its quote's rendering; rendered again", path.c_str(),
+             slot, reinterpret_cast<const char*>(&keys[slot]));
+    if (len == 0 || len != r.json_len) {
+      ++w->stats_.damaged_on_open;  // the quote renders to another length: the checksum would have to change
+      continue;
+    }
+    std::memset(rendered.bytes + len, 0, ((len + 7) & ~size_t{7}) - len);
+    // Same record words (checksum included); only the JSON changes.
+    std::memcpy(reinterpret_cast<char*>(&w->impl_->staging) + kPayloadOffset,
+                reinterpret_cast<const char*>(&r) + kPayloadOffset, kPayloadWords * 8);
+    w->rewrite(slot, rendered.bytes, json_words(static_cast<uint32_t>(len)));
+    ++w->stats_.rerendered_on_open;
+    h->repairs.fetch_add(1, std::memory_order_relaxed);
+  }
   // The slot at `used` may hold half of an insert that never counted.
   *status = Status::ok;
   return w;
@@ -278,28 +307,7 @@ Status StoreWriter::upsert(const Quote& q) {
   const size_t words = json_words(st.json_len);
 
   if (found >= 0) {
-    Record& r = recs[found];
-    uint64_t seq = r.seq.load(std::memory_order_relaxed);
-    // Undo copy first: while r is odd, the undo slot holds its last value.
-    // `| 1`: a writer killed inside the undo copy leaves undo_seq odd; the
-    // next update must not flip its parity (odd = being written, always).
-    uint64_t useq = h->undo_seq.load(std::memory_order_relaxed) | 1;
-    h->undo_seq.store(useq, std::memory_order_relaxed);
-    std::atomic_thread_fence(std::memory_order_release);
-    h->undo_slot.store(static_cast<uint32_t>(found), std::memory_order_relaxed);
-    store_words(reinterpret_cast<char*>(&h->undo) + kPayloadOffset, reinterpret_cast<const char*>(&r) + kPayloadOffset,
-                kPayloadWords);
-    h->undo.seq.store(seq, std::memory_order_relaxed);
-    h->undo_seq.store(useq + 1, std::memory_order_release);
-    // The undo copy must be complete before the record turns odd, for
-    // readers (who fall back to it) and for a crash at the next instruction.
-    std::atomic_thread_fence(std::memory_order_release);
-
-    r.seq.store(seq + 1, std::memory_order_relaxed);
-    std::atomic_thread_fence(std::memory_order_release);
-    store_words(reinterpret_cast<char*>(&r) + kPayloadOffset, src, kPayloadWords);
-    store_words(m.json()[found].bytes, json, words);
-    r.seq.store(seq + 2, std::memory_order_release);
+    rewrite(static_cast<uint32_t>(found), json, words);
     ++stats_.updates;
     return Status::ok;
   }
@@ -322,6 +330,36 @@ Status StoreWriter::upsert(const Quote& q) {
   m.index()[stop].store(index_entry(used, key.hash()), std::memory_order_release);
   ++stats_.inserts;
   return Status::ok;
+}
+
+// Publishes the staged record and `json` over an existing slot under the undo
+// protocol (layout.h, CRASH SAFETY).
+void StoreWriter::rewrite(uint32_t slot, const char* json, size_t words) {
+  Mapping& m = impl_->m;
+  Header* h = m.header();
+  Record& r = m.records()[slot];
+  const char* src = reinterpret_cast<const char*>(&impl_->staging) + kPayloadOffset;
+  uint64_t seq = r.seq.load(std::memory_order_relaxed);
+  // Undo copy first: while r is odd, the undo slot holds its last value.
+  // `| 1`: a writer killed inside the undo copy leaves undo_seq odd; the
+  // next update must not flip its parity (odd = being written, always).
+  uint64_t useq = h->undo_seq.load(std::memory_order_relaxed) | 1;
+  h->undo_seq.store(useq, std::memory_order_relaxed);
+  std::atomic_thread_fence(std::memory_order_release);
+  h->undo_slot.store(slot, std::memory_order_relaxed);
+  store_words(reinterpret_cast<char*>(&h->undo) + kPayloadOffset, reinterpret_cast<const char*>(&r) + kPayloadOffset,
+              kPayloadWords);
+  h->undo.seq.store(seq, std::memory_order_relaxed);
+  h->undo_seq.store(useq + 1, std::memory_order_release);
+  // The undo copy must be complete before the record turns odd, for
+  // readers (who fall back to it) and for a crash at the next instruction.
+  std::atomic_thread_fence(std::memory_order_release);
+
+  r.seq.store(seq + 1, std::memory_order_relaxed);
+  std::atomic_thread_fence(std::memory_order_release);
+  store_words(reinterpret_cast<char*>(&r) + kPayloadOffset, src, kPayloadWords);
+  store_words(m.json()[slot].bytes, json, words);
+  r.seq.store(seq + 2, std::memory_order_release);
 }
 
 Status StoreWriter::apply_batch(std::span<const Quote> quotes, uint64_t epoch, uint64_t sequence, size_t* applied,

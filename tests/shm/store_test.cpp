@@ -43,6 +43,28 @@ std::unique_ptr<StoreReader> must_open_reader(const std::string& path) {
   REQUIRE(r != nullptr);
   return r;
 }
+// Flips one bit of a record (json = false) or of its JSON (json = true) in
+// a capacity-64 store file, as damage from outside the writer would.
+void flip_bit(const std::string& path, size_t slot, bool json, size_t offset) {
+  int fd = ::open(path.c_str(), O_RDWR);
+  layout::Geometry g = layout::geometry_for(64);
+  off_t at = static_cast<off_t>(json ? g.json_offset + slot * layout::kJsonCap + offset
+                                     : g.records_offset + slot * layout::kRecordSize + offset);
+  char c = 0;
+  REQUIRE(::pread(fd, &c, 1, at) == 1);
+  c ^= 0x01;
+  REQUIRE(::pwrite(fd, &c, 1, at) == 1);
+  ::close(fd);
+}
+
+// A store (capacity 64) holding sh600000 (slot 0) and sz000001 (slot 1).
+std::string two_quote_store(const TempDir& dir) {
+  std::string path = dir.file("s.tfstore");
+  auto w = must_open_writer(path);
+  REQUIRE(w->upsert(make_quote("sh600000", 103300)) == Status::ok);
+  REQUIRE(w->upsert(make_quote("sz000001", 95000)) == Status::ok);
+  return path;
+}
 }  // namespace
 
 TEST_CASE("a created store serves what the writer upserted, by copy, with its JSON") {
@@ -369,33 +391,16 @@ TEST_CASE("a writer that died inside the undo copy does not invert the undo seql
 
 TEST_CASE("verify finds damage the seqlock cannot: a flipped quote byte, a flipped JSON byte") {
   TempDir dir;
-  std::string path = dir.file("s.tfstore");
-  {
-    auto w = must_open_writer(path);
-    REQUIRE(w->upsert(make_quote("sh600000", 103300)) == Status::ok);
-    REQUIRE(w->upsert(make_quote("sz000001", 95000)) == Status::ok);
-  }
-  // Flips one bit of a record (json = false) or of its JSON (json = true).
-  auto flip = [&](size_t slot, bool json, size_t offset) {
-    int fd = ::open(path.c_str(), O_RDWR);
-    layout::Geometry g = layout::geometry_for(64);
-    off_t at = static_cast<off_t>(json ? g.json_offset + slot * layout::kJsonCap + offset
-                                       : g.records_offset + slot * layout::kRecordSize + offset);
-    char c = 0;
-    REQUIRE(::pread(fd, &c, 1, at) == 1);
-    c ^= 0x01;
-    REQUIRE(::pwrite(fd, &c, 1, at) == 1);
-    ::close(fd);
-  };
+  const std::string path = two_quote_store(dir);
   auto r = must_open_reader(path);
   std::string report;
   REQUIRE(r->verify(&report) == 0);
-  flip(0, false, layout::kQuoteOffset + 100);  // inside the quote: the checksum catches it
+  flip_bit(path, 0, false, layout::kQuoteOffset + 100);  // inside the quote: the checksum catches it
   CHECK(r->verify(&report) == 1);
   CHECK(report.find("checksum mismatch") != std::string::npos);
-  flip(0, false, layout::kQuoteOffset + 100);  // undone
+  flip_bit(path, 0, false, layout::kQuoteOffset + 100);  // undone
   report.clear();
-  flip(1, true, 20);  // inside the JSON: re-rendering catches it
+  flip_bit(path, 1, true, 20);  // inside the JSON: re-rendering catches it
   CHECK(r->verify(&report) == 1);
   CHECK(report.find("sz000001") != std::string::npos);
   CHECK(report.find("JSON differs") != std::string::npos);
@@ -476,4 +481,31 @@ TEST_CASE("the index keeps probes short for market-shaped symbols") {
   MESSAGE("probe length mean ", mean_probe, ", max ", max_probe);
   CHECK(mean_probe < 1.5);  // linear probing at load <= 0.5 with a good hash: ~1.5 expected at worst
   CHECK(max_probe < 32);
+}
+
+TEST_CASE("reopening writer re-renders a damaged JSON and reports a damaged record until its next update") {
+  TempDir dir;
+  const std::string path = two_quote_store(dir);
+  flip_bit(path, 0, false, layout::kQuoteOffset + 100);  // sh600000's quote: no good copy left
+  flip_bit(path, 1, true, 20);                           // sz000001's JSON: derivable from its quote
+  auto r = must_open_reader(path);
+  std::string report;
+  CHECK(r->verify(&report) == 2);
+  {
+    auto w = must_open_writer(path);
+    CHECK(w->stats().rerendered_on_open == 1);
+    CHECK(w->stats().damaged_on_open == 1);
+    report.clear();
+    CHECK(r->verify(&report) == 1);  // the JSON is whole again; the damaged quote stays reported
+    CHECK(report.find("sh600000") != std::string::npos);
+    REQUIRE(w->upsert(make_quote("sh600000", 104000)) == Status::ok);  // its next update replaces it
+    CHECK(r->verify(&report) == 0);
+  }
+  char json[kQuoteJsonMax], expected[kQuoteJsonMax];
+  size_t len = 0;
+  uint32_t slot = 0;
+  REQUIRE(r->find("sz000001", &slot) == Status::ok);
+  REQUIRE(r->read_json(slot, json, &len) == Status::ok);
+  size_t expected_len = render_quote_json(make_quote("sz000001", 95000), expected, sizeof expected);
+  CHECK(std::string_view(json, len) == std::string_view(expected, expected_len));
 }
