@@ -32,6 +32,12 @@ bool etag_matches(std::string_view if_none_match, std::string_view etag);
 void set_data_reply(Worker& w, Reply& rep, uint64_t commit, int64_t commit_ns);
 // Appends `{"age_ms":A,"commit":C,` (the start of every data body).
 void append_data_prefix(const Reply& rep, Buffer& out);
+// The common head of a data body (quotes, rankings), after set_data_reply:
+// the server's Cache-Control, compression allowed, and If-None-Match
+// answered with 304 before anything is rendered (RFC 9110 §13.1.2,
+// §15.4.5). False when the 304 is the whole answer; otherwise appends the
+// body prefix and the caller renders the rest.
+bool begin_data_body(const Request& req, Reply& rep, Buffer& out);
 // Weak ETag from the commit sequence and commit time (so a recreated store,
 // whose count restarts, does not collide): W/"<commit>-<commit_ns hex>".
 void format_etag(uint64_t commit, int64_t commit_ns, char* out, size_t cap);

@@ -46,6 +46,17 @@ void set_data_reply(Worker& w, Reply& rep, uint64_t commit, int64_t commit_ns) {
   format_etag(commit, commit_ns, rep.etag, sizeof rep.etag);
 }
 
+bool begin_data_body(const Request& req, Reply& rep, Buffer& out) {
+  rep.cache_control = nullptr;  // the server's data Cache-Control
+  rep.compressible = true;
+  if (!req.if_none_match.empty() && etag_matches(req.if_none_match, rep.etag)) {
+    rep.status = 304;
+    return false;
+  }
+  append_data_prefix(rep, out);
+  return true;
+}
+
 void append_data_prefix(const Reply& rep, Buffer& out) {
   // age_ms is right-aligned in 8 characters (JSON allows the spaces) so a
   // body's length depends on the quotes only, not on when it was asked for:

@@ -125,14 +125,7 @@ void handle_quotes(Worker& w, const Request& req, Reply& rep, Buffer& out) {
     if (auto hit = w.bodies.find(req.query, w.state.commit_count, w.state.commit_ns)) {
       w.metrics.cache_hits->inc();
       set_data_reply(w, rep, w.state.commit_count, w.state.commit_ns);
-      rep.cache_control = nullptr;
-      rep.compressible = true;
-      if (!req.if_none_match.empty() && etag_matches(req.if_none_match, rep.etag)) {
-        rep.status = 304;
-        return;
-      }
-      append_data_prefix(rep, out);
-      rep.ext_body = std::move(hit);
+      if (begin_data_body(req, rep, out)) rep.ext_body = std::move(hit);
       return;
     }
   }
@@ -150,13 +143,7 @@ void handle_quotes(Worker& w, const Request& req, Reply& rep, Buffer& out) {
     return error_reply(rep, out, start, 400, "too many symbols (maximum ", std::to_string(w.opts.max_symbols) + ")");
 
   set_data_reply(w, rep, w.state.commit_count, w.state.commit_ns);
-  rep.cache_control = nullptr;  // the server's data Cache-Control
-  rep.compressible = true;
-  if (!req.if_none_match.empty() && etag_matches(req.if_none_match, rep.etag)) {
-    rep.status = 304;  // RFC 9110 §15.4.5: nothing rendered
-    return;
-  }
-  append_data_prefix(rep, out);
+  if (!begin_data_body(req, rep, out)) return;  // 304: nothing rendered
   bool cacheable = w.bodies.enabled() && count >= w.opts.body_cache_min_symbols;
   if (cacheable) w.metrics.cache_misses->inc();
   size_t tail_start = out.size();
@@ -203,14 +190,8 @@ void handle_quote(Worker& w, const Request& req, std::string_view raw, Reply& re
   if (!percent_decode(raw, &sym)) return error_reply(rep, out, start, 400, "malformed percent-escape in symbol");
   set_data_reply(w, rep, w.state.commit_count, w.state.commit_ns);
   if (!valid_symbol(sym) || !w.find(sym, &slot)) return error_reply(rep, out, start, 404, "unknown symbol: ", sym);
-  rep.cache_control = nullptr;
-  rep.compressible = true;
   // Preconditions only apply to a resource that exists (RFC 9110 §13.2.2).
-  if (!req.if_none_match.empty() && etag_matches(req.if_none_match, rep.etag)) {
-    rep.status = 304;
-    return;
-  }
-  append_data_prefix(rep, out);
+  if (!begin_data_body(req, rep, out)) return;
   out.append("\"data\":");
   if (!append_record(w, slot, 0, out)) return error_reply(rep, out, start, 503, "record busy, retry");
   out.push('}');

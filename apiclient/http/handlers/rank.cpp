@@ -45,16 +45,10 @@ void handle_rank(Worker& w, const Request& req, Reply& rep, Buffer& out) {
   w.rank.refresh(*w.reader, w.state.commit_count, w.state.commit_ns, mono_ns(), w.opts.rank_interval_ms,
                  w.metrics.rank_recomputes);
   set_data_reply(w, rep, w.rank.commit(), w.rank.commit_ns());
-  rep.cache_control = nullptr;
-  rep.compressible = true;
   // The representation depends only on the snapshot and the query, so the
   // snapshot's commit is a valid validator (RFC 9110 §8.8.3).
-  if (!req.if_none_match.empty() && etag_matches(req.if_none_match, rep.etag)) {
-    rep.status = 304;
-    return;
-  }
+  if (!begin_data_body(req, rep, out)) return;
   const std::vector<uint32_t>& order = w.rank.order(key, market);
-  append_data_prefix(rep, out);
   out.append("\"by\":\"");
   out.append(rank_key_name(key));
   out.append(asc ? "\",\"order\":\"asc\",\"market\":" : "\",\"order\":\"desc\",\"market\":");
