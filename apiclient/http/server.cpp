@@ -614,6 +614,16 @@ int on_message_complete(llhttp_t* p) {
 
 // --- reading ----------------------------------------------------------------
 
+// Stops reading `c` until the output queue drains (flush() resumes waiting
+// connections in order).
+void park(Conn* c) {
+  c->reading = false;
+  c->waiting = true;
+  c->srv->wait_list.push_back(c);
+  release_idle_buffers(c);
+  update_events(c);
+}
+
 void on_readable(Conn* c) {
   Server* s = c->srv;
   bool draining = c->phase == Phase::lingering || c->close_after;
@@ -624,11 +634,7 @@ void on_readable(Conn* c) {
     // connections). The request stays in the kernel's receive buffer, so
     // thousands of waiting connections cost no worker memory beyond their
     // Conn.
-    c->reading = false;
-    c->waiting = true;
-    s->wait_list.push_back(c);
-    release_idle_buffers(c);
-    update_events(c);
+    park(c);
     return;
   }
   ssize_t n = read(c->fd, s->readbuf, kReadBufSize);
@@ -651,11 +657,7 @@ void on_readable(Conn* c) {
     c->stash_acct = c->stash.capacity();
     s->stash_bytes += c->stash_acct;
     c->has_stash = true;
-    c->reading = false;
-    c->waiting = true;
-    s->wait_list.push_back(c);
-    release_idle_buffers(c);
-    update_events(c);
+    park(c);
     return;
   }
   feed(c, s->readbuf, static_cast<size_t>(n));
