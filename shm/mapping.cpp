@@ -59,6 +59,19 @@ uint64_t layout::record_checksum(const Record& r) {
 
 namespace detail {
 
+Status Mapping::map_existing(size_t file_size, int prot, const std::string& path, std::string* error) {
+  size = file_size;
+  base = ::mmap(nullptr, size, prot, MAP_SHARED, fd, 0);
+  if (base == MAP_FAILED) {
+    base = nullptr;
+    *error = errno_text("mmap", path);
+    return Status::io_error;
+  }
+  Status s = check_header(header(), size, path, error);
+  if (s == Status::ok) bind();
+  return s;
+}
+
 void Mapping::close() {
   if (base) ::munmap(base, size);
   if (fd >= 0) ::close(fd);

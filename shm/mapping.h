@@ -85,6 +85,9 @@ struct Mapping {
     records_ = reinterpret_cast<Record*>(b + g.records_offset);
     json_ = reinterpret_cast<Json*>(b + g.json_offset);
   }
+  // Maps an existing store file of `file_size` bytes with `prot` and checks
+  // its header (check_header below); binds on success.
+  Status map_existing(size_t file_size, int prot, const std::string& path, std::string* error);
   void close();
 
  private:

@@ -47,16 +47,8 @@ std::unique_ptr<StoreReader> StoreReader::open(const std::string& path, Status* 
     *error = "store " + path + " is not ready (" + std::to_string(st.st_size) + " bytes, still being created?)";
     return fail(Status::not_ready);
   }
-  m.size = static_cast<size_t>(st.st_size);
-  m.base = ::mmap(nullptr, m.size, PROT_READ, MAP_SHARED, m.fd, 0);
-  if (m.base == MAP_FAILED) {
-    m.base = nullptr;
-    *error = errno_text("mmap", path);
-    return fail(Status::io_error);
-  }
-  Status s = check_header(m.header(), m.size, path, error);
+  Status s = m.map_existing(static_cast<size_t>(st.st_size), PROT_READ, path, error);
   if (s != Status::ok) return fail(s);
-  m.bind();
   *status = Status::ok;
   return r;
 }

@@ -147,16 +147,8 @@ std::unique_ptr<StoreWriter> StoreWriter::open(const std::string& path, const Wr
     Status s = create_file(m, opts.capacity, path, error);
     if (s != Status::ok) return fail(s);
   } else {
-    m.size = static_cast<size_t>(st.st_size);
-    m.base = ::mmap(nullptr, m.size, PROT_READ | PROT_WRITE, MAP_SHARED, m.fd, 0);
-    if (m.base == MAP_FAILED) {
-      m.base = nullptr;
-      *error = errno_text("mmap", path);
-      return fail(Status::io_error);
-    }
-    Status s = check_header(m.header(), m.size, path, error);
+    Status s = m.map_existing(static_cast<size_t>(st.st_size), PROT_READ | PROT_WRITE, path, error);
     if (s != Status::ok) return fail(s);
-    m.bind();
   }
   Header* h = m.header();
   h->writer_pid.store(static_cast<int32_t>(::getpid()), std::memory_order_relaxed);
