@@ -111,6 +111,16 @@ bool wait_state(const std::string& path, shm::SyncState s, int timeout_ms = 1000
   return wait_until([&] { return store_state(path).sync_state == s; }, timeout_ms);
 }
 
+// The apiclient's store (in `dir`) goes live.
+bool wait_live(const TempDir& dir) { return wait_state(dir.file("quotes.store"), shm::SyncState::live); }
+
+// The apiclient's store (in `dir`) converges on the publisher's state; the
+// first differences are reported if it does not.
+void check_store_matches(const TempDir& dir, const TestPublisher& pub) {
+  std::string diff;
+  CHECK_MESSAGE(wait_match(dir.file("quotes.store"), pub, &diff), diff);
+}
+
 // SIGTERM, wait, and return the "stopped ..." summary line of the log.
 std::string stop_and_summary(Apiclient& a, int* status) {
   *status = a.proc.stop(SIGTERM, 5000);
@@ -137,11 +147,10 @@ TEST_CASE("synthetic market: the store ends with every symbol at its latest valu
   TestPublisher pub(nats.url());
   pub.publish(market(600, 0));  // before the apiclient: reaches it through the snapshot
   Apiclient a(dir, nats.url());
-  REQUIRE(wait_state(dir.file("quotes.store"), shm::SyncState::live));
+  REQUIRE(wait_live(dir));
   for (int round = 1; round <= 30; ++round) pub.publish(market(600, round));
   pub.flush();
-  std::string diff;
-  CHECK_MESSAGE(wait_match(dir.file("quotes.store"), pub, &diff), diff);
+  check_store_matches(dir, pub);
   shm::StoreState s = store_state(dir.file("quotes.store"));
   CHECK(s.epoch == pub.epoch());
   CHECK(s.gaps == 0);
@@ -158,7 +167,7 @@ TEST_CASE("apiclient SIGKILLed and restarted resyncs, leaving no stale or torn r
   TestPublisher pub(nats.url());
   pub.publish(market(400, 0));
   auto a = std::make_unique<Apiclient>(dir, nats.url());
-  REQUIRE(wait_state(dir.file("quotes.store"), shm::SyncState::live));
+  REQUIRE(wait_live(dir));
   for (int round = 1; round <= 10; ++round) pub.publish(market(400, round));
   a->proc.signal(SIGKILL);
   a->proc.wait(5000);
@@ -166,9 +175,8 @@ TEST_CASE("apiclient SIGKILLed and restarted resyncs, leaving no stale or torn r
   a = std::make_unique<Apiclient>(dir, nats.url(), "apiclient2");
   for (int round = 21; round <= 25; ++round) pub.publish(market(400, round));
   pub.flush();
-  std::string diff;
-  CHECK_MESSAGE(wait_match(dir.file("quotes.store"), pub, &diff), diff);
-  CHECK(wait_state(dir.file("quotes.store"), shm::SyncState::live));
+  check_store_matches(dir, pub);
+  CHECK(wait_live(dir));
 }
 
 TEST_CASE("nats-server restarted: the apiclient reconnects and resyncs") {
@@ -177,7 +185,7 @@ TEST_CASE("nats-server restarted: the apiclient reconnects and resyncs") {
   TestPublisher pub(nats.url());
   pub.publish(market(300, 0));
   Apiclient a(dir, nats.url());
-  REQUIRE(wait_state(dir.file("quotes.store"), shm::SyncState::live));
+  REQUIRE(wait_live(dir));
   nats.stop();
   // Ticks published while the server is down sit in the publisher's reconnect
   // buffer or are lost; the resync after reconnect must cover both.
@@ -186,8 +194,7 @@ TEST_CASE("nats-server restarted: the apiclient reconnects and resyncs") {
   REQUIRE(wait_until([&] { return store_state(dir.file("quotes.store")).resyncs >= 1; }, 10000));
   for (int round = 2; round <= 6; ++round) pub.publish(market(300, round));
   pub.flush();
-  std::string diff;
-  CHECK_MESSAGE(wait_match(dir.file("quotes.store"), pub, &diff), diff);
+  check_store_matches(dir, pub);
   CHECK(read_file(a.log).find("reason=reconnect") != std::string::npos);
 }
 
@@ -197,15 +204,14 @@ TEST_CASE("apiserver restarted (new epoch): the apiclient resyncs and follows th
   TestPublisher pub(nats.url());
   pub.publish(market(300, 0));
   Apiclient a(dir, nats.url());
-  REQUIRE(wait_state(dir.file("quotes.store"), shm::SyncState::live));
+  REQUIRE(wait_live(dir));
   pub.publish(market(300, 1));
   uint64_t old_epoch = pub.epoch();
   pub.restart();
   pub.set_state(market(300, 2));  // re-ingested before its first delta: only the snapshot carries it
   for (int round = 3; round <= 6; ++round) pub.publish(market(300, round));
   pub.flush();
-  std::string diff;
-  CHECK_MESSAGE(wait_match(dir.file("quotes.store"), pub, &diff), diff);
+  check_store_matches(dir, pub);
   shm::StoreState s = store_state(dir.file("quotes.store"));
   CHECK(s.epoch == pub.epoch());
   CHECK(s.epoch != old_epoch);
@@ -219,7 +225,7 @@ TEST_CASE("a skipped sequence is detected as a gap and repaired by a snapshot") 
   TestPublisher pub(nats.url());
   pub.publish(market(200, 0));
   Apiclient a(dir, nats.url());
-  REQUIRE(wait_state(dir.file("quotes.store"), shm::SyncState::live));
+  REQUIRE(wait_live(dir));
   std::vector<Quote> lost = market(200, 1);
   std::string subject = pub.subject_of(quote_symbol(lost[0]));
   // The update of this subject's symbols is "lost": recorded as state (the
@@ -228,10 +234,9 @@ TEST_CASE("a skipped sequence is detected as a gap and repaired by a snapshot") 
   pub.skip_sequence(subject);
   pub.publish(market(200, 2));
   pub.flush();
-  std::string diff;
-  CHECK_MESSAGE(wait_match(dir.file("quotes.store"), pub, &diff), diff);
+  check_store_matches(dir, pub);
   REQUIRE(wait_until([&] { return store_state(dir.file("quotes.store")).gaps >= 1; }, 5000));
-  CHECK(wait_state(dir.file("quotes.store"), shm::SyncState::live));
+  CHECK(wait_live(dir));
 }
 
 TEST_CASE("corrupt, foreign and truncated payloads are counted and rejected; the store stays intact") {
@@ -240,7 +245,7 @@ TEST_CASE("corrupt, foreign and truncated payloads are counted and rejected; the
   TestPublisher pub(nats.url());
   pub.publish(market(100, 0));
   Apiclient a(dir, nats.url(), "apiclient", {"--metrics-port", "-1"});
-  REQUIRE(wait_state(dir.file("quotes.store"), shm::SyncState::live));
+  REQUIRE(wait_live(dir));
   std::string subject = pub.subject_of("sh600000");
   // A real batch with its offsets scrambled (identifier intact).
   flatbuffers::FlatBufferBuilder fbb;
@@ -260,8 +265,7 @@ TEST_CASE("corrupt, foreign and truncated payloads are counted and rejected; the
   pub.publish_raw(subject, "abc", 3);
   pub.publish(market(100, 1));
   pub.flush();
-  std::string diff;
-  CHECK_MESSAGE(wait_match(dir.file("quotes.store"), pub, &diff), diff);
+  check_store_matches(dir, pub);
   CHECK(a.proc.running());
   shm::StoreState s = store_state(dir.file("quotes.store"));
   CHECK(s.gaps == 0);  // rejected payloads consume no sequence
@@ -302,7 +306,7 @@ TEST_CASE("no apiserver answering: stale with retries and the old data readable,
   pub.publish(market(100, 0));
   {
     Apiclient first(dir, nats.url());
-    REQUIRE(wait_state(dir.file("quotes.store"), shm::SyncState::live));
+    REQUIRE(wait_live(dir));
     int status = 0;
     stop_and_summary(first, &status);
   }
@@ -315,7 +319,7 @@ TEST_CASE("no apiserver answering: stale with retries and the old data readable,
   pub.publish(market(100, 1));
   pub.answer_snapshots(true);
   CHECK(wait_state(dir.file("quotes.store"), shm::SyncState::live, 5000));
-  CHECK_MESSAGE(wait_match(dir.file("quotes.store"), pub, &diff), diff);
+  check_store_matches(dir, pub);
 }
 
 TEST_CASE("the heartbeat advances while the market is quiet, and stops with the writer") {
@@ -324,7 +328,7 @@ TEST_CASE("the heartbeat advances while the market is quiet, and stops with the 
   TestPublisher pub(nats.url());
   pub.publish(market(10, 0));
   Apiclient a(dir, nats.url());
-  REQUIRE(wait_state(dir.file("quotes.store"), shm::SyncState::live));
+  REQUIRE(wait_live(dir));
   int64_t hb1 = store_state(dir.file("quotes.store")).heartbeat_ns;
   uint64_t commits = store_state(dir.file("quotes.store")).commit_count;
   CHECK(wait_until([&] { return store_state(dir.file("quotes.store")).heartbeat_ns > hb1 + 150'000'000; }, 2000));
@@ -347,11 +351,10 @@ TEST_CASE("started with no NATS server: heartbeat advances, stale, then live onc
   nats.start();
   TestPublisher pub(nats.url());
   pub.set_state(market(50, 0));
-  CHECK(wait_state(dir.file("quotes.store"), shm::SyncState::live, 10000));
+  CHECK(wait_live(dir));
   pub.publish(market(50, 1));
   pub.flush();
-  std::string diff;
-  CHECK_MESSAGE(wait_match(dir.file("quotes.store"), pub, &diff), diff);
+  check_store_matches(dir, pub);
 }
 
 TEST_CASE("a slow-consumer drop (pending limit exceeded) is detected, resynced, and nothing is lost") {
@@ -361,7 +364,7 @@ TEST_CASE("a slow-consumer drop (pending limit exceeded) is detected, resynced, 
   std::vector<Quote> base = market(200, 0);
   pub.publish(base);
   Apiclient a(dir, nats.url(), "apiclient", {"--pending-msgs", "1000", "--metrics-port", "-1"});
-  REQUIRE(wait_state(dir.file("quotes.store"), shm::SyncState::live));
+  REQUIRE(wait_live(dir));
   // A burst of one-quote batches far faster than the store can take them:
   // the library's 1000-message pending list overflows and drops.
   bool dropped = false;
@@ -375,9 +378,8 @@ TEST_CASE("a slow-consumer drop (pending limit exceeded) is detected, resynced, 
     dropped = wait_until([&] { return store_state(dir.file("quotes.store")).resyncs >= 1; }, 300);
   }
   REQUIRE_MESSAGE(dropped, "no drop provoked");
-  std::string diff;
-  CHECK_MESSAGE(wait_match(dir.file("quotes.store"), pub, &diff), diff);
-  CHECK(wait_state(dir.file("quotes.store"), shm::SyncState::live));
+  check_store_matches(dir, pub);
+  CHECK(wait_live(dir));
   std::string log = read_file(a.log);
   CHECK(log.find("reason=messages_lost") != std::string::npos);
   std::string metrics = scrape_metrics(a.log);
@@ -409,8 +411,7 @@ TEST_CASE("the committed example config file runs the daemon (flags on the comma
   ChildProcess a(
       {binary("apiclient/writer/tickfan-apiclient"), "--config", dir.file("apiclient.toml"), "--nats", nats.url()},
       log);
-  CHECK_MESSAGE(wait_state(dir.file("quotes.store"), shm::SyncState::live), read_file(log));
-  std::string diff;
-  CHECK_MESSAGE(wait_match(dir.file("quotes.store"), pub, &diff), diff);
+  CHECK_MESSAGE(wait_live(dir), read_file(log));
+  check_store_matches(dir, pub);
   CHECK(read_file(log).find("metrics on http://127.0.0.1:") != std::string::npos);
 }
