@@ -3,10 +3,11 @@
 //
 //  1. For each rate (10 000 and 100 000 ticks/s): a plain NATS round — the
 //     same publisher code and payloads, received by a bare async subscriber —
-//     then the pipeline round — the real tickfan-apiclient writing the store.
-//     Latency is per tick, from the publisher stamping receive_ts_ns (its
+//     then the pipeline round — the real tickfan-apiclient writing the store —
+//     alone, then again with a plain subscriber beside it (same messages,
+//     same moment: the comparison the machine's noise cannot skew). Latency is per tick, from the publisher stamping receive_ts_ns (its
 //     "ingest") to received (plain) or committed in the store (pipeline; the
-//     apiclient records raw samples with --latency-samples). The pipeline
+//     apiclient records raw samples with --latency-samples). Each pipeline
 //     round ends by comparing the whole store with the publisher's state.
 //  2. Maximum throughput: ticks published as fast as possible, until the
 //     store holds the final state.
@@ -256,12 +257,65 @@ struct RateResult {
   int64_t rate;
   int batch;
   size_t payload;
-  Pct plain, pipe, side;  // side: a plain subscriber running beside the apiclient in the pipeline round
+  // alone: each side with the nats-server to itself (plain, then pipeline);
+  // beside: the pipeline with a plain subscriber receiving the same messages
+  // at the same moment (`side`).
+  Pct plain, pipe_alone, pipe, side;
   double pipe_ticks_per_s = 0;
   size_t lost = 0;
   uint64_t gaps = 0, resyncs = 0;
   double apply_p50 = 0, apply_p99 = 0;
 };
+
+// One round of the real apiclient writing a store from the test publisher;
+// with `with_side`, a plain subscriber receives the same messages beside it.
+// Fills the pipeline's (and the side's) latencies, throughput, losses and
+// apply-time quantiles into `r`; losses and resyncs add up over rounds.
+void pipeline_round(const std::string& url, const TempDir& dir, RateResult& r, int64_t ticks, int symbols,
+                    bool with_side) {
+  std::string tag = std::to_string(r.rate) + (with_side ? "-beside" : "-alone");
+  std::string store = store_path("rate" + tag + ".store");
+  std::string samples_file = dir.file("samples" + tag + ".txt");
+  TestPublisher pub(url);
+  Universe u(symbols);
+  pub.publish([&] {  // initial state via snapshot
+    std::vector<Quote> all;
+    for (auto& g : u.by_subject) all.insert(all.end(), g.begin(), g.end());
+    return all;
+  }());
+  std::unique_ptr<PlainSub> side;
+  if (with_side) side = std::make_unique<PlainSub>(url);
+  ChildProcess a = start_apiclient(dir, url, store, static_cast<uint32_t>(symbols * 2),
+                                   static_cast<size_t>(ticks) + 1000, samples_file, dir.file("apiclient-" + tag + ".log"));
+  wait_until([&] { return store_state(store).sync_state == shm::SyncState::live; }, 10000);
+  if (side) {
+    std::lock_guard<std::mutex> lock(side->mu);
+    side->samples.clear();  // the initial publish is not part of the round
+  }
+  int64_t t0 = wall_ns();
+  run_publisher(pub, u, ticks, r.batch, r.rate);
+  auto want = pub.state();
+  wait_until([&] { return mismatches(store, want) == 0; }, 10000);
+  if (side) {
+    std::lock_guard<std::mutex> lock(side->mu);
+    r.side = percentiles(side->samples);
+  }
+  shm::StoreState s = store_state(store);
+  r.lost += mismatches(store, want);
+  r.gaps += s.gaps;
+  r.resyncs += s.resyncs;
+  std::string metrics = scrape(dir.file("apiclient-" + tag + ".log"));
+  a.stop(SIGTERM, 10000);
+  Pct pipe = percentiles(read_samples(samples_file));
+  if (with_side) {
+    r.pipe = pipe;
+    r.apply_p50 = histogram_quantile(metrics, "tickfan_apiclient_apply_seconds", 0.5);
+    r.apply_p99 = histogram_quantile(metrics, "tickfan_apiclient_apply_seconds", 0.99);
+  } else {
+    r.pipe_alone = pipe;
+    r.pipe_ticks_per_s = static_cast<double>(ticks) / (static_cast<double>(s.commit_ns - t0) / 1e9);
+  }
+}
 
 RateResult rate_round(const std::string& url, const TempDir& dir, int64_t rate, int batch, double seconds,
                       int symbols) {
@@ -285,45 +339,12 @@ RateResult rate_round(const std::string& url, const TempDir& dir, int64_t rate, 
     std::lock_guard<std::mutex> lock(sub.mu);
     r.plain = percentiles(sub.samples);
   }
-  // Pipeline: the real apiclient, to committed-in-store.
-  {
-    std::string store = store_path("rate" + std::to_string(rate) + ".store");
-    std::string samples_file = dir.file("samples" + std::to_string(rate) + ".txt");
-    TestPublisher pub(url);
-    Universe u(symbols);
-    pub.publish([&] {  // initial state via snapshot
-      std::vector<Quote> all;
-      for (auto& g : u.by_subject) all.insert(all.end(), g.begin(), g.end());
-      return all;
-    }());
-    PlainSub side(url);
-    ChildProcess a =
-        start_apiclient(dir, url, store, static_cast<uint32_t>(symbols * 2), static_cast<size_t>(ticks) + 1000,
-                        samples_file, dir.file("apiclient-rate" + std::to_string(rate) + ".log"));
-    wait_until([&] { return store_state(store).sync_state == shm::SyncState::live; }, 10000);
-    {
-      std::lock_guard<std::mutex> lock(side.mu);
-      side.samples.clear();  // the initial publish is not part of the round
-    }
-    int64_t t0 = wall_ns();
-    run_publisher(pub, u, ticks, batch, rate);
-    auto want = pub.state();
-    wait_until([&] { return mismatches(store, want) == 0; }, 10000);
-    {
-      std::lock_guard<std::mutex> lock(side.mu);
-      r.side = percentiles(side.samples);
-    }
-    shm::StoreState s = store_state(store);
-    r.pipe_ticks_per_s = static_cast<double>(ticks) / (static_cast<double>(s.commit_ns - t0) / 1e9);
-    r.lost = mismatches(store, want);
-    r.gaps = s.gaps;
-    r.resyncs = s.resyncs;
-    std::string metrics = scrape(dir.file("apiclient-rate" + std::to_string(rate) + ".log"));
-    r.apply_p50 = histogram_quantile(metrics, "tickfan_apiclient_apply_seconds", 0.5);
-    r.apply_p99 = histogram_quantile(metrics, "tickfan_apiclient_apply_seconds", 0.99);
-    a.stop(SIGTERM, 10000);
-    r.pipe = percentiles(read_samples(samples_file));
-  }
+  // The pipeline alone (one subscriber, as in the plain round), then beside a
+  // plain subscriber. Until 2026-11-22 the "alone" comparison used the beside
+  // round: two subscribers against one, which the nats-server serves one
+  // after the other.
+  pipeline_round(url, dir, r, ticks, symbols, false);
+  pipeline_round(url, dir, r, ticks, symbols, true);
   return r;
 }
 
@@ -513,20 +534,21 @@ int main(int argc, char** argv) {
       RateResult r = rate_round(nats.url(), dir, rate, batch, seconds, 5000);
       std::printf("| %lld | %d, %zu B | %.0f / %.0f / %.0f | %.0f / %.0f / %.0f | %.2f / %.2f | %.0f | %zu | %llu |\n",
                   static_cast<long long>(r.rate), r.batch, r.payload, r.plain.p50, r.plain.p99, r.plain.p999,
-                  r.pipe.p50, r.pipe.p99, r.pipe.p999, r.pipe.p50 / r.plain.p50, r.pipe.p99 / r.plain.p99,
+                  r.pipe_alone.p50, r.pipe_alone.p99, r.pipe_alone.p999, r.pipe_alone.p50 / r.plain.p50,
+                  r.pipe_alone.p99 / r.plain.p99,
                   r.pipe_ticks_per_s, r.lost, static_cast<unsigned long long>(r.resyncs));
       std::fflush(stdout);
       breakdown.push_back(r);
     }
     std::printf(
-        "\nSame pipeline rounds against a plain subscriber running beside the apiclient (same messages, same "
-        "moment, so machine noise hits both), and the apiclient's own whole-batch apply time (its histogram, "
-        "bucket-interpolated).\n\n| rate | plain beside p50 / p99 / p99.9 (µs) | ratio p50 / p99 | batch apply p50 / "
-        "p99 (µs) |\n|---|---|---|---|\n");
+        "\nA second pipeline round with a plain subscriber running beside the apiclient (same messages, same "
+        "moment, so machine noise hits both), and the apiclient's own whole-batch apply time in that round (its "
+        "histogram, bucket-interpolated).\n\n| rate | plain beside p50 / p99 / p99.9 (µs) | pipeline p50 / p99 / "
+        "p99.9 (µs) | ratio p50 / p99 | batch apply p50 / p99 (µs) |\n|---|---|---|---|---|\n");
     for (const RateResult& r : breakdown) {
-      std::printf("| %lld | %.0f / %.0f / %.0f | %.2f / %.2f | %.0f / %.0f |\n", static_cast<long long>(r.rate),
-                  r.side.p50, r.side.p99, r.side.p999, r.pipe.p50 / r.side.p50, r.pipe.p99 / r.side.p99, r.apply_p50,
-                  r.apply_p99);
+      std::printf("| %lld | %.0f / %.0f / %.0f | %.0f / %.0f / %.0f | %.2f / %.2f | %.0f / %.0f |\n",
+                  static_cast<long long>(r.rate), r.side.p50, r.side.p99, r.side.p999, r.pipe.p50, r.pipe.p99,
+                  r.pipe.p999, r.pipe.p50 / r.side.p50, r.pipe.p99 / r.side.p99, r.apply_p50, r.apply_p99);
     }
   }
   if (want("real")) {
