@@ -54,6 +54,13 @@ BatchError verify_batch(const void* data, size_t size, const wire::QuoteBatch** 
   flatbuffers::Verifier verifier(static_cast<const uint8_t*>(data), size);
   if (!wire::VerifyQuoteBatchBuffer(verifier)) return BatchError::malformed;
   const wire::QuoteBatch* batch = wire::GetQuoteBatch(data);
+  // Receivers read the Quote structs in place. The verifier checks the
+  // vector's bounds and its length word's alignment, not its elements': a
+  // hand-made buffer can place 8-byte-aligned structs at a 4-byte boundary
+  // (found by tests/fuzz/batch), and reading those would be undefined. An
+  // empty vector has no elements to read (and the builder does not align it).
+  if (batch->quotes() && batch->quotes()->size() > 0 && reinterpret_cast<uintptr_t>(batch->quotes()->Data()) % alignof(Quote) != 0)
+    return BatchError::malformed;
   if (batch->schema_version() > kSchemaVersion) return BatchError::schema_too_new;
   if (batch->price_decimals() != kPriceDecimals) return BatchError::bad_scale;
   *out = batch;

@@ -5,6 +5,7 @@
 #
 #   scripts/setup.sh                 # Release-with-debug-info build in ./build
 #   BUILD_DIR=build-asan CMAKE_ARGS=-DTICKFAN_SANITIZE=address scripts/setup.sh
+#   EXTRA_PACKAGES="clang" SKIP_BUILD=1 scripts/setup.sh   # packages only
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -34,6 +35,7 @@ if ((${#missing[@]})); then
   apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
 
+[[ "${SKIP_BUILD:-0}" == 1 ]] && exit 0
 BUILD_DIR=${BUILD_DIR:-build}
 read -r -a cmake_args <<<"${CMAKE_ARGS:-}"
 cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=${BUILD_TYPE:-RelWithDebInfo} "${cmake_args[@]}" >/dev/null

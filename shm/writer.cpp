@@ -257,7 +257,13 @@ bool valid_values(const Quote& q, const Record* current) {
     if (q.asks()->Get(i)->price() < 0 || q.asks()->Get(i)->volume() < 0) return false;
   }
   if (current && std::memcmp(current->quote.name()->Data(), q.name()->Data(), kNameMax) == 0) return true;
-  return valid_display_name(quote_name(q));
+  std::string_view name = quote_name(q);
+  // Bytes after the name's terminator would be stored but never shown; a
+  // publisher that sends them is broken, so the quote is refused.
+  const uint8_t* raw = q.name()->Data();
+  for (size_t i = name.size(); i < kNameMax; ++i)
+    if (raw[i] != 0) return false;
+  return valid_display_name(name);
 }
 }  // namespace
 
@@ -266,7 +272,11 @@ Status StoreWriter::upsert(const Quote& q) {
   Header* h = m.header();
   std::string_view symbol = quote_symbol(q);
   Key key;
-  if (!valid_symbol(symbol) || !Key::from(symbol, &key)) {
+  // The raw field must be exactly the zero-padded key: probes compare a
+  // record's stored symbol bytes with the key, so junk after the terminator
+  // (found by tests/fuzz/batch) would make the symbol unfindable.
+  if (!valid_symbol(symbol) || !Key::from(symbol, &key) ||
+      std::memcmp(q.symbol()->Data(), key.w, kKeySize) != 0) {
     ++stats_.rejected_symbol;
     h->rejected.fetch_add(1, std::memory_order_relaxed);
     return Status::invalid_symbol;

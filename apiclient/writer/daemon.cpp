@@ -16,7 +16,6 @@ void destroy_msg(void* p) { natsMsg_Destroy(static_cast<natsMsg*>(p)); }
 
 Daemon::Daemon(const Config& config, shm::StoreWriter& writer, MetricsRegistry& registry)
     : config_(config),
-      writer_(writer),
       metrics_(registry),
       samples_(config.latency_samples),
       applier_(writer, metrics_, samples_),

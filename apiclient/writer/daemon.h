@@ -55,7 +55,6 @@ class Daemon final : public SyncSink, public NatsHandler {
   void export_counters();
 
   const Config& config_;
-  shm::StoreWriter& writer_;
   WriterMetrics metrics_;
   LatencySamples samples_;
   StoreApplier applier_;

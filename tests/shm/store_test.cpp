@@ -269,13 +269,23 @@ TEST_CASE("invalid symbols and values are refused, counted, and change nothing")
   huge.mutate_high(INT64_MAX);
   huge.mutate_turnover(INT64_MAX);
   CHECK(w->upsert(huge) == Status::invalid_value);  // its JSON would not fit the record
-  CHECK(w->stats().rejected_symbol == 2);
-  CHECK(w->stats().rejected_value == 4);
+  // Bytes after a field's terminator (a broken publisher; found by the fuzzer):
+  // in the symbol they would make the record unfindable, in the name invisible.
+  Quote junk_symbol = make_quote("sh600000", 103400);
+  junk_symbol.mutable_symbol()->Mutate(12, 'X');
+  CHECK(w->upsert(junk_symbol) == Status::invalid_symbol);
+  Quote junk_name = make_quote("sh600000", 103400);
+  set_name(junk_name, "ab");
+  junk_name.mutable_name()->Mutate(20, 'X');
+  CHECK(w->upsert(junk_name) == Status::invalid_value);
+  CHECK(w->stats().rejected_symbol == 3);
+  CHECK(w->stats().rejected_value == 5);
   auto r = must_open_reader(path);
   Quote q;
   REQUIRE(r->get("sh600000", &q) == Status::ok);
   CHECK(q.last() == 103300);
-  CHECK(r->state().rejected == 6);
+  CHECK(r->state().rejected == 8);
+  CHECK(r->verify(nullptr) == 0);
 }
 
 TEST_CASE("a store too big for its filesystem is refused up front, not SIGBUS later") {
