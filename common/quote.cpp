@@ -69,7 +69,7 @@ bool status_from_name(std::string_view name, TradingStatus* out) {
 }
 
 int64_t quote_change_pct(const Quote& q) { return percent_fixed(quote_change(q), q.prev_close()); }
-int64_t quote_amplitude_pct(const Quote& q) { return percent_fixed(q.high() - q.low(), q.prev_close()); }
+int64_t quote_amplitude_pct(const Quote& q) { return percent_fixed(saturating_sub(q.high(), q.low()), q.prev_close()); }
 
 bool valid_symbol(std::string_view s) {
   if (s.empty() || s.size() > kSymbolMax) return false;

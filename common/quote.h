@@ -39,7 +39,15 @@ Market market_of_symbol(std::string_view symbol);
 const char* status_name(TradingStatus s);
 bool status_from_name(std::string_view name, TradingStatus* out);
 
-inline int64_t quote_change(const Quote& q) { return q.last() - q.prev_close(); }
+// Saturating: stores and wires hold validated (non-negative) prices, but the
+// JSON of a damaged record is rendered too (a store's repair, its verify), and
+// rendering must be defined for any bytes (found by tests/fuzz/store).
+inline int64_t saturating_sub(int64_t a, int64_t b) {
+  int64_t r;
+  if (!__builtin_sub_overflow(a, b, &r)) return r;
+  return b < 0 ? INT64_MAX : INT64_MIN;
+}
+inline int64_t quote_change(const Quote& q) { return saturating_sub(q.last(), q.prev_close()); }
 // Percent with 4 decimals (fixed point, same scale as prices).
 int64_t quote_change_pct(const Quote& q);
 int64_t quote_amplitude_pct(const Quote& q);

@@ -136,6 +136,13 @@ Status check_header(const Header* h, size_t file_size, const std::string& path, 
              " (record size " + std::to_string(kRecordSize) + ")";
     return Status::version_mismatch;
   }
+  // Checked before geometry_for: a damaged capacity of 2^31 or more would
+  // make its index-size doubling wrap and never end (found by tests/fuzz/store).
+  if (h->capacity == 0 || h->capacity > kMaxCapacity) {
+    *error = "store " + path + " has a damaged header (capacity " + std::to_string(h->capacity) + ", at most " +
+             std::to_string(kMaxCapacity) + ")";
+    return Status::bad_file;
+  }
   Geometry g = geometry_for(h->capacity);
   if (h->index_size != g.index_size || h->keys_offset != g.keys_offset || h->index_offset != g.index_offset ||
       h->records_offset != g.records_offset || h->file_size != g.file_size || file_size < g.file_size) {

@@ -147,14 +147,19 @@ Status StoreReader::read(uint32_t slot, Quote* quote, char* json, size_t* json_l
       uint64_t u1 = h->undo_seq.load(std::memory_order_acquire);
       if ((u1 & 1) == 0 && h->undo_slot.load(std::memory_order_relaxed) == slot) {
         // The undo copy holds the quote, not its JSON (layout.h): render it.
-        Quote undo_quote;
-        uint64_t useq = seqlock_copy(h->undo, nullptr, Want{head, &undo_quote, nullptr}, &stats_.retries);
+        alignas(64) Record undo;
+        auto* undo_head = reinterpret_cast<uint64_t*>(reinterpret_cast<char*>(&undo) + kPayloadOffset);
+        uint64_t useq = seqlock_copy(h->undo, nullptr, Want{undo_head, &undo.quote, nullptr}, &stats_.retries);
         std::atomic_thread_fence(std::memory_order_acquire);
-        if ((useq & 1) == 0 && h->undo_seq.load(std::memory_order_relaxed) == u1) {
+        // The checksum too: a complete undo copy always matches it, so a
+        // mismatch is damage from outside, and it is not served.
+        if ((useq & 1) == 0 && h->undo_seq.load(std::memory_order_relaxed) == u1 &&
+            record_checksum(undo) == undo.checksum) {
+          std::memcpy(head, undo_head, sizeof head);
           ++stats_.undo_reads;
           if (version) *version = useq / 2;
-          if (quote) std::memcpy(static_cast<void*>(quote), &undo_quote, sizeof(Quote));
-          if (json) head[1] = render_quote_json(undo_quote, json, kJsonCap);
+          if (quote) std::memcpy(static_cast<void*>(quote), &undo.quote, sizeof(Quote));
+          if (json) head[1] = render_quote_json(undo.quote, json, kJsonCap);
           break;
         }
       }

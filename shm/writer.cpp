@@ -165,7 +165,13 @@ std::unique_ptr<StoreWriter> StoreWriter::open(const std::string& path, const Wr
     if ((seq & 1) == 0) continue;
     uint64_t useq = h->undo_seq.load(std::memory_order_acquire);
     uint32_t uslot = h->undo_slot.load(std::memory_order_relaxed);
-    if ((useq & 1) == 0 && uslot == slot) {
+    if ((useq & 1) == 0 && uslot == slot && record_checksum(h->undo) != h->undo.checksum) {
+      // Damaged from outside (the protocol never leaves a complete undo copy
+      // failing its checksum): restoring it would publish garbage.
+      LOG_ERROR("shm", "store %s: slot %u is mid-update and its undo copy fails its checksum; kept as it is",
+                path.c_str(), slot);
+      ++w->stats_.damaged_on_open;
+    } else if ((useq & 1) == 0 && uslot == slot) {
       // The quote comes back from the undo copy; its JSON is rendered again
       // (the undo copy does not hold it: layout.h, CRASH SAFETY).
       store_words(reinterpret_cast<char*>(&r) + kPayloadOffset, reinterpret_cast<char*>(&h->undo) + kPayloadOffset,

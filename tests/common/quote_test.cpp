@@ -62,3 +62,29 @@ TEST_CASE("render_quote_json escapes names and reports a too-small buffer") {
   CHECK(json.find("\"name\":\"a\\\"b\\\\c\"") != std::string::npos);
   CHECK(render_quote_json(q, buf, 40) == 0);
 }
+
+TEST_CASE("render_quote_json is defined for any values: damaged records are rendered too (fuzzer-found)") {
+  // A store's repair and verify render quotes no validation has seen. Under
+  // UBSan (SANITIZE=address) an overflow in change or amplitude fails here.
+  const int64_t extremes[] = {INT64_MIN, INT64_MIN + 1, -1, 0, 1, INT64_MAX};
+  char buf[4096];
+  for (int64_t a : extremes) {
+    for (int64_t b : extremes) {
+      Quote q = testing::make_quote("sh600000");
+      q.mutate_last(a);
+      q.mutate_prev_close(b);
+      q.mutate_high(a);
+      q.mutate_low(b);
+      size_t len = render_quote_json(q, buf, sizeof buf);
+      REQUIRE(len > 0);
+      CHECK(std::string_view(buf, len).find("\"change\":") != std::string_view::npos);
+    }
+  }
+  Quote q = testing::make_quote("sh600000");
+  q.mutate_last(INT64_MAX);
+  q.mutate_prev_close(-1);
+  CHECK(quote_change(q) == INT64_MAX);
+  q.mutate_last(INT64_MIN);
+  q.mutate_prev_close(1);
+  CHECK(quote_change(q) == INT64_MIN);
+}

@@ -225,6 +225,24 @@ TEST_CASE("a file that is not a store is refused") {
   CHECK(st == Status::bad_file);
 }
 
+TEST_CASE("a damaged capacity in the header is refused at once, not looped on (fuzzer-found)") {
+  TempDir dir;
+  std::string path = dir.file("s.tfstore");
+  must_open_writer(path).reset();
+  for (uint32_t capacity : {0u, layout::kMaxCapacity + 1, 0x80000000u, 0xFFFFFFFFu}) {
+    int fd = ::open(path.c_str(), O_RDWR);
+    REQUIRE(::pwrite(fd, &capacity, sizeof capacity, offsetof(layout::Header, capacity)) == sizeof capacity);
+    ::close(fd);
+    Status st = Status::ok;
+    std::string err;
+    CHECK(StoreReader::open(path, &st, &err) == nullptr);
+    CHECK(st == Status::bad_file);
+    CHECK(err.find("capacity") != std::string::npos);
+    CHECK(StoreWriter::open(path, WriterOptions{}, &st, &err) == nullptr);
+    CHECK(st == Status::bad_file);
+  }
+}
+
 TEST_CASE("a full store rejects new symbols but keeps updating known ones") {
   TempDir dir;
   std::string path = dir.file("s.tfstore");
@@ -309,6 +327,38 @@ TEST_CASE("footprint stays under 1 KiB per symbol, index and JSON included") {
   CHECK(static_cast<double>(g.file_size - layout::kHeaderSize) / 5000 <= 1024.0);
 }
 
+// Replays, byte for byte, what upsert() does up to the middle of rewriting
+// `slot`, then stops as a SIGKILL would: undo filled, record odd, half
+// written. `damage_undo` also flips a byte of the undo copy's quote, as
+// damage from outside the writer would.
+namespace {
+void die_mid_update(const std::string& path, uint32_t slot, bool damage_undo = false) {
+  int fd = ::open(path.c_str(), O_RDWR);
+  struct stat st {};
+  ::fstat(fd, &st);
+  void* base = ::mmap(nullptr, static_cast<size_t>(st.st_size), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  REQUIRE(base != MAP_FAILED);
+  auto* h = static_cast<layout::Header*>(base);
+  auto* recs = reinterpret_cast<layout::Record*>(static_cast<char*>(base) + h->records_offset);
+  layout::Record& r = recs[slot];
+  uint64_t useq = h->undo_seq.load();
+  h->undo_seq.store(useq + 1);
+  h->undo_slot.store(slot);
+  std::memcpy(reinterpret_cast<char*>(&h->undo) + 8, reinterpret_cast<char*>(&r) + 8, layout::kPayloadWords * 8);
+  h->undo.seq.store(r.seq.load());
+  if (damage_undo) reinterpret_cast<char*>(&h->undo.quote)[40] ^= 1;
+  h->undo_seq.store(useq + 2);
+  r.seq.store(r.seq.load() + 1);  // odd: update in progress
+  // Half-written: a dying writer rewrites the symbol with the same bytes,
+  // so the damage starts after it (name, prices).
+  std::memset(reinterpret_cast<char*>(&r.quote) + kSymbolMax, 0x5A, 100);
+  char* json = static_cast<char*>(base) + layout::geometry_for(h->capacity).json_offset + slot * layout::kJsonCap;
+  std::memset(json, 0x5A, 200);  // the JSON too: the undo copy does not hold it
+  ::munmap(base, static_cast<size_t>(st.st_size));
+  ::close(fd);
+}
+}  // namespace
+
 TEST_CASE("a writer that died inside an update: readers serve the previous value, the next writer restores it") {
   TempDir dir;
   std::string path = dir.file("s.tfstore");
@@ -317,32 +367,7 @@ TEST_CASE("a writer that died inside an update: readers serve the previous value
     REQUIRE(w->upsert(make_quote("sh600000", 103300, 1000)) == Status::ok);
     REQUIRE(w->upsert(make_quote("sz000001", 95000, 500)) == Status::ok);
   }
-  // Replay, byte for byte, what upsert() does up to the middle of rewriting
-  // slot 1, then stop as a SIGKILL would: undo filled, record odd, half written.
-  {
-    int fd = ::open(path.c_str(), O_RDWR);
-    struct stat st {};
-    ::fstat(fd, &st);
-    void* base = ::mmap(nullptr, static_cast<size_t>(st.st_size), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    REQUIRE(base != MAP_FAILED);
-    auto* h = static_cast<layout::Header*>(base);
-    auto* recs = reinterpret_cast<layout::Record*>(static_cast<char*>(base) + h->records_offset);
-    layout::Record& r = recs[1];
-    uint64_t useq = h->undo_seq.load();
-    h->undo_seq.store(useq + 1);
-    h->undo_slot.store(1);
-    std::memcpy(reinterpret_cast<char*>(&h->undo) + 8, reinterpret_cast<char*>(&r) + 8, layout::kPayloadWords * 8);
-    h->undo.seq.store(r.seq.load());
-    h->undo_seq.store(useq + 2);
-    r.seq.store(r.seq.load() + 1);  // odd: update in progress
-    // Half-written: a dying writer rewrites the symbol with the same bytes,
-    // so the damage starts after it (name, prices).
-    std::memset(reinterpret_cast<char*>(&r.quote) + kSymbolMax, 0x5A, 100);
-    char* json = static_cast<char*>(base) + layout::geometry_for(h->capacity).json_offset + 1 * layout::kJsonCap;
-    std::memset(json, 0x5A, 200);  // the JSON too: the undo copy does not hold it
-    ::munmap(base, static_cast<size_t>(st.st_size));
-    ::close(fd);
-  }
+  die_mid_update(path, 1);
   auto r = must_open_reader(path);
   CHECK_FALSE(r->state().writer_alive);
   Quote q;
@@ -371,6 +396,28 @@ TEST_CASE("a writer that died inside an update: readers serve the previous value
   CHECK(std::string_view(json, len) == std::string_view(expected, expected_len));
   CHECK(r->stats().undo_reads == 2);  // the two reads before the repair; this one read the record
   CHECK(r->state().repairs == 1);
+}
+
+TEST_CASE("an undo copy damaged from outside is neither served nor restored") {
+  TempDir dir;
+  std::string path = dir.file("s.tfstore");
+  {
+    auto w = must_open_writer(path);
+    REQUIRE(w->upsert(make_quote("sh600000", 103300, 1000)) == Status::ok);
+    REQUIRE(w->upsert(make_quote("sz000001", 95000, 500)) == Status::ok);
+  }
+  die_mid_update(path, 1, /*damage_undo=*/true);
+  auto r = must_open_reader(path);
+  Quote q;
+  CHECK(r->get("sz000001", &q) == Status::torn);  // reported, not guessed
+  CHECK(r->stats().undo_reads == 0);
+  REQUIRE(r->get("sh600000", &q) == Status::ok);
+  auto w = must_open_writer(path);
+  CHECK(w->stats().damaged_on_open >= 1);
+  REQUIRE(w->upsert(make_quote("sz000001", 96000, 600)) == Status::ok);  // the next update heals it
+  REQUIRE(r->get("sz000001", &q) == Status::ok);
+  CHECK(q.last() == 96000);
+  CHECK(r->verify(nullptr) == 0);
 }
 
 TEST_CASE("a writer that died inside the undo copy does not invert the undo seqlock for the next writer") {
