@@ -34,7 +34,6 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sched.h>
-#include <strings.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -53,6 +52,7 @@
 #include "clock.h"
 #include "handlers.h"
 #include "log.h"
+#include "request_parse.h"
 #include "response.h"
 #include "worker.h"
 
@@ -72,7 +72,6 @@ constexpr int kMigrateAfterSweeps = 2;     // sweeps a connection is seen on ano
 constexpr int64_t kMigrateHoldMs = 2000;   // a connection that moved stays put at least this long
 
 enum class Phase : uint8_t { idle, headers, lingering, closing };
-enum class Hdr : uint8_t { none, accept_encoding, if_none_match, origin };
 
 struct Server;
 
@@ -98,15 +97,8 @@ struct Conn {
   int64_t req_start_ns = 0;
 
   // Request being parsed.
-  std::string url;
+  RequestHead request;
   size_t header_bytes = 0;
-  char field[20];
-  uint8_t field_len = 0;
-  bool field_long = false;
-  Hdr cur = Hdr::none;
-  std::string inm, origin;
-  bool accepts_gzip = false;
-  std::string accept_encoding;
   int reject_status = 0;
   BadReason reject_reason = BadReason::parse;
 
@@ -216,7 +208,7 @@ void resume(Conn* c);
 // idle connection were most of a worker's RSS at 10 000 connections).
 void release_idle_buffers(Conn* c) {
   if (c->segs.empty()) c->out.shrink(0);
-  if (c->phase != Phase::headers) std::string().swap(c->url);
+  if (c->phase != Phase::headers) std::string().swap(c->request.url);
 }
 
 // Resumes connections that waited for the worker's queue to drain, oldest
@@ -246,7 +238,7 @@ void begin_linger(Conn* c) {
   c->deadline_ms = static_cast<int64_t>(uv_now(c->srv->loop)) + c->srv->opts.linger_ms;
   c->out.shrink(0);
   c->stash.shrink(0);
-  std::string().swap(c->url);
+  std::string().swap(c->request.url);
   c->reading = false;
   if (shutdown(c->fd, SHUT_WR) != 0) {
     close_conn(c);
@@ -318,7 +310,7 @@ void respond(Conn* c, const Request& req, Reply& rep, bool keep_alive, bool http
 // A response to a request the parser refused; the connection closes after it.
 void respond_error(Conn* c, int status, const char* message) {
   Request req;
-  req.origin = c->origin;
+  req.origin = c->request.origin;
   Reply rep;
   rep.endpoint = Endpoint::other;
   rep.close = true;
@@ -437,28 +429,21 @@ int on_message_begin(llhttp_t* p) {
   Conn* c = conn_of(p);
   c->phase = Phase::headers;
   c->deadline_ms = static_cast<int64_t>(uv_now(c->srv->loop)) + c->srv->opts.header_timeout_ms;
-  c->url.clear();
   c->header_bytes = 0;
-  c->field_len = 0;
-  c->field_long = false;
-  c->cur = Hdr::none;
-  c->inm.clear();
-  c->origin.clear();
-  c->accept_encoding.clear();
-  c->accepts_gzip = false;
+  c->request.begin();
   return 0;
 }
 
 int on_url(llhttp_t* p, const char* at, size_t len) {
   Conn* c = conn_of(p);
-  if (c->url.size() + len > c->srv->opts.max_uri_bytes) {
+  if (c->request.url.size() + len > c->srv->opts.max_uri_bytes) {
     // RFC 9112 §3: a server that receives a request-target longer than it
     // wishes to parse MUST respond 414 (RFC 9110 §15.5.15).
     c->reject_status = 414;
     c->reject_reason = BadReason::uri_too_long;
     return HPE_USER;
   }
-  c->url.append(at, len);
+  c->request.url.append(at, len);
   return 0;
 }
 
@@ -474,116 +459,39 @@ bool add_header_bytes(Conn* c, size_t len) {
 int on_header_field(llhttp_t* p, const char* at, size_t len) {
   Conn* c = conn_of(p);
   if (!add_header_bytes(c, len)) return HPE_USER;
-  if (c->field_len + len > sizeof c->field) {
-    c->field_long = true;  // no header we use is this long
-  } else {
-    std::memcpy(c->field + c->field_len, at, len);
-    c->field_len = static_cast<uint8_t>(c->field_len + len);
-  }
+  c->request.field(at, len);
   return 0;
 }
 
 int on_header_field_complete(llhttp_t* p) {
-  Conn* c = conn_of(p);
-  std::string_view f(c->field, c->field_len);
-  c->cur = Hdr::none;
-  if (!c->field_long) {
-    // Field names are case-insensitive (RFC 9110 §5.1).
-    auto is = [&](const char* name) { return f.size() == strlen(name) && strncasecmp(f.data(), name, f.size()) == 0; };
-    if (is("accept-encoding"))
-      c->cur = Hdr::accept_encoding;
-    else if (is("if-none-match"))
-      c->cur = Hdr::if_none_match;
-    else if (is("origin"))
-      c->cur = Hdr::origin;
-  }
-  c->field_len = 0;
-  c->field_long = false;
+  conn_of(p)->request.field_complete();
   return 0;
 }
 
 int on_header_value(llhttp_t* p, const char* at, size_t len) {
   Conn* c = conn_of(p);
   if (!add_header_bytes(c, len)) return HPE_USER;
-  switch (c->cur) {
-    case Hdr::accept_encoding: c->accept_encoding.append(at, len); break;
-    case Hdr::if_none_match: c->inm.append(at, len); break;
-    case Hdr::origin: c->origin.append(at, len); break;
-    default: break;
-  }
+  c->request.value(at, len);
   return 0;
 }
 
 int on_header_value_complete(llhttp_t* p) {
-  Conn* c = conn_of(p);
-  if (c->cur == Hdr::if_none_match || c->cur == Hdr::origin) {
-    // Several fields of the same name combine into a comma list (RFC 9110 §5.3).
-    std::string& s = c->cur == Hdr::if_none_match ? c->inm : c->origin;
-    s.push_back(',');
-  }
-  c->cur = Hdr::none;
+  conn_of(p)->request.value_complete();
   return 0;
-}
-
-// gzip acceptable unless explicitly refused with q=0 (RFC 9110 §12.5.3).
-bool gzip_accepted(std::string_view ae) {
-  while (!ae.empty()) {
-    size_t comma = ae.find(',');
-    std::string_view item = ae.substr(0, comma);
-    ae = comma == std::string_view::npos ? std::string_view() : ae.substr(comma + 1);
-    while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
-    size_t semi = item.find(';');
-    std::string_view coding = item.substr(0, semi);
-    while (!coding.empty() && coding.back() == ' ') coding.remove_suffix(1);
-    if (coding.size() == 4 && strncasecmp(coding.data(), "gzip", 4) == 0) {
-      if (semi == std::string_view::npos) return true;
-      std::string_view params = item.substr(semi + 1);
-      size_t q = params.find("q=");
-      if (q == std::string_view::npos) return true;
-      std::string_view v = params.substr(q + 2);
-      return !(v.starts_with("0") && (v.size() == 1 || v.substr(1).find_first_not_of(".0 ") == std::string_view::npos));
-    }
-  }
-  return false;
 }
 
 int on_headers_complete(llhttp_t* p) {
   Conn* c = conn_of(p);
-  // Only HTTP/1.x is spoken here; llhttp accepts "HTTP/2.0" in an HTTP/1
-  // request line, which we refuse with 505 (RFC 9110 §15.6.6, RFC 9112 §2.3).
-  if (llhttp_get_http_major(p) != 1) {
-    c->reject_status = 505;
-    c->reject_reason = BadReason::parse;
+  // 505 for a version other than 1.x, 413 for a body (request_parse.h).
+  if (int status = refuse_head(p)) {
+    c->reject_status = status;
+    c->reject_reason = status == 413 ? BadReason::body : BadReason::parse;
     return -1;
   }
-  // GET/HEAD content has no defined semantics here (RFC 9110 §9.3.1) and we
-  // will not read it: refuse any body with 413 (RFC 9110 §15.5.14) and close.
-  if ((p->flags & F_CHUNKED) || ((p->flags & F_CONTENT_LENGTH) && p->content_length > 0)) {
-    c->reject_status = 413;
-    c->reject_reason = BadReason::body;
-    return -1;
-  }
-  if (!c->inm.empty() && c->inm.back() == ',') c->inm.pop_back();
-  if (!c->origin.empty() && c->origin.back() == ',') c->origin.pop_back();
-  c->accepts_gzip = gzip_accepted(c->accept_encoding);
+  c->request.headers_complete();
   c->phase = Phase::idle;
   c->deadline_ms = 0;
   return 0;
-}
-
-// Splits the request target into path and query; absolute-form
-// ("http://host/path", RFC 9112 §3.2.2) is accepted and its authority ignored.
-void split_target(std::string_view t, Request* r) {
-  if (t.starts_with("http://") || t.starts_with("https://")) {
-    size_t slash = t.find('/', t.find("//") + 2);
-    t = slash == std::string_view::npos ? std::string_view("/") : t.substr(slash);
-  }
-  r->target = t;
-  size_t q = t.find('?');
-  r->path = t.substr(0, q);
-  r->query = q == std::string_view::npos ? std::string_view() : t.substr(q + 1);
-  size_t hash = r->query.find('#');
-  if (hash != std::string_view::npos) r->query = r->query.substr(0, hash);
 }
 
 int on_message_complete(llhttp_t* p) {
@@ -591,18 +499,13 @@ int on_message_complete(llhttp_t* p) {
   Server* s = c->srv;
   c->req_start_ns = mono_ns();
   Request req;
-  req.method = llhttp_get_method(p);
-  req.head = req.method == HTTP_HEAD;
-  split_target(c->url, &req);
-  req.accepts_gzip = c->accepts_gzip;
-  req.if_none_match = c->inm;
-  req.origin = c->origin;
+  c->request.to_request(p, &req);
   s->w.refresh(s->tick);
   Reply rep;
   bool keep = llhttp_should_keep_alive(p) && !s->stopping;
   bool http10 = llhttp_get_http_major(p) == 1 && llhttp_get_http_minor(p) == 0;
   respond(c, req, rep, keep, http10);
-  if (c->url.capacity() > kUrlKeep) std::string().swap(c->url);  // req's views are dead now
+  if (c->request.url.capacity() > kUrlKeep) std::string().swap(c->request.url);  // req's views are dead now
   c->phase = Phase::idle;
   c->last_active_ms = static_cast<int64_t>(uv_now(s->loop));
   c->deadline_ms = c->last_active_ms + s->opts.idle_timeout_ms;

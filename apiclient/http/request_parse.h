@@ -1,0 +1,82 @@
+// request_parse.h — what the server keeps of a request while llhttp parses
+// it, and how that becomes the Request a handler sees: the request target
+// and the three header fields the handlers use (Accept-Encoding,
+// If-None-Match, Origin), collected from llhttp's callbacks (a name or a
+// value may arrive in several pieces), the checks made once the head is
+// complete, and the split of the target into path and query. server.cpp
+// calls these from its llhttp callbacks (and adds the size limits and
+// timeouts); the HTTP fuzz target (tests/fuzz/http_fuzz.cpp) drives the same
+// code, so what it fuzzes is the server's own reading of a request.
+#pragma once
+#include <llhttp.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <string_view>
+
+#include "request.h"
+
+namespace tickfan::http {
+
+class RequestHead {
+ public:
+  std::string url;          // request target as received (its limit is checked by the caller)
+  std::string inm, origin;  // If-None-Match, Origin; repeated fields combined into a list
+  bool accepts_gzip = false;
+
+  // One call per llhttp callback of the same name.
+  void begin();  // on_message_begin
+  void field(const char* at, size_t len) {
+    if (field_len_ + len > sizeof field_) {
+      field_long_ = true;  // no header we use is this long
+    } else {
+      std::memcpy(field_ + field_len_, at, len);
+      field_len_ = static_cast<uint8_t>(field_len_ + len);
+    }
+  }
+  void field_complete();
+  void value(const char* at, size_t len) {
+    switch (cur_) {
+      case Hdr::accept_encoding: accept_encoding_.append(at, len); break;
+      case Hdr::if_none_match: inm.append(at, len); break;
+      case Hdr::origin: origin.append(at, len); break;
+      default: break;
+    }
+  }
+  void value_complete() {
+    if (cur_ == Hdr::if_none_match || cur_ == Hdr::origin) {
+      // Several fields of the same name combine into a comma list (RFC 9110 §5.3).
+      std::string& s = cur_ == Hdr::if_none_match ? inm : origin;
+      s.push_back(',');
+    }
+    cur_ = Hdr::none;
+  }
+  // After refuse_head() let the head through: final header values.
+  void headers_complete();
+  // The request as handlers see it (views into this object and its url).
+  void to_request(llhttp_t* p, Request* r) const;
+
+ private:
+  enum class Hdr : uint8_t { none, accept_encoding, if_none_match, origin };
+  char field_[20];
+  uint8_t field_len_ = 0;
+  bool field_long_ = false;
+  Hdr cur_ = Hdr::none;
+  std::string accept_encoding_;
+};
+
+// At on_headers_complete: 0 if the head is acceptable, else the status the
+// request is refused with before routing (505: not HTTP/1.x; 413: it has a
+// body).
+int refuse_head(llhttp_t* p);
+
+// gzip acceptable unless explicitly refused with q=0 (RFC 9110 §12.5.3).
+bool gzip_accepted(std::string_view accept_encoding);
+
+// Splits the request target into path and query; absolute-form
+// ("http://host/path", RFC 9112 §3.2.2) is accepted and its authority ignored.
+void split_target(std::string_view target, Request* r);
+
+}  // namespace tickfan::http
