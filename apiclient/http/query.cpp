@@ -77,7 +77,18 @@ void json_escape(std::string_view s, Buffer* out) {
       // body stays valid UTF-8 JSON whatever a client sent.
       size_t extra = (c & 0xE0) == 0xC0 ? 1 : (c & 0xF0) == 0xE0 ? 2 : (c & 0xF8) == 0xF0 ? 3 : 0;
       bool ok = extra > 0 && i + extra < s.size();
-      for (size_t k = 1; ok && k <= extra; ++k) ok = (static_cast<unsigned char>(s[i + k]) & 0xC0) == 0x80;
+      uint32_t cp = c & (0x3Fu >> extra);
+      for (size_t k = 1; ok && k <= extra; ++k) {
+        auto b = static_cast<unsigned char>(s[i + k]);
+        ok = (b & 0xC0) == 0x80;
+        cp = (cp << 6) | (b & 0x3F);
+      }
+      // Well-formed also means no overlong form, no UTF-16 surrogate and
+      // nothing past U+10FFFF (RFC 3629 §3-4): "%C0%AF" in a symbol used to
+      // come back as the bytes C0 AF, invalid UTF-8 in the JSON body
+      // (found by tests/fuzz/http_fuzz.cpp).
+      static constexpr uint32_t kMin[] = {0, 0x80, 0x800, 0x10000};
+      ok = ok && cp >= kMin[extra] && (cp < 0xD800 || cp > 0xDFFF) && cp <= 0x10FFFF;
       if (ok) {
         out->append(s.data() + i, extra + 1);
         i += extra;
