@@ -2,7 +2,7 @@
 # fuzz.sh — coverage-guided fuzzing of every tests/fuzz target (clang's
 # libFuzzer with ASan+UBSan), each for SECONDS, starting from the committed
 # seed corpus. Not part of the default suite, which only replays the corpus.
-#   scripts/fuzz.sh [SECONDS_PER_TARGET=300] [TARGET...]   (targets: batch ticks http)
+#   scripts/fuzz.sh [SECONDS_PER_TARGET=300] [TARGET...]   (targets: batch ticks store recording http sync)
 # Works in $FUZZ_DIR (default /tmp/tickfan-fuzz): a growing corpus per target
 # and, when a property fails or a sanitizer fires, the input as
 # <target>-crash-<hash>. Once the bug is fixed, copy that file into
@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 SECONDS_PER_TARGET=${1:-300}
 shift || true
 TARGETS=("$@")
-((${#TARGETS[@]})) || TARGETS=(batch ticks http)
+((${#TARGETS[@]})) || TARGETS=(batch ticks store recording http sync)
 BUILD_DIR=${BUILD_DIR:-build-fuzz}
 FUZZ_DIR=${FUZZ_DIR:-/tmp/tickfan-fuzz}
 
