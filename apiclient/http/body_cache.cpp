@@ -71,7 +71,9 @@ std::shared_ptr<const CachedBody> BodyCache::find(std::string_view key, uint64_t
 }
 
 bool BodyCache::insert(std::string_view key, uint64_t commit, int64_t commit_ns, std::string_view body) {
-  if (body.size() + key.size() > max_bytes_ / 4) return false;  // one entry may not crowd out the rest
+  // tmpfs holds a memfd in whole pages.
+  const size_t cost = (body.size() + 4095) / 4096 * 4096 + key.size();
+  if (cost > max_bytes_ / 4) return false;  // one entry may not crowd out the rest
   auto b = std::make_shared<CachedBody>();
   b->fd = memfd_create("tickfan-body", MFD_CLOEXEC);
   if (b->fd < 0) return false;
@@ -88,19 +90,19 @@ bool BodyCache::insert(std::string_view key, uint64_t commit, int64_t commit_ns,
   std::string k(key);
   auto it = map_.find(k);
   if (it != map_.end()) {
-    bytes_ -= it->second.body->size + k.size();
+    bytes_ -= it->second.cost;
     lru_.erase(it->second.lru);
     map_.erase(it);
   }
-  while (bytes_ + body.size() + k.size() > max_bytes_ && !lru_.empty()) {
+  while ((bytes_ + cost > max_bytes_ || map_.size() >= kMaxEntries) && !lru_.empty()) {
     auto old = map_.find(lru_.back());
-    bytes_ -= old->second.body->size + old->first.size();
+    bytes_ -= old->second.cost;
     map_.erase(old);
     lru_.pop_back();
   }
   lru_.push_front(k);
-  map_.emplace(std::move(k), Entry{commit, commit_ns, std::move(b), lru_.begin()});
-  bytes_ += body.size() + key.size();
+  map_.emplace(std::move(k), Entry{commit, commit_ns, std::move(b), cost, lru_.begin()});
+  bytes_ += cost;
   return true;
 }
 

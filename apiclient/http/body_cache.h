@@ -10,8 +10,12 @@
 // the bytes valid even after the entry is evicted and its fd closed.
 //
 // Only the part after the age/commit prefix is cached, so age_ms stays exact
-// per response. Bounded in bytes (--body-cache-bytes, LRU eviction) and
-// skipped for small lists, which are cheaper to render than to look up.
+// per response. Bounded (LRU eviction) in bytes (--body-cache-bytes), counted
+// as what an entry really holds — its memfd's whole pages plus its key — and
+// in entries (kMaxEntries), since each holds a file descriptor: a client
+// asking for thousands of distinct lists must not use up the worker's
+// descriptors and stop it accepting connections. Skipped for small lists,
+// which are cheaper to render than to look up.
 #pragma once
 #include <sys/types.h>
 
@@ -37,6 +41,7 @@ struct CachedBody {
 
 class BodyCache {
  public:
+  static constexpr size_t kMaxEntries = 256;
   explicit BodyCache(size_t max_bytes) : max_bytes_(max_bytes) {}
   bool enabled() const { return max_bytes_ > 0; }
   // The entry for `key` if it was rendered at (commit, commit_ns), else null.
@@ -44,12 +49,14 @@ class BodyCache {
   // Stores a copy of `body`; false (nothing cached) if no memfd could be made.
   bool insert(std::string_view key, uint64_t commit, int64_t commit_ns, std::string_view body);
   size_t bytes() const { return bytes_; }
+  size_t entries() const { return map_.size(); }
 
  private:
   struct Entry {
     uint64_t commit;
     int64_t commit_ns;
     std::shared_ptr<const CachedBody> body;
+    size_t cost;  // bytes charged: the memfd's pages and the key
     std::list<std::string>::iterator lru;
   };
   size_t max_bytes_;
