@@ -33,9 +33,10 @@ for t in "${TARGETS[@]}"; do
   cp -n "tests/fuzz/corpus/$t"/* "$FUZZ_DIR/$t/"
   log="$FUZZ_DIR/$t.log"
   echo "fuzz: $t for ${SECONDS_PER_TARGET}s (log: $log)"
-  # -rss_limit_mb: a leak or a runaway allocation is a finding too.
+  # -rss_limit_mb: a leak or a runaway allocation is a finding too; -max_len:
+  # room for requests up to the HTTP header limits (8 KiB) and a few batches.
   if "$BUILD_DIR/tests/fuzz/fuzz_$t" "$FUZZ_DIR/$t" -max_total_time="$SECONDS_PER_TARGET" \
-      -rss_limit_mb=2048 -timeout=10 -print_final_stats=1 -artifact_prefix="$FUZZ_DIR/$t-" >"$log" 2>&1; then
+      -rss_limit_mb=2048 -timeout=10 -max_len="${MAX_LEN:-16384}" -print_final_stats=1 -artifact_prefix="$FUZZ_DIR/$t-" >"$log" 2>&1; then
     grep -E '^#[0-9]+[[:space:]]+DONE' "$log" | tail -1 | sed "s/^/fuzz: $t: /"
   else
     status=1
