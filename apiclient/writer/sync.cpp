@@ -100,10 +100,12 @@ void SyncMachine::on_tick(int64_t now_ns) {
 
 void SyncMachine::on_disconnected(int64_t now_ns) {
   (void)now_ns;
+  disconnected_ = true;
   if (state_ == SyncState::live) set_state(SyncState::stale);
 }
 
 void SyncMachine::on_reconnected(int64_t now_ns) {
+  disconnected_ = false;
   if (!started_) return;  // the first connect: start() does the first sync
   begin_resync(ResyncReason::reconnect, now_ns);
 }
@@ -254,7 +256,11 @@ void SyncMachine::finish_snapshot(const wire::QuoteBatch& end, int64_t now_ns) {
            static_cast<unsigned long long>(part_quotes_),
            static_cast<size_t>(counters_.replay_applied - applied_before),
            static_cast<double>(counters_.last_sync_ns) / 1e6);
-  set_state(SyncState::live);
+  // A reply the NATS library had queued before a disconnect can complete
+  // after it (found by tests/fuzz/sync_fuzz.cpp): the data is good, but no
+  // delta can keep it current until on_reconnected resyncs, so it is stale,
+  // not live (and deltas still queued are dropped as in any stale state).
+  set_state(disconnected_ ? SyncState::stale : SyncState::live);
 }
 
 }  // namespace tickfan::apiclient

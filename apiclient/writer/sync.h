@@ -156,6 +156,7 @@ class SyncMachine {
   int64_t retry_at_ns_ = 0;  // 0 = no retry scheduled
   int64_t backoff_ns_ = 0;
   bool started_ = false;
+  bool disconnected_ = false;  // on_disconnected seen, on_reconnected not yet: never live
   bool replaying_ = false;
   uint64_t older_epoch_run_ = 0;  // consecutive live deltas from an older epoch
   std::deque<Inbound> buffer_;

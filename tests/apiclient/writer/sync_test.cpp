@@ -274,3 +274,23 @@ TEST_CASE("a steady stream from an older epoch (publisher clock went back) resyn
   m.on_delta(delta("q.sh.0", 5, 9), 0);
   CHECK(r.applied_deltas.back() == std::make_pair(uint64_t{5}, uint64_t{9}));
 }
+
+TEST_CASE("a reply completing after a disconnect leaves the machine stale, not live, until the reconnect resyncs") {
+  // Found by tests/fuzz/sync_fuzz.cpp (corpus/sync/disconnect-mid-snapshot.bin):
+  // the library delivers a reply it had queued before the connection dropped.
+  Recorder r;
+  SyncMachine m(r, {});
+  m.start(0);
+  m.on_disconnected(0);
+  CHECK(r.state == SyncState::syncing);
+  answer(m, r, 7, {{"q.sh.0", 10}});
+  CHECK(r.parts == 2);
+  CHECK(m.counters().snapshots_applied == 1);
+  CHECK(r.state == SyncState::stale);
+  m.on_delta(delta("q.sh.0", 7, 11), 0);  // still queued: nothing can follow it
+  CHECK(r.applied_deltas.empty());
+  m.on_reconnected(0);
+  CHECK(r.requests.size() == 2);
+  answer(m, r, 7, {{"q.sh.0", 12}});
+  CHECK(r.state == SyncState::live);
+}
