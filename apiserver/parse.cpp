@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "fixed_point.h"
+#include "utf8.h"
 
 namespace tickfan::apiserver {
 
@@ -289,23 +290,6 @@ struct JsonScan {
     }
     return false;
   }
-  static void put_utf8(std::string* out, uint32_t cp) {
-    if (cp < 0x80) {
-      out->push_back(static_cast<char>(cp));
-    } else if (cp < 0x800) {
-      out->push_back(static_cast<char>(0xC0 | (cp >> 6)));
-      out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-    } else if (cp < 0x10000) {
-      out->push_back(static_cast<char>(0xE0 | (cp >> 12)));
-      out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-      out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-    } else {
-      out->push_back(static_cast<char>(0xF0 | (cp >> 18)));
-      out->push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3F)));
-      out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-      out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-    }
-  }
   bool hex4(uint32_t* out) {
     if (i + 4 > s.size()) return false;
     uint32_t v = 0;
@@ -370,7 +354,7 @@ struct JsonScan {
           } else if (cp >= 0xDC00 && cp <= 0xDFFF) {
             return false;
           }
-          put_utf8(scratch, cp);
+          append_utf8(scratch, cp);
           break;
         }
         default: return false;

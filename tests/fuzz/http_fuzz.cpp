@@ -63,6 +63,7 @@
 #include "store.h"
 #include "test_quotes.h"
 #include "worker.h"
+#include "utf8.h"
 
 using namespace tickfan;
 using namespace tickfan::http;
@@ -177,23 +178,6 @@ class JsonReader {
       return fail("',' or ']' expected");
     }
   }
-  static void put_utf8(uint32_t cp, std::string* out) {
-    if (cp < 0x80) {
-      out->push_back(static_cast<char>(cp));
-    } else if (cp < 0x800) {
-      out->push_back(static_cast<char>(0xC0 | (cp >> 6)));
-      out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-    } else if (cp < 0x10000) {
-      out->push_back(static_cast<char>(0xE0 | (cp >> 12)));
-      out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-      out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-    } else {
-      out->push_back(static_cast<char>(0xF0 | (cp >> 18)));
-      out->push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3F)));
-      out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-      out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-    }
-  }
   bool hex4(uint32_t* cp) {
     if (i_ + 4 > s_.size()) return fail("short \\u escape");
     *cp = 0;
@@ -275,7 +259,7 @@ class JsonReader {
             if (lo < 0xDC00 || lo > 0xDFFF) return fail("high surrogate without a low one");
             cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
           }
-          put_utf8(cp, out);
+          append_utf8(out, cp);
           break;
         }
         default: return fail("bad escape");
