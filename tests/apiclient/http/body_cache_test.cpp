@@ -45,7 +45,7 @@ TEST_CASE("the body cache bounds its pages and its descriptors, not just its bod
   // Big bodies: the byte budget binds first, counted in whole pages.
   BodyCache big(budget);
   std::string large(100 * 1024 + 1, 'y');
-  for (int i = 0; i < 200; ++i) REQUIRE(big.insert("k" + std::to_string(i), 1, 1, large));
+  for (int i = 0; i < 200; ++i) REQUIRE(big.insert(std::to_string(i) + "k", 1, 1, large));
   CHECK(big.bytes() <= budget);
   CHECK(big.entries() == budget / (104 * 1024 + 4));  // 26 pages + a short key each
 }
