@@ -237,7 +237,12 @@ void SyncMachine::finish_snapshot(const wire::QuoteBatch& end, int64_t now_ns) {
     Inbound m = std::move(pending.front());
     pending.pop_front();
     const wire::QuoteBatch& b = *m.batch;
-    if (b.epoch() == epoch_ && b.sequence() <= last_sequence(m.subject)) {
+    // Covered by the snapshot: at or below its subject's mark, or published
+    // by an instance older than the one that answered. The latter are not the
+    // live "older epoch" stream apply_live counts towards a resync (the
+    // publisher's clock going back): dropping them here keeps a buffer full
+    // of a dead instance's ticks from starting a second, needless resync.
+    if (b.epoch() < epoch_ || (b.epoch() == epoch_ && b.sequence() <= last_sequence(m.subject))) {
       ++counters_.replay_dropped;
       continue;
     }

@@ -167,6 +167,27 @@ TEST_CASE("a newer epoch (apiserver restarted) resyncs and restarts sequences fr
   CHECK(r.applied_deltas[0] == std::make_pair(uint64_t{9}, uint64_t{2}));
 }
 
+TEST_CASE("a buffer full of the old instance's deltas is dropped on replay, not taken for a clock that went back") {
+  Recorder r;
+  SyncOptions o;
+  o.older_epoch_resync = 8;
+  SyncMachine m(r, o);
+  m.start(0);
+  answer(m, r, 7, {{"q.sh.0", 10}});
+  m.on_delta(delta("q.sh.0", 9, 1), 0);  // the apiserver restarted: resync
+  REQUIRE(r.state == SyncState::syncing);
+  uint64_t resyncs = r.resyncs;
+  // The old instance's last ticks arrive late, while the snapshot is asked for.
+  for (uint64_t s = 11; s <= 30; ++s) m.on_delta(delta("q.sh.0", 7, s), 0);
+  m.on_delta(delta("q.sh.0", 9, 2), 0);
+  answer(m, r, 9, {{"q.sh.0", 1}});
+  CHECK(r.state == SyncState::live);
+  CHECK(r.resyncs == resyncs);  // no second resync
+  CHECK(m.counters().replay_dropped >= 20);
+  REQUIRE_FALSE(r.applied_deltas.empty());
+  CHECK(r.applied_deltas.back() == std::make_pair(uint64_t{9}, uint64_t{2}));
+}
+
 TEST_CASE("no answer: stale after the timeout, retries with growing backoff, replies to old requests ignored") {
   Recorder r;
   SyncOptions o;
