@@ -16,7 +16,8 @@ bool LatencySamples::write(const std::string& path, std::string* error) const {
     *error = "cannot write latency samples to " + path + ": " + std::strerror(errno);
     return false;
   }
-  for (int64_t v : samples_) std::fprintf(f, "%lld\n", static_cast<long long>(v));
+  for (const Sample& v : samples_)
+    std::fprintf(f, "%lld %lld\n", static_cast<long long>(v.ingest_ns), static_cast<long long>(v.latency_ns));
   bool ok = std::fclose(f) == 0;
   if (!ok) *error = "cannot write latency samples to " + path + ": " + std::strerror(errno);
   return ok;
@@ -61,7 +62,7 @@ void StoreApplier::on_delta_quote(void* context, size_t index, shm::Status statu
   const Quote& q = t->quotes[index];
   int64_t ns = wall_ns() - q.receive_ts_ns();
   t->self->metrics_.ingest_to_store_seconds.observe(static_cast<double>(ns) * 1e-9);
-  if (t->sample) t->self->samples_.add(ns);
+  if (t->sample) t->self->samples_.add(q.receive_ts_ns(), ns);
   if (q.receive_ts_ns() > t->newest) t->newest = q.receive_ts_ns();
 }
 

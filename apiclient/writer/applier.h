@@ -12,20 +12,27 @@
 
 namespace tickfan::apiclient {
 
-// Raw per-quote ingest-to-store latencies (ns), kept for benchmarks that want
-// exact percentiles rather than histogram buckets. Off (capacity 0) in service.
+// Raw per-quote ingest-to-store latencies (ns), each with the quote's ingest
+// time (receive_ts_ns), kept for benchmarks that want exact percentiles over a
+// window of their choosing rather than histogram buckets. Off (capacity 0) in
+// service.
 class LatencySamples {
  public:
+  struct Sample {
+    int64_t ingest_ns;
+    int64_t latency_ns;
+  };
   explicit LatencySamples(size_t capacity) { samples_.reserve(capacity); }
-  void add(int64_t ns) {
-    if (samples_.size() < samples_.capacity()) samples_.push_back(ns);
+  void add(int64_t ingest_ns, int64_t latency_ns) {
+    if (samples_.size() < samples_.capacity()) samples_.push_back({ingest_ns, latency_ns});
   }
   bool enabled() const { return samples_.capacity() > 0; }
-  // One number per line; returns false (and says why in *error) on I/O failure.
+  // "ingest_ns latency_ns" per line; returns false (and says why in *error)
+  // on I/O failure.
   bool write(const std::string& path, std::string* error) const;
 
  private:
-  std::vector<int64_t> samples_;
+  std::vector<Sample> samples_;
 };
 
 class StoreApplier {

@@ -88,7 +88,8 @@ int parse_config(int argc, char** argv, Config* c) {
       ->check(CLI::IsMember({"debug", "info", "warn", "error"}));
   app.add_option("--latency-samples", c->latency_samples, "Benchmarks: keep up to N raw per-quote latencies")
       ->check(CLI::Range(size_t{0}, size_t{100'000'000}));
-  app.add_option("--latency-samples-file", c->latency_samples_file, "Benchmarks: write the raw latencies here at exit");
+  app.add_option("--latency-samples-file", c->latency_samples_file,
+                 "Benchmarks: write the raw (ingest ns, latency ns) pairs here at exit");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
