@@ -59,7 +59,8 @@ BatchError verify_batch(const void* data, size_t size, const wire::QuoteBatch** 
   // hand-made buffer can place 8-byte-aligned structs at a 4-byte boundary
   // (found by tests/fuzz/batch), and reading those would be undefined. An
   // empty vector has no elements to read (and the builder does not align it).
-  if (batch->quotes() && batch->quotes()->size() > 0 && reinterpret_cast<uintptr_t>(batch->quotes()->Data()) % alignof(Quote) != 0)
+  if (batch->quotes() && batch->quotes()->size() > 0 &&
+      reinterpret_cast<uintptr_t>(batch->quotes()->Data()) % alignof(Quote) != 0)
     return BatchError::malformed;
   if (batch->schema_version() > kSchemaVersion) return BatchError::schema_too_new;
   if (batch->price_decimals() != kPriceDecimals) return BatchError::bad_scale;

@@ -281,8 +281,7 @@ Status StoreWriter::upsert(const Quote& q) {
   // The raw field must be exactly the zero-padded key: probes compare a
   // record's stored symbol bytes with the key, so junk after the terminator
   // (found by tests/fuzz/batch) would make the symbol unfindable.
-  if (!valid_symbol(symbol) || !Key::from(symbol, &key) ||
-      std::memcmp(q.symbol()->Data(), key.w, kKeySize) != 0) {
+  if (!valid_symbol(symbol) || !Key::from(symbol, &key) || std::memcmp(q.symbol()->Data(), key.w, kKeySize) != 0) {
     ++stats_.rejected_symbol;
     h->rejected.fetch_add(1, std::memory_order_relaxed);
     return Status::invalid_symbol;

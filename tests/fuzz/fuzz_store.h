@@ -54,7 +54,8 @@ class FuzzStore {
 
  private:
   static constexpr uint32_t kCapacity = 256;  // small: check_verifies() re-renders every record
-  explicit FuzzStore(const char* name) : path_("/dev/shm/tickfan-fuzz-" + std::string(name) + "-" + std::to_string(::getpid())) {
+  explicit FuzzStore(const char* name)
+      : path_("/dev/shm/tickfan-fuzz-" + std::string(name) + "-" + std::to_string(::getpid())) {
     reset();
   }
   ~FuzzStore() {

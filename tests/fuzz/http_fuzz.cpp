@@ -62,8 +62,8 @@
 #include "response.h"
 #include "store.h"
 #include "test_quotes.h"
-#include "worker.h"
 #include "utf8.h"
+#include "worker.h"
 
 using namespace tickfan;
 using namespace tickfan::http;

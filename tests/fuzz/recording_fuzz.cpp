@@ -53,7 +53,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         fuzz::fail("the second pass differs from the first", std::to_string(i));
       ++i;
     }
-    if (i != first.size()) fuzz::fail("the second pass is shorter", std::to_string(i) + " of " + std::to_string(first.size()));
+    if (i != first.size())
+      fuzz::fail("the second pass is shorter", std::to_string(i) + " of " + std::to_string(first.size()));
   }
   ::unlink(path.c_str());
   return 0;

@@ -126,8 +126,8 @@ namespace {
 
 // SYNC_FUZZ_TRACE=1: every step, delivery and request on stderr (triage).
 bool g_trace = false;
-#define TRACE(...) \
-  do {             \
+#define TRACE(...)                                  \
+  do {                                              \
     if (g_trace) std::fprintf(stderr, __VA_ARGS__); \
   } while (0)
 
@@ -157,8 +157,8 @@ struct Universe {
     const char* bases[2] = {"sh600", "sz000"};
     for (int m = 0; m < 2; ++m) {
       for (uint32_t shard = 0; shard < 2; ++shard) {
-        subjects.push_back(delta_subject(kDefaultSubjectPrefix, market_of_symbol(std::string(markets[m]) + "600000"),
-                                         shard));
+        subjects.push_back(
+            delta_subject(kDefaultSubjectPrefix, market_of_symbol(std::string(markets[m]) + "600000"), shard));
         std::vector<std::string> syms;
         for (int i = 0; syms.size() < kSymbolsPerSubject && i < 1000; ++i) {
           char buf[16];
@@ -208,7 +208,7 @@ Msg encode(const BatchHeader& h, const std::vector<Quote>& quotes, const std::ve
 // every update of every symbol with its subject sequence.
 struct EpochHistory {
   std::map<std::string, int64_t> restored;
-  std::vector<uint64_t> seq;                                              // per subject: last published
+  std::vector<uint64_t> seq;                                                 // per subject: last published
   std::map<std::string, std::vector<std::pair<uint64_t, int64_t>>> updates;  // symbol -> (seq, value), seq rising
   // The symbol's value as of subject sequence `s`; false if the apiserver did
   // not know the symbol then.
@@ -239,11 +239,7 @@ struct StoreEntry {
 class World : public SyncSink {
  public:
   World(uint8_t config)
-      : u_(universe()),
-        ns_(2 + config % 3),
-        state_file_((config >> 2) & 1),
-        opt_(harness_options()),
-        m_(*this, opt_) {
+      : u_(universe()), ns_(2 + config % 3), state_file_((config >> 2) & 1), opt_(harness_options()), m_(*this, opt_) {
     epoch_ = 1'000'000;
     min_epoch_ = max_epoch_ = epoch_;
     bool values_before = (config >> 3) & 1;
@@ -312,9 +308,9 @@ class World : public SyncSink {
   };
 
   static const char* op_name(uint8_t op) {
-    static const char* names[] = {"publish", "publish_burst", "deliver", "deliver_all", "tick",
-                                  "serve",   "serve_again",   "drop_request", "disconnect", "reconnect",
-                                  "slow_consumer", "fire_events", "release_delayed", "restart", "persist"};
+    static const char* names[] = {"publish",       "publish_burst", "deliver",         "deliver_all", "tick",
+                                  "serve",         "serve_again",   "drop_request",    "disconnect",  "reconnect",
+                                  "slow_consumer", "fire_events",   "release_delayed", "restart",     "persist"};
     return names[op % 15];
   }
 
@@ -347,7 +343,10 @@ class World : public SyncSink {
     if (!connected_) return;  // NATS core: nobody to deliver it to
     switch (fate) {
       case 1: return;
-      case 2: queue_of(msg).push_back(msg); queue_of(msg).push_back(std::move(msg)); return;
+      case 2:
+        queue_of(msg).push_back(msg);
+        queue_of(msg).push_back(std::move(msg));
+        return;
       case 3: delayed_.push_back(std::move(msg)); return;
       default: queue_of(msg).push_back(std::move(msg)); return;
     }
@@ -422,7 +421,7 @@ class World : public SyncSink {
       truth_ = persisted_;
     }
     if (clock_back) {
-      epoch_ = --min_epoch_ ;
+      epoch_ = --min_epoch_;
     } else {
       epoch_ = ++max_epoch_;
     }
@@ -602,8 +601,8 @@ class World : public SyncSink {
     for (int s = 0; s < ns_; ++s) {
       uint64_t last = m_.last_sequence(u_.subjects[s]);
       if (last > h->second.seq[s]) {
-        fuzz::fail("live ahead of the apiserver", u_.subjects[s] + " at " + std::to_string(last) + " published " +
-                                                      std::to_string(h->second.seq[s]));
+        fuzz::fail("live ahead of the apiserver",
+                   u_.subjects[s] + " at " + std::to_string(last) + " published " + std::to_string(h->second.seq[s]));
       }
       for (const std::string& sym : u_.symbols[s]) {
         int64_t want;

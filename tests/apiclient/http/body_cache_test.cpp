@@ -4,8 +4,8 @@
 // descriptors, which would stop a worker accepting connections.
 #include "body_cache.h"
 
-#include <doctest/doctest.h>
 #include <dirent.h>
+#include <doctest/doctest.h>
 
 #include <string>
 

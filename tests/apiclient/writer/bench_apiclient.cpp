@@ -5,10 +5,10 @@
 //     same publisher code and payloads, received by a bare async subscriber —
 //     then the pipeline round — the real tickfan-apiclient writing the store —
 //     alone, then again with a plain subscriber beside it (same messages,
-//     same moment: the comparison the machine's noise cannot skew). Latency is per tick, from the publisher stamping receive_ts_ns (its
-//     "ingest") to received (plain) or committed in the store (pipeline; the
-//     apiclient records raw samples with --latency-samples). Each pipeline
-//     round ends by comparing the whole store with the publisher's state.
+//     same moment: the comparison the machine's noise cannot skew). Latency is per tick, from the publisher stamping
+//     receive_ts_ns (its "ingest") to received (plain) or committed in the store (pipeline; the apiclient records raw
+//     samples with --latency-samples). Each pipeline round ends by comparing the whole store with the publisher's
+//     state.
 //  2. Maximum throughput: ticks published as fast as possible, until the
 //     store holds the final state.
 //  3. Time to full sync of a new apiclient from a 5 000 and 100 000 symbol
@@ -297,8 +297,9 @@ void pipeline_round(const std::string& url, const TempDir& dir, RateResult& r, i
   }());
   std::unique_ptr<PlainSub> side;
   if (with_side) side = std::make_unique<PlainSub>(url);
-  ChildProcess a = start_apiclient(dir, url, store, static_cast<uint32_t>(symbols * 2),
-                                   static_cast<size_t>(ticks) + 1000, samples_file, dir.file("apiclient-" + tag + ".log"));
+  ChildProcess a =
+      start_apiclient(dir, url, store, static_cast<uint32_t>(symbols * 2), static_cast<size_t>(ticks) + 1000,
+                      samples_file, dir.file("apiclient-" + tag + ".log"));
   wait_until([&] { return store_state(store).sync_state == shm::SyncState::live; }, 10000);
   if (side) {
     std::lock_guard<std::mutex> lock(side->mu);
@@ -385,7 +386,7 @@ struct RealResult {
   int64_t rate = 0, ticks = 0;
   Pct pipe, side;                      // steady state: ingested from 250 ms after the apiclient went live
   Pct pipe_from_live, side_from_live;  // from going live, the apiclient's catch-up included
-  double seconds = 0;  // apiserver start to the store holding its final state
+  double seconds = 0;                  // apiserver start to the store holding its final state
   size_t lost = 0;
   uint32_t symbols = 0;
   uint64_t resyncs = 0;
@@ -556,8 +557,8 @@ int main(int argc, char** argv) {
       std::printf("| %lld | %d, %zu B | %.0f / %.0f / %.0f | %.0f / %.0f / %.0f | %.2f / %.2f | %.0f | %zu | %llu |\n",
                   static_cast<long long>(r.rate), r.batch, r.payload, r.plain.p50, r.plain.p99, r.plain.p999,
                   r.pipe_alone.p50, r.pipe_alone.p99, r.pipe_alone.p999, r.pipe_alone.p50 / r.plain.p50,
-                  r.pipe_alone.p99 / r.plain.p99,
-                  r.pipe_ticks_per_s, r.lost, static_cast<unsigned long long>(r.resyncs));
+                  r.pipe_alone.p99 / r.plain.p99, r.pipe_ticks_per_s, r.lost,
+                  static_cast<unsigned long long>(r.resyncs));
       std::fflush(stdout);
       breakdown.push_back(r);
     }
@@ -590,9 +591,9 @@ int main(int argc, char** argv) {
       char lat[320] = "no steady state: every tick was out before the apiclient went live | | |";
       if (r.side.n > 0 && r.pipe.n > 0) {
         std::snprintf(lat, sizeof lat, "%.0f / %.0f / %.0f | %.0f / %.0f / %.0f | %.2f / %.2f | %.2f / %.2f",
-                      r.side.p50, r.side.p99, r.side.p999, r.pipe.p50, r.pipe.p99, r.pipe.p999,
-                      r.pipe.p50 / r.side.p50, r.pipe.p99 / r.side.p99,
-                      r.pipe_from_live.p50 / r.side_from_live.p50, r.pipe_from_live.p99 / r.side_from_live.p99);
+                      r.side.p50, r.side.p99, r.side.p999, r.pipe.p50, r.pipe.p99, r.pipe.p999, r.pipe.p50 / r.side.p50,
+                      r.pipe.p99 / r.side.p99, r.pipe_from_live.p50 / r.side_from_live.p50,
+                      r.pipe_from_live.p99 / r.side_from_live.p99);
       }
       std::printf("| %s | %lld | %s | %.0f | %zu of %u | %llu |\n", rate ? std::to_string(rate).c_str() : "unpaced",
                   static_cast<long long>(r.ticks), lat, static_cast<double>(r.ticks) / r.seconds, r.lost, r.symbols,
