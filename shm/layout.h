@@ -257,6 +257,12 @@ inline constexpr size_t kPayloadWords = (kRecordSize - kPayloadOffset) / 8;
 // JSON bytes are copied in whole words; kJsonCap is a multiple of 8, so a
 // kJsonCap buffer always has room for the rounded-up length.
 inline size_t json_words(uint32_t json_len) { return (json_len + 7) / 8; }
+// Zeroes a freshly rendered JSON's last word past `len` (whole words are
+// published, so no stale bytes follow the text) and returns its word count.
+inline size_t pad_json_words(char* json, size_t len) {
+  std::memset(json + len, 0, ((len + 7) & ~size_t{7}) - len);
+  return json_words(static_cast<uint32_t>(len));
+}
 
 // A fast 64-bit checksum over whole words (not cryptographic: it catches
 // damage, not malice).

@@ -182,8 +182,7 @@ std::unique_ptr<StoreWriter> StoreWriter::open(const std::string& path, const Wr
         LOG_ERROR("shm", "store %s: slot %u: the undo copy renders %zu JSON bytes, its header says %u", path.c_str(),
                   slot, len, r.json_len);
       }
-      std::memset(json.bytes + len, 0, ((len + 7) & ~size_t{7}) - len);
-      store_words(m.json()[slot].bytes, json.bytes, json_words(static_cast<uint32_t>(len)));
+      store_words(m.json()[slot].bytes, json.bytes, pad_json_words(json.bytes, len));
       LOG_WARN("shm", "store %s: restored slot %u (%.16s) from the undo copy: the last writer died mid-update",
                path.c_str(), slot, reinterpret_cast<const char*>(&m.keys()[slot]));
     } else {
@@ -230,11 +229,10 @@ std::unique_ptr<StoreWriter> StoreWriter::open(const std::string& path, const Wr
       ++w->stats_.damaged_on_open;  // the quote renders to another length: the checksum would have to change
       continue;
     }
-    std::memset(rendered.bytes + len, 0, ((len + 7) & ~size_t{7}) - len);
     // Same record words (checksum included); only the JSON changes.
     std::memcpy(reinterpret_cast<char*>(&w->impl_->staging) + kPayloadOffset,
                 reinterpret_cast<const char*>(&r) + kPayloadOffset, kPayloadWords * 8);
-    w->rewrite(slot, rendered.bytes, json_words(static_cast<uint32_t>(len)));
+    w->rewrite(slot, rendered.bytes, pad_json_words(rendered.bytes, len));
     ++w->stats_.rerendered_on_open;
     h->repairs.fetch_add(1, std::memory_order_relaxed);
   }
@@ -305,13 +303,12 @@ Status StoreWriter::upsert(const Quote& q) {
     h->rejected.fetch_add(1, std::memory_order_relaxed);
     return Status::invalid_value;
   }
-  std::memset(json + len, 0, ((len + 7) & ~size_t{7}) - len);  // whole words are copied: no stale bytes
   st.json_len = static_cast<uint32_t>(len);
   st.flags = 0;
   st.updated_ns = impl_->batch_now_ns ? impl_->batch_now_ns : wall_ns();
   st.checksum = record_checksum(st);
   const char* src = reinterpret_cast<const char*>(&st) + kPayloadOffset;
-  const size_t words = json_words(st.json_len);
+  const size_t words = pad_json_words(json, len);
 
   if (found >= 0) {
     rewrite(static_cast<uint32_t>(found), json, words);
