@@ -9,7 +9,9 @@
 //   +--------+------------------+---------------+---------------------+----------------------+
 //
 //   Keys[slot]   the slot's symbol, NUL-padded. Written once, before the slot
-//                is published, never changed: readers compare it without a lock.
+//                is published, never changed (the writer's repair, verify and
+//                probe statistics walk it). Lookups compare the same bytes in
+//                the record's quote instead: the line a read needs anyway.
 //   Index[i]     open addressing, linear probing, idx = pow2 >= 2*cap.
 //                u32: 0 = empty, else bits 0..25 slot+1, bits 26..31 a tag
 //                (top 6 bits of the symbol's hash) so most mismatching
