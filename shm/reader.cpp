@@ -125,6 +125,29 @@ inline uint64_t seqlock_copy(const Record& src, const Json* src_json, const Want
 }
 static_assert(offsetof(Record, json_len) == kPayloadOffset + 8 && offsetof(Record, flags) == kPayloadOffset + 12,
               "Want::head[1] is json_len | flags << 32 (little-endian)");
+
+// The dead-writer path of a read: `slot` stayed odd and no writer is alive.
+// Serves the header's undo copy if it is this slot's, complete, and intact
+// (a complete undo copy always matches its checksum, so a mismatch is damage
+// from outside and is not served). The undo copy holds the quote, not its
+// JSON (layout.h): the JSON is rendered here. Out of line, so read()'s hot
+// path keeps a small frame.
+[[gnu::cold, gnu::noinline]] bool read_undo(const Header* h, uint32_t slot, const Want& want, uint64_t* version,
+                                            uint64_t* retries) {
+  uint64_t u1 = h->undo_seq.load(std::memory_order_acquire);
+  if ((u1 & 1) != 0 || h->undo_slot.load(std::memory_order_relaxed) != slot) return false;
+  alignas(64) Record undo;
+  auto* undo_head = reinterpret_cast<uint64_t*>(reinterpret_cast<char*>(&undo) + kPayloadOffset);
+  uint64_t useq = seqlock_copy(h->undo, nullptr, Want{undo_head, &undo.quote, nullptr}, retries);
+  std::atomic_thread_fence(std::memory_order_acquire);
+  if ((useq & 1) != 0 || h->undo_seq.load(std::memory_order_relaxed) != u1 || record_checksum(undo) != undo.checksum)
+    return false;
+  std::memcpy(want.head, undo_head, 3 * sizeof(uint64_t));
+  if (version) *version = useq / 2;
+  if (want.quote) std::memcpy(static_cast<void*>(want.quote), &undo.quote, sizeof(Quote));
+  if (want.json) want.head[1] = render_quote_json(undo.quote, want.json, kJsonCap);
+  return true;
+}
 }  // namespace
 
 Status StoreReader::read(uint32_t slot, Quote* quote, char* json, size_t* json_len, uint64_t* version) const {
@@ -143,25 +166,9 @@ Status StoreReader::read(uint32_t slot, Quote* quote, char* json, size_t* json_l
     // Still odd after the spin: either the writer was descheduled inside the
     // update (wait, bounded) or it died there (serve the undo copy).
     if (!writer_alive()) {
-      const Header* h = m.header();
-      uint64_t u1 = h->undo_seq.load(std::memory_order_acquire);
-      if ((u1 & 1) == 0 && h->undo_slot.load(std::memory_order_relaxed) == slot) {
-        // The undo copy holds the quote, not its JSON (layout.h): render it.
-        alignas(64) Record undo;
-        auto* undo_head = reinterpret_cast<uint64_t*>(reinterpret_cast<char*>(&undo) + kPayloadOffset);
-        uint64_t useq = seqlock_copy(h->undo, nullptr, Want{undo_head, &undo.quote, nullptr}, &stats_.retries);
-        std::atomic_thread_fence(std::memory_order_acquire);
-        // The checksum too: a complete undo copy always matches it, so a
-        // mismatch is damage from outside, and it is not served.
-        if ((useq & 1) == 0 && h->undo_seq.load(std::memory_order_relaxed) == u1 &&
-            record_checksum(undo) == undo.checksum) {
-          std::memcpy(head, undo_head, sizeof head);
-          ++stats_.undo_reads;
-          if (version) *version = useq / 2;
-          if (quote) std::memcpy(static_cast<void*>(quote), &undo.quote, sizeof(Quote));
-          if (json) head[1] = render_quote_json(undo.quote, json, kJsonCap);
-          break;
-        }
+      if (read_undo(m.header(), slot, Want{head, quote, json}, version, &stats_.retries)) {
+        ++stats_.undo_reads;
+        break;
       }
       if (src.seq.load(std::memory_order_acquire) & 1) {
         // Dead writer, odd record, no undo copy: impossible by protocol
