@@ -1,7 +1,9 @@
-// fuzz_store.h — a real store for fuzz targets: one file per process in
-// /dev/shm (removed at exit), a writer and a reader on it, started over when
-// full. check_stored() is the property every target ends with: whatever the
-// writer accepted reads back byte for byte, and the whole store verifies.
+// fuzz_store.h — what the fuzz targets share: fail(), which stops a run on a
+// broken property, and a real store (one file per process in /dev/shm,
+// removed at exit, a writer and a reader on it, started over when full) for
+// the targets that write one (batch, ticks). check_stored() and
+// check_verifies() are their closing properties: whatever the writer accepted
+// reads back byte for byte, and the whole store verifies.
 #pragma once
 #include <unistd.h>
 
