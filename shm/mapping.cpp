@@ -3,8 +3,10 @@
 
 #include <fcntl.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 
 namespace tickfan::shm {
@@ -117,6 +119,43 @@ int64_t probe(const Mapping& m, const Key& key, uint32_t* stop_at, uint32_t* pro
   }
   if (stop_at) *stop_at = UINT32_MAX;
   return -1;
+}
+
+Status classify_file(int fd, const std::string& path, size_t* size, bool* creating, std::string* error) {
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) {
+    *error = errno_text("fstat", path);
+    return Status::io_error;
+  }
+  if (!S_ISREG(st.st_mode)) {
+    *error = "store " + path + " is not a regular file";
+    return Status::bad_file;
+  }
+  *size = static_cast<size_t>(st.st_size);
+  *creating = false;
+  if (*size == 0) {
+    *creating = true;
+    return Status::ok;
+  }
+  Header head{};
+  size_t want = std::min(*size, sizeof(Header));
+  ssize_t got = ::pread(fd, &head, want, 0);
+  if (got != static_cast<ssize_t>(want)) {
+    *error = got < 0 ? errno_text("read", path) : "store " + path + ": short read of its header";
+    return Status::io_error;
+  }
+  const auto* bytes = reinterpret_cast<const unsigned char*>(&head);
+  bool all_zero = std::all_of(bytes, bytes + want, [](unsigned char b) { return b == 0; });
+  if (all_zero || (*size >= sizeof(Header) && head.magic == kMagic && head.version.load() == 0)) {
+    *creating = true;
+    return Status::ok;
+  }
+  if (*size < kHeaderSize) {
+    *error = "store " + path + " is " + std::to_string(*size) + " bytes: " +
+             (head.magic == kMagic ? "truncated" : "too short to be a tickfan store");
+    return Status::bad_file;
+  }
+  return Status::ok;
 }
 
 // Checks a mapped header against this build; message names both versions.

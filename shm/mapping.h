@@ -126,6 +126,15 @@ inline void prefetch_record_for_write(const Mapping& m, uint64_t hash) {
   for (size_t line = 0; line < kJsonCap / 64; ++line) __builtin_prefetch(json + line * 64, 1);
 }
 
+// What an existing file at a store path holds, judged from its first bytes
+// before it is mapped. *creating is set when it is a store whose creator has
+// not finished (or died before finishing): empty, all zero where the header
+// goes (sized but not yet written), or magic with version 0. Readers call
+// that not ready; the next writer, holding the lock, starts it over.
+// Anything else shorter than a header is bad_file: a writer must never
+// overwrite a file that is not a store. Also bad_file: not a regular file.
+Status classify_file(int fd, const std::string& path, size_t* size, bool* creating, std::string* error);
+
 // Checks a mapped header against this build; the message names both versions.
 Status check_header(const Header* h, size_t file_size, const std::string& path, std::string* error);
 

@@ -38,16 +38,14 @@ std::unique_ptr<StoreReader> StoreReader::open(const std::string& path, Status* 
     *error = errno_text("open", path);
     return fail(errno == ENOENT ? Status::not_ready : Status::io_error);
   }
-  struct stat st {};
-  if (::fstat(m.fd, &st) != 0) {
-    *error = errno_text("fstat", path);
-    return fail(Status::io_error);
-  }
-  if (static_cast<size_t>(st.st_size) < kHeaderSize) {
-    *error = "store " + path + " is not ready (" + std::to_string(st.st_size) + " bytes, still being created?)";
+  size_t size = 0;
+  bool creating = false;
+  if (Status s = classify_file(m.fd, path, &size, &creating, error); s != Status::ok) return fail(s);
+  if (creating) {
+    *error = "store " + path + " is not ready (" + std::to_string(size) + " bytes, its writer is creating it)";
     return fail(Status::not_ready);
   }
-  Status s = m.map_existing(static_cast<size_t>(st.st_size), PROT_READ, path, error);
+  Status s = m.map_existing(size, PROT_READ, path, error);
   if (s != Status::ok) return fail(s);
   *status = Status::ok;
   return r;

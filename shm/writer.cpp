@@ -36,9 +36,10 @@ Status create_file(Mapping& m, uint32_t capacity, const std::string& path, std::
     return Status::invalid_value;
   }
   Geometry g = geometry_for(capacity);
-  std::string dir = path.substr(0, path.find_last_of('/') == std::string::npos ? 0 : path.find_last_of('/'));
+  size_t slash = path.find_last_of('/');
+  std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
   struct statvfs vfs {};
-  if (::statvfs(dir.empty() ? "." : dir.c_str(), &vfs) == 0) {
+  if (::statvfs(dir.c_str(), &vfs) == 0) {
     uint64_t avail = static_cast<uint64_t>(vfs.f_bavail) * vfs.f_frsize;
     if (avail < g.file_size) {
       *error = "store " + path + " needs " + std::to_string(g.file_size >> 20) + " MiB for " +
@@ -99,11 +100,23 @@ std::unique_ptr<StoreWriter> StoreWriter::open(const std::string& path, const Wr
     m.close();
     return nullptr;
   };
-  m.fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, opts.mode);
+  // Create only if absent (O_EXCL), so a failure below can remove exactly
+  // the file this call made, and nothing that was there before.
+  bool created = false;
+  m.fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
+  if (m.fd < 0 && errno == ENOENT) {
+    m.fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, opts.mode);
+    created = m.fd >= 0;
+    if (m.fd < 0 && errno == EEXIST) m.fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
+  }
   if (m.fd < 0) {
     *error = errno_text("open", path);
     return fail(Status::io_error);
   }
+  auto fail_created = [&](Status s) {
+    if (created) ::unlink(path.c_str());
+    return fail(s);
+  };
   // One writer: an open-file-description lock, held until this descriptor
   // closes (process death included). Unlike classic POSIX locks it is not
   // dropped when some other descriptor of the file is closed in this process.
@@ -124,30 +137,18 @@ std::unique_ptr<StoreWriter> StoreWriter::open(const std::string& path, const Wr
              "); only one apiclient may write a store";
     return fail(Status::locked);
   }
-  struct stat st {};
-  if (::fstat(m.fd, &st) != 0) {
-    *error = errno_text("fstat", path);
-    return fail(Status::io_error);
-  }
-  bool fresh = static_cast<size_t>(st.st_size) < sizeof(Header);
-  if (!fresh) {
-    // A file whose version is still 0 was being created when its creator
-    // died: nothing in it was ever visible, so start it over.
-    void* p = ::mmap(nullptr, sizeof(Header), PROT_READ, MAP_SHARED, m.fd, 0);
-    if (p == MAP_FAILED) {
-      *error = errno_text("mmap", path);
-      return fail(Status::io_error);
-    }
-    fresh = static_cast<Header*>(p)->magic == kMagic &&
-            static_cast<Header*>(p)->version.load(std::memory_order_acquire) == 0;
-    ::munmap(p, sizeof(Header));
-  }
+  // Empty, or left by a creator that died before publishing its header
+  // (classify_file): nothing in it was ever visible, so start it over. Any
+  // other file that is not a valid store is refused, never overwritten.
+  size_t size = 0;
+  bool fresh = false;
+  if (Status s = classify_file(m.fd, path, &size, &fresh, error); s != Status::ok) return fail_created(s);
   if (fresh) {
     ::fchmod(m.fd, opts.mode);  // exactly the configured mode, whatever the umask
     Status s = create_file(m, opts.capacity, path, error);
-    if (s != Status::ok) return fail(s);
+    if (s != Status::ok) return fail_created(s);
   } else {
-    Status s = m.map_existing(static_cast<size_t>(st.st_size), PROT_READ | PROT_WRITE, path, error);
+    Status s = m.map_existing(size, PROT_READ | PROT_WRITE, path, error);
     if (s != Status::ok) return fail(s);
   }
   Header* h = m.header();

@@ -225,6 +225,75 @@ TEST_CASE("a file that is not a store is refused") {
   CHECK(st == Status::bad_file);
 }
 
+TEST_CASE("a creator killed after sizing the file leaves a not-ready store the next writer starts over") {
+  // posix_fallocate done, header not yet written: the file is all zeros.
+  TempDir dir;
+  std::string path = dir.file("s.tfstore");
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT, 0640);
+  REQUIRE(::ftruncate(fd, 1 << 20) == 0);
+  ::close(fd);
+  Status st = Status::ok;
+  std::string err;
+  CHECK(StoreReader::open(path, &st, &err) == nullptr);
+  CHECK(st == Status::not_ready);
+  auto w = must_open_writer(path, 16);
+  CHECK(w->upsert(make_quote("sh600000")) == Status::ok);
+  CHECK(must_open_reader(path)->capacity() == 16);
+}
+
+TEST_CASE("a short file that is not a store is refused and left untouched, never overwritten") {
+  TempDir dir;
+  std::string path = dir.file("config");
+  const std::string text = "important config\n";
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT, 0644);
+  REQUIRE(::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()));
+  ::close(fd);
+  Status st = Status::ok;
+  std::string err;
+  CHECK(StoreWriter::open(path, WriterOptions{}, &st, &err) == nullptr);
+  CHECK(st == Status::bad_file);
+  CHECK(err.find("too short") != std::string::npos);
+  CHECK(StoreReader::open(path, &st, &err) == nullptr);
+  CHECK(st == Status::bad_file);
+  char back[64] = {};
+  fd = ::open(path.c_str(), O_RDONLY);
+  CHECK(::read(fd, back, sizeof back) == static_cast<ssize_t>(text.size()));
+  ::close(fd);
+  CHECK(std::string(back) == text);
+  struct stat sb {};
+  REQUIRE(::stat(path.c_str(), &sb) == 0);
+  CHECK((sb.st_mode & 0777) == 0644);
+
+  // A store cut below its header is "truncated", for readers and writers.
+  std::string store = dir.file("s.tfstore");
+  must_open_writer(store).reset();
+  REQUIRE(::truncate(store.c_str(), 2000) == 0);
+  CHECK(StoreReader::open(store, &st, &err) == nullptr);
+  CHECK(st == Status::bad_file);
+  CHECK(err.find("truncated") != std::string::npos);
+  CHECK(StoreWriter::open(store, WriterOptions{}, &st, &err) == nullptr);
+  CHECK(st == Status::bad_file);
+
+  // A directory is not a store, and not "not ready" either.
+  CHECK(StoreReader::open(dir.path(), &st, &err) == nullptr);
+  CHECK(st == Status::bad_file);
+  CHECK(err.find("not a regular file") != std::string::npos);
+}
+
+TEST_CASE("a creation refused for its capacity leaves no file behind") {
+  TempDir dir;
+  std::string path = dir.file("s.tfstore");
+  Status st = Status::ok;
+  std::string err;
+  for (uint32_t capacity : {0u, layout::kMaxCapacity + 1}) {
+    WriterOptions o;
+    o.capacity = capacity;
+    CHECK(StoreWriter::open(path, o, &st, &err) == nullptr);
+    CHECK(st == Status::invalid_value);
+    CHECK(::access(path.c_str(), F_OK) != 0);
+  }
+}
+
 TEST_CASE("a damaged capacity in the header is refused at once, not looped on (fuzzer-found)") {
   TempDir dir;
   std::string path = dir.file("s.tfstore");
