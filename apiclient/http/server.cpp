@@ -89,6 +89,7 @@ struct Conn {
   bool waiting = false;      // on the server's wait list (queue over budget)
   bool has_stash = false;
   bool shut = false;          // shutdown(SHUT_WR) done
+  bool peer_eof = false;      // read() returned 0: the client sends nothing more (it may still read)
   bool stays = false;         // came in on --worker-port-base: never handed to another worker
   uint8_t away = 0;           // consecutive sweeps its packets arrived on another worker's CPU
   int64_t hold_until_ms = 0;  // not moved again before this
@@ -411,8 +412,12 @@ void flush(Conn* c) {
     c->seg_idx = c->seg_done = 0;
     c->out.clear();
     resume_waiters(s);
-    if (c->close_after) {
-      begin_linger(c);
+    if (c->close_after || (c->peer_eof && !c->has_stash)) {
+      // After the client's EOF there is nothing to drain: close at once.
+      if (c->peer_eof)
+        close_conn(c);
+      else
+        begin_linger(c);
       return;
     }
     if (c->has_stash && !c->waiting) {
@@ -527,6 +532,25 @@ void park(Conn* c) {
   update_events(c);
 }
 
+// The client sent FIN. That is a half-close, not an abort (RFC 9112 §9.6:
+// a client may close its sending side and still read the responses): stop
+// reading, answer the requests already read (queued output, pipelined ones
+// in the stash), then close. A request cut short gets no answer; with
+// nothing pending the connection closes at once. A client that then stops
+// reading is dropped by the idle timeout like any other.
+void on_eof(Conn* c) {
+  c->peer_eof = true;
+  c->reading = false;
+  bool pending = c->seg_idx < c->segs.size() || c->has_stash;
+  if (c->phase == Phase::lingering || !pending) {
+    close_conn(c);
+    return;
+  }
+  update_events(c);
+  if (c->seg_idx == c->segs.size() && c->has_stash && !c->waiting) resume(c);
+  // Otherwise writable events (or resume_waiters) take it from here.
+}
+
 void on_readable(Conn* c) {
   Server* s = c->srv;
   bool draining = c->phase == Phase::lingering || c->close_after;
@@ -547,8 +571,7 @@ void on_readable(Conn* c) {
     return;
   }
   if (n == 0) {
-    // EOF. A request cut short gets no answer (nobody to read it).
-    close_conn(c);
+    on_eof(c);
     return;
   }
   if (draining) return;  // drain and discard
@@ -627,7 +650,7 @@ void resume(Conn* c) {
     feed(c, data.data(), data.size());
     if (c->has_stash || c->phase == Phase::closing) return;  // paused again
   }
-  if (!c->reading && !c->close_after && c->phase != Phase::closing) {
+  if (!c->reading && !c->close_after && !c->peer_eof && c->phase != Phase::closing) {
     c->reading = true;
     update_events(c);
   }

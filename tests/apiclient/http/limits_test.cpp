@@ -283,3 +283,62 @@ TEST_CASE("over the send-queue budget, every waiting connection is answered in f
   CHECK(again == 20);
   CHECK(still_serving(f.port));
 }
+
+namespace {
+std::string list_of(int n) {
+  std::string list;
+  for (int i = 0; i < n; ++i) {
+    if (i) list += ',';
+    list += HttpFixture::symbol(i);
+  }
+  return list;
+}
+}  // namespace
+
+TEST_CASE("a client that half-closes after its requests still gets every response in full") {
+  // RFC 9112 §9.6: a half-close is not an abort. A small send buffer keeps
+  // most of each 170 KB response in the server when the FIN arrives.
+  HttpFixture f({"--sndbuf", "8192"}, 400, 1);
+  const std::string target = "/v1/quotes?symbols=" + list_of(400);
+  auto whole = http_get(f.port, target);
+  REQUIRE(whole.status == 200);
+  REQUIRE(whole.body.size() > 100000);
+  SUBCASE("one request with Connection: close") {
+    RawConn c(f.port);
+    REQUIRE(c.send("GET " + target + " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"));
+    REQUIRE(::shutdown(c.fd(), SHUT_WR) == 0);
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));  // the server sees the FIN before we read
+    auto r = c.read(5000);
+    CHECK(r.status == 200);
+    CHECK(r.body.size() == whole.body.size());
+    CHECK(c.closed_within(3000));
+  }
+  SUBCASE("100 pipelined requests") {
+    RawConn c(f.port);
+    std::string req;
+    for (int i = 0; i < 100; ++i) req += "GET " + target + " HTTP/1.1\r\nHost: x\r\n\r\n";
+    REQUIRE(c.send(req));
+    REQUIRE(::shutdown(c.fd(), SHUT_WR) == 0);
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    int full = 0;
+    for (int i = 0; i < 100; ++i) {
+      auto r = c.read(5000);
+      if (r.status != 200) break;
+      full += r.body.size() == whole.body.size();
+    }
+    CHECK(full == 100);
+    CHECK(c.closed_within(3000));  // then closed: nothing more can come
+  }
+  SUBCASE("nothing pending: closed at once; a request cut short gets no answer") {
+    RawConn idle(f.port);
+    REQUIRE(idle.send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"));
+    CHECK(idle.read().status == 200);
+    REQUIRE(::shutdown(idle.fd(), SHUT_WR) == 0);
+    CHECK(idle.closed_within(1000));
+    RawConn cut(f.port);
+    REQUIRE(cut.send("GET /healthz HTTP/1.1\r\nHo"));
+    REQUIRE(::shutdown(cut.fd(), SHUT_WR) == 0);
+    CHECK(cut.read(1000).status == 0);
+  }
+  CHECK(still_serving(f.port));
+}
