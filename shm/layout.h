@@ -55,6 +55,10 @@
 //
 //  seq       even: stable; odd: the writer is inside an update. seq/2 counts
 //            updates of this slot and never goes backwards.
+//  flags     kRecordDamaged: a writer's repair found this record half-written
+//            with no undo copy to restore it from (damage from outside the
+//            writer); readers answer `torn` until the symbol's next update,
+//            which writes flags = 0.
 //  checksum  mix64 over bytes [16, 320): the header words and the quote. Lets
 //            `verify` and the next writer find damage the seqlock cannot
 //            (disk, stray writes).
@@ -98,10 +102,15 @@
 //  quote) into the header's undo slot under the undo seqlock (undo_seq odd ->
 //  copy -> even, with undo_slot = slot). So whenever a record is odd, the undo
 //  slot holds its previous complete quote. Readers that find a record odd for
-//  longer than a short spin ask whether a writer is alive (OFD lock probe); if
-//  none is, they serve the undo copy, rendering its JSON themselves. The next
+//  longer than a short spin (a writer descheduled inside the update, or
+//  dead) serve the undo copy, read under its own seqlock and checked against
+//  its checksum, rendering its JSON themselves: it is the version before the
+//  update in progress, so a reader never waits on a stalled writer and never
+//  sees a slot's versions go backwards. The next
 //  writer restores odd records from the undo slot and re-renders their JSON,
-//  bumping seq to the next even value, re-adds any published slot missing
+//  bumping seq to the next even value (an odd record without its undo copy,
+//  possible only after damage from outside, is closed with kRecordDamaged so
+//  readers report it instead of serving half an update), re-adds any published slot missing
 //  from the index (crash between `used` and the index store), checks every
 //  checksum (a mismatch is damage from outside the writer: logged, counted,
 //  kept until the symbol's next update) and renders again any JSON that is
@@ -137,6 +146,8 @@ inline constexpr size_t kJsonCap = 640;
 inline constexpr size_t kPayloadOffset = 8;  // first byte after seq
 inline constexpr size_t kChecksumFrom = 16;  // first byte covered by the checksum (to the end of the record)
 inline constexpr size_t kQuoteOffset = 32;
+
+inline constexpr uint32_t kRecordDamaged = 1;  // Record::flags
 
 struct alignas(64) Record {
   std::atomic<uint64_t> seq;

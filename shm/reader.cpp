@@ -124,10 +124,11 @@ inline uint64_t seqlock_copy(const Record& src, const Json* src_json, const Want
 static_assert(offsetof(Record, json_len) == kPayloadOffset + 8 && offsetof(Record, flags) == kPayloadOffset + 12,
               "Want::head[1] is json_len | flags << 32 (little-endian)");
 
-// The dead-writer path of a read: `slot` stayed odd and no writer is alive.
-// Serves the header's undo copy if it is this slot's, complete, and intact
-// (a complete undo copy always matches its checksum, so a mismatch is damage
-// from outside and is not served). The undo copy holds the quote, not its
+// The slow path of a read: `slot` stayed odd beyond the spin (its writer is
+// descheduled inside the update, or dead). Serves the header's undo copy if
+// it is this slot's, complete, and intact (a complete undo copy always
+// matches its checksum, so a mismatch is damage from outside and is not
+// served). The undo copy holds the quote, not its
 // JSON (layout.h): the JSON is rendered here. Out of line, so read()'s hot
 // path keeps a small frame.
 [[gnu::cold, gnu::noinline]] bool read_undo(const Header* h, uint32_t slot, const Want& want, uint64_t* version,
@@ -161,13 +162,16 @@ Status StoreReader::read(uint32_t slot, Quote* quote, char* json, size_t* json_l
       if (version) *version = seq / 2;
       break;
     }
-    // Still odd after the spin: either the writer was descheduled inside the
-    // update (wait, bounded) or it died there (serve the undo copy).
+    // Still odd after the spin: the writer was descheduled inside the update,
+    // or died there. Either way the undo copy holds the version before it
+    // (layout.h, CRASH SAFETY): serve that rather than wait on the writer.
+    if (read_undo(m.header(), slot, Want{head, quote, json}, version, &stats_.retries)) {
+      ++stats_.undo_reads;
+      break;
+    }
+    // The undo copy has moved on to another slot (the writer finished this
+    // one meanwhile: copy again) or is unusable.
     if (!writer_alive()) {
-      if (read_undo(m.header(), slot, Want{head, quote, json}, version, &stats_.retries)) {
-        ++stats_.undo_reads;
-        break;
-      }
       if (src.seq.load(std::memory_order_acquire) & 1) {
         // Dead writer, odd record, no undo copy: impossible by protocol
         // unless the file was damaged. Report rather than guess.
@@ -183,6 +187,7 @@ Status StoreReader::read(uint32_t slot, Quote* quote, char* json, size_t* json_l
     }
     std::this_thread::yield();
   }
+  if ((head[1] >> 32) & kRecordDamaged) return Status::torn;  // a repair found it half-written (layout.h)
   if (json) {
     auto len = static_cast<uint32_t>(head[1]);
     *json_len = len <= kJsonCap ? len : kJsonCap;

@@ -27,7 +27,9 @@
 //    subset of recent updates on disk; the next writer's repair makes the file
 //    consistent and the apiclient's snapshot resync refreshes the values.
 //  - Readers copy a record, then validate it (seqlock). A reader descheduled
-//    while the writer laps the same record retries; retries are counted.
+//    while the writer laps the same record retries; retries are counted. A
+//    writer descheduled inside an update does not block readers: after a
+//    short spin they serve the previous version from the undo copy.
 #pragma once
 #include <sys/types.h>
 
@@ -54,8 +56,8 @@ enum class Status : int {
   full,              // capacity reached: a new symbol cannot be added
   invalid_symbol,    // empty, longer than 16 bytes, or characters outside [A-Za-z0-9._-]
   invalid_value,     // negative price/volume, high < low, name not UTF-8, render too long
-  busy,              // a live writer kept the record mid-update for longer than the read budget
-  torn,              // the writer died mid-update and no undo copy matches (never seen in tests)
+  busy,              // a live writer kept the record mid-update beyond the read budget and no undo copy matched
+  torn,              // the record is half-written and no undo copy matches (damage from outside the writer)
 };
 const char* status_name(Status s);
 
@@ -154,7 +156,7 @@ class StoreWriter {
 struct ReaderStats {
   uint64_t reads = 0;
   uint64_t retries = 0;     // copies discarded because the writer was mid-update
-  uint64_t undo_reads = 0;  // served from the undo copy (writer died mid-update)
+  uint64_t undo_reads = 0;  // served from the undo copy (the writer stalled or died inside that record's update)
   uint64_t busy = 0;
 };
 

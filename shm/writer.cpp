@@ -166,12 +166,13 @@ std::unique_ptr<StoreWriter> StoreWriter::open(const std::string& path, const Wr
     if ((seq & 1) == 0) continue;
     uint64_t useq = h->undo_seq.load(std::memory_order_acquire);
     uint32_t uslot = h->undo_slot.load(std::memory_order_relaxed);
+    bool damaged = false;
     if ((useq & 1) == 0 && uslot == slot && record_checksum(h->undo) != h->undo.checksum) {
       // Damaged from outside (the protocol never leaves a complete undo copy
       // failing its checksum): restoring it would publish garbage.
-      LOG_ERROR("shm", "store %s: slot %u is mid-update and its undo copy fails its checksum; kept as it is",
-                path.c_str(), slot);
-      ++w->stats_.damaged_on_open;
+      LOG_ERROR("shm", "store %s: slot %u is mid-update and its undo copy fails its checksum; marked damaged until "
+                "its next update", path.c_str(), slot);
+      damaged = true;
     } else if ((useq & 1) == 0 && uslot == slot) {
       // The quote comes back from the undo copy; its JSON is rendered again
       // (the undo copy does not hold it: layout.h, CRASH SAFETY).
@@ -187,12 +188,20 @@ std::unique_ptr<StoreWriter> StoreWriter::open(const std::string& path, const Wr
       LOG_WARN("shm", "store %s: restored slot %u (%.16s) from the undo copy: the last writer died mid-update",
                path.c_str(), slot, reinterpret_cast<const char*>(&m.keys()[slot]));
     } else {
-      LOG_ERROR("shm", "store %s: slot %u is mid-update but the undo copy is for slot %u (undo seq %llu)", path.c_str(),
-                slot, uslot, static_cast<unsigned long long>(useq));
+      LOG_ERROR("shm", "store %s: slot %u is mid-update but the undo copy is for slot %u (undo seq %llu); "
+                "marked damaged until its next update", path.c_str(), slot, uslot, static_cast<unsigned long long>(useq));
+      damaged = true;
+    }
+    if (damaged) {
+      // Half an update and nothing to restore it from: publishing it would
+      // serve garbage as valid, so readers are told it is torn instead.
+      __atomic_store_n(&r.flags, r.flags | kRecordDamaged, __ATOMIC_RELAXED);
+      ++w->stats_.damaged_on_open;
+    } else {
+      ++w->stats_.repaired_on_open;
+      h->repairs.fetch_add(1, std::memory_order_relaxed);
     }
     r.seq.store(seq + 1, std::memory_order_release);
-    ++w->stats_.repaired_on_open;
-    h->repairs.fetch_add(1, std::memory_order_relaxed);
   }
   // A writer killed inside commit() leaves the commit group odd; its fields
   // are each valid (the batch was applied), so just close it.
@@ -215,6 +224,12 @@ std::unique_ptr<StoreWriter> StoreWriter::open(const std::string& path, const Wr
   // left), so it is reported and stays until the symbol's next update.
   for (uint32_t slot = 0; slot < used; ++slot) {
     const Record& r = recs[slot];
+    if (r.flags & kRecordDamaged) {
+      LOG_ERROR("shm", "store %s: slot %u (%.16s) is marked damaged (half-written, nothing to restore); readers get "
+                "'torn' until its next update", path.c_str(), slot, reinterpret_cast<const char*>(&keys[slot]));
+      ++w->stats_.damaged_on_open;
+      continue;
+    }
     if (record_checksum(r) != r.checksum) {
       LOG_ERROR("shm", "store %s: slot %u (%.16s) fails its checksum: damaged outside the writer; kept until updated",
                 path.c_str(), slot, reinterpret_cast<const char*>(&keys[slot]));
