@@ -15,6 +15,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
@@ -33,10 +34,13 @@ using namespace tickfan::shm;
 
 namespace {
 
-constexpr int kSymbols = 2000;
+constexpr int kSymbols = 2000;  // seeded; what readers read and validate
+constexpr int kExtra = 2000;    // inserted by writers as they run, so some kills land inside an insert
 
 struct Shared {
   std::atomic<uint64_t> next_volume;
+  std::atomic<int> next_insert;               // extra symbols claimed so far (kSymbols + n is the next)
+  std::atomic<bool> inserted[kExtra];         // set once that extra symbol's upsert returned
   std::atomic<bool> stop;
   std::atomic<uint64_t> reads, retries, undo_reads, bad, not_ok;
   std::atomic<uint64_t> writes;
@@ -71,7 +75,7 @@ double phase_seconds(double dflt) {
 [[noreturn]] void run_writer(const std::string& path, Shared* sh) {
   Status st;
   std::string err;
-  auto w = StoreWriter::open(path, WriterOptions{kSymbols, 0640}, &st, &err);
+  auto w = StoreWriter::open(path, WriterOptions{kSymbols + kExtra, 0640}, &st, &err);
   if (!w) {
     std::fprintf(stderr, "writer: %s\n", err.c_str());
     ::_exit(3);
@@ -94,6 +98,16 @@ double phase_seconds(double dflt) {
       q.mutate_last(100000 + v % 5000);
       q.mutate_turnover(check_of(symbols[i], v));
       if (w->upsert(q) != Status::ok) ::_exit(4);
+      // One insert per 256 updates: inserts go on across many of the crash
+      // test's kills. A writer killed between claiming and inserting leaves
+      // that symbol out, which is fine; one whose upsert returned must stay.
+      if (n == 0 && sh->next_insert.load(std::memory_order_relaxed) < kExtra) {
+        int extra = sh->next_insert.fetch_add(1, std::memory_order_relaxed);
+        if (extra < kExtra) {
+          if (w->upsert(test_quote(kSymbols + extra, v)) != Status::ok) ::_exit(5);
+          sh->inserted[extra].store(true, std::memory_order_release);
+        }
+      }
     }
     sh->writes.fetch_add(256, std::memory_order_relaxed);
     w->heartbeat();
@@ -112,7 +126,7 @@ double phase_seconds(double dflt) {
   std::vector<uint32_t> slot_of(kSymbols, UINT32_MAX);
   std::mt19937 rng(seed);
   char json[kQuoteJsonMax], expect[kQuoteJsonMax];
-  uint64_t reads = 0, bad = 0, not_ok = 0;
+  uint64_t reads = 0, bad = 0, not_ok = 0, undo_published = 0;
   while (!sh->stop.load(std::memory_order_relaxed)) {
     for (int n = 0; n < 1024; ++n) {
       int i = static_cast<int>(rng() % kSymbols);
@@ -156,10 +170,13 @@ double phase_seconds(double dflt) {
       last_version[i] = version;
       last_volume[i] = q.volume();
     }
+    // Published as it grows: the crash test keeps killing until it sees one.
+    sh->undo_reads.fetch_add(r->stats().undo_reads - undo_published, std::memory_order_relaxed);
+    undo_published = r->stats().undo_reads;
   }
   sh->reads.fetch_add(reads);
   sh->retries.fetch_add(r->stats().retries);
-  sh->undo_reads.fetch_add(r->stats().undo_reads);
+  sh->undo_reads.fetch_add(r->stats().undo_reads - undo_published);
   sh->bad.fetch_add(bad);
   sh->not_ok.fetch_add(not_ok);
   ::_exit(0);
@@ -183,7 +200,7 @@ int reap(pid_t pid) {
 void seed_store(const std::string& path, Shared* sh) {
   Status st;
   std::string err;
-  auto w = StoreWriter::open(path, WriterOptions{kSymbols, 0640}, &st, &err);
+  auto w = StoreWriter::open(path, WriterOptions{kSymbols + kExtra, 0640}, &st, &err);
   REQUIRE(w);
   for (int i = 0; i < kSymbols; ++i)
     REQUIRE(w->upsert(test_quote(i, static_cast<int64_t>(sh->next_volume.fetch_add(1)))) == Status::ok);
@@ -228,10 +245,14 @@ TEST_CASE("writer SIGKILLed at random moments: readers stay valid, every reopen 
   pid_t r1 = spawn([&] { run_reader(path, sh, 3); });
   pid_t r2 = spawn([&] { run_reader(path, sh, 4); });
   std::mt19937 rng(12345);
-  const int kKills = 25;
+  // At least kKills kills; more (bounded) until a kill has landed inside an
+  // update and a reader has been served from the undo copy, so the test
+  // cannot pass without exercising the crash path.
+  const int kKills = 25, kMaxKills = 200;
   uint64_t repaired = 0, reindexed = 0, bad_after_repair = 0;
   double per_kill_ms = phase_seconds(0) > 0 ? phase_seconds(0) * 1000 / kKills : 0;
-  for (int k = 0; k < kKills; ++k) {
+  int k = 0;
+  for (; k < kKills || ((repaired == 0 || sh->undo_reads.load() == 0) && k < kMaxKills); ++k) {
     pid_t writer = spawn([&] { run_writer(path, sh); });
     int run_ms = per_kill_ms > 0 ? static_cast<int>(per_kill_ms) : 20 + static_cast<int>(rng() % 100);
     std::this_thread::sleep_for(std::chrono::milliseconds(run_ms));
@@ -241,7 +262,7 @@ TEST_CASE("writer SIGKILLed at random moments: readers stay valid, every reopen 
     std::this_thread::sleep_for(std::chrono::milliseconds(20 + rng() % 30));
     Status st;
     std::string err, report;
-    auto w = StoreWriter::open(path, WriterOptions{kSymbols, 0640}, &st, &err);
+    auto w = StoreWriter::open(path, WriterOptions{kSymbols + kExtra, 0640}, &st, &err);
     REQUIRE_MESSAGE(w, err);
     repaired += w->stats().repaired_on_open;
     reindexed += w->stats().reindexed_on_open;
@@ -250,14 +271,29 @@ TEST_CASE("writer SIGKILLed at random moments: readers stay valid, every reopen 
     uint32_t bad = r->verify(&report);
     if (bad) MESSAGE(report);
     bad_after_repair += bad;
-    CHECK(r->used() == static_cast<uint32_t>(kSymbols));
+    // Every seeded symbol and every extra one whose insert returned is
+    // present and findable.
+    uint32_t expected = 0;
+    for (int i = 0; i < kSymbols + kExtra; ++i) {
+      if (i >= kSymbols && !sh->inserted[i - kSymbols].load(std::memory_order_acquire)) continue;
+      ++expected;
+      uint32_t slot = 0;
+      if (r->find(symbol_of(i), &slot) != Status::ok) {
+        FAIL_CHECK("symbol ", symbol_of(i), " lost after kill ", k);
+        break;
+      }
+    }
+    CHECK(r->used() >= expected);
   }
   sh->stop = true;
   CHECK(tickfan::testing::exited_with(reap(r1), 0));
   CHECK(tickfan::testing::exited_with(reap(r2), 0));
-  MESSAGE("kills ", kKills, ", records repaired from undo ", repaired, ", reindexed ", reindexed, ", reads ",
-          sh->reads.load(), ", retries ", sh->retries.load(), ", undo reads ", sh->undo_reads.load(), ", bad ",
-          sh->bad.load(), ", not ok ", sh->not_ok.load());
+  MESSAGE("kills ", k, ", records repaired from undo ", repaired, ", reindexed ", reindexed, ", extra symbols inserted ",
+          std::min(sh->next_insert.load(), kExtra), ", reads ", sh->reads.load(), ", retries ", sh->retries.load(),
+          ", undo reads ", sh->undo_reads.load(), ", bad ", sh->bad.load(), ", not ok ", sh->not_ok.load());
+  CHECK(repaired > 0);
+  CHECK(sh->undo_reads.load() > 0);
+  CHECK(sh->next_insert.load() > 0);
   CHECK(bad_after_repair == 0);
   CHECK(sh->bad.load() == 0);
   CHECK(sh->not_ok.load() == 0);
