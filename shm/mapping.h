@@ -116,6 +116,15 @@ inline uint64_t raw_key_hash(const uint8_t* raw_symbol) {
 inline void prefetch_index(const Mapping& m, uint64_t hash) {
   __builtin_prefetch(&m.index()[static_cast<uint32_t>(hash) & (m.header()->index_size - 1)]);
 }
+// The record lines a quote read copies, if the index entry at the hash's
+// home position (prefetched earlier) names a slot with the right tag.
+inline void prefetch_record_for_read(const Mapping& m, uint64_t hash) {
+  const Header* h = m.header();
+  uint32_t e = m.index()[static_cast<uint32_t>(hash) & (h->index_size - 1)].load(std::memory_order_relaxed);
+  if (e == 0 || entry_tag(e) != index_tag(hash) || entry_slot(e) >= h->capacity) return;
+  const char* rec = reinterpret_cast<const char*>(&m.records()[entry_slot(e)]);
+  for (size_t line = 0; line < kRecordSize / 64; ++line) __builtin_prefetch(rec + line * 64);
+}
 inline void prefetch_record_for_write(const Mapping& m, uint64_t hash) {
   const Header* h = m.header();
   uint32_t e = m.index()[static_cast<uint32_t>(hash) & (h->index_size - 1)].load(std::memory_order_relaxed);

@@ -64,9 +64,14 @@ uint32_t StoreReader::capacity() const { return impl_->m.header()->capacity; }
 
 Status StoreReader::find(std::string_view symbol, uint32_t* slot) const {
   Key key;
-  if (!Key::from(symbol, &key)) return Status::invalid_symbol;
+  // Trailing NULs would pack into the same key as the symbol without them
+  // (keys are NUL-padded); no other invalid symbol can match a stored one.
+  if (!Key::from(symbol, &key) || symbol.back() == '\0') return Status::invalid_symbol;
   int64_t s = probe(impl_->m, key, nullptr, nullptr);
-  if (s < 0 || static_cast<uint32_t>(s) >= used()) return Status::not_found;
+  if (s < 0 || static_cast<uint32_t>(s) >= used()) {
+    // Only on a miss: the writer's own rule, so both sides name it alike.
+    return valid_symbol(symbol) ? Status::not_found : Status::invalid_symbol;
+  }
   *slot = static_cast<uint32_t>(s);
   return Status::ok;
 }
@@ -207,6 +212,31 @@ Status StoreReader::get(std::string_view symbol, Quote* out) const {
   uint32_t slot = 0;
   Status s = find(symbol, &slot);
   return s == Status::ok ? read_quote(slot, out) : s;
+}
+
+size_t StoreReader::get_many(std::span<const std::string_view> symbols, Quote* out, Status* status) const {
+  const Mapping& m = impl_->m;
+  // Two stages ahead, as in StoreWriter::apply_batch: the index line of the
+  // quote kIndexAhead further on, the record of the one kRecordAhead on
+  // (its index line has arrived by then).
+  constexpr size_t kIndexAhead = 4, kRecordAhead = 2;
+  auto hash_of = [&](size_t i, uint64_t* hash) {
+    Key k;
+    if (!Key::from(symbols[i], &k)) return false;
+    *hash = k.hash();
+    return true;
+  };
+  uint64_t hash = 0;
+  for (size_t i = 0; i < kIndexAhead && i < symbols.size(); ++i)
+    if (hash_of(i, &hash)) prefetch_index(m, hash);
+  size_t found = 0;
+  for (size_t i = 0; i < symbols.size(); ++i) {
+    if (i + kIndexAhead < symbols.size() && hash_of(i + kIndexAhead, &hash)) prefetch_index(m, hash);
+    if (i + kRecordAhead < symbols.size() && hash_of(i + kRecordAhead, &hash)) prefetch_record_for_read(m, hash);
+    status[i] = get(symbols[i], &out[i]);
+    found += status[i] == Status::ok;
+  }
+  return found;
 }
 
 Status StoreReader::append_json(std::string_view symbol, std::string* out) const {

@@ -170,6 +170,8 @@ class StoreReader {
   StoreReader& operator=(const StoreReader&) = delete;
 
   // Slot of `symbol` (slots are permanent: cache them). Lock-free index probe.
+  // not_found for a valid symbol that is not stored, invalid_symbol for one
+  // the writer would refuse (valid_symbol in common/quote.h).
   Status find(std::string_view symbol, uint32_t* slot) const;
   // Number of slots in use: valid slots are [0, used()).
   uint32_t used() const;
@@ -187,6 +189,25 @@ class StoreReader {
 
   // Convenience: find + read_quote / find + append JSON to *out.
   Status get(std::string_view symbol, Quote* out) const;
+  // get() for many symbols at once: out[i] and status[i] (ok, not_found,
+  // invalid_symbol, ...) for symbols[i]. Later symbols' index lines and
+  // records are prefetched while the current one is copied, so their cache
+  // misses overlap (docs/BENCHMARKS.md, store). Returns the number found.
+  size_t get_many(std::span<const std::string_view> symbols, Quote* out, Status* status) const;
+  // Calls fn(slot, quote) for every record in use, in slot order, each a
+  // consistent copy (for rankings and dumps); a record a read refuses
+  // (torn, busy) is skipped. Returns the number visited.
+  template <typename Fn>
+  uint32_t for_each(Fn&& fn) const {
+    Quote q;
+    uint32_t visited = 0;
+    for (uint32_t slot = 0, end = used(); slot < end; ++slot) {
+      if (read_quote(slot, &q) != Status::ok) continue;
+      fn(slot, static_cast<const Quote&>(q));
+      ++visited;
+    }
+    return visited;
+  }
   Status append_json(std::string_view symbol, std::string* out) const;
 
   // Consistent copy of the header; writer_alive is checked at most every

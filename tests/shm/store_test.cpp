@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <random>
 #include <string>
@@ -94,6 +95,48 @@ TEST_CASE("a created store serves what the writer upserted, by copy, with its JS
   CHECK(v2 == v1 + 1);
   CHECK(got.last() == 104000);
   CHECK(r->used() == 1);
+}
+
+TEST_CASE("get_many copies many symbols in order with a status each; for_each visits every record") {
+  TempDir dir;
+  std::string path = dir.file("s.tfstore");
+  auto w = must_open_writer(path, 256);
+  std::vector<std::string> stored;
+  for (int i = 0; i < 200; ++i) {
+    stored.push_back((i % 2 ? "sz" : "sh") + std::to_string(600000 + i));
+    REQUIRE(w->upsert(make_quote(stored.back(), 100000 + i, 1000 + i)) == Status::ok);
+  }
+  auto r = must_open_reader(path);
+  std::vector<std::string> asked;
+  for (int i = 199; i >= 0; i -= 3) asked.push_back(stored[static_cast<size_t>(i)]);
+  asked.insert(asked.begin() + 5, "sh999999");  // unknown
+  asked.push_back("bad symbol!");                // invalid
+  std::vector<std::string_view> views(asked.begin(), asked.end());
+  std::vector<Quote> out(views.size());
+  std::vector<Status> status(views.size());
+  size_t found = r->get_many(views, out.data(), status.data());
+  CHECK(found == views.size() - 2);
+  for (size_t i = 0; i < views.size(); ++i) {
+    INFO(asked[i]);
+    Quote one;
+    Status s = r->get(views[i], &one);
+    CHECK(status[i] == s);
+    if (s == Status::ok) CHECK(std::memcmp(&out[i], &one, sizeof(Quote)) == 0);
+  }
+  CHECK(status[5] == Status::not_found);
+  CHECK(status.back() == Status::invalid_symbol);
+  uint32_t slot = 0;
+  CHECK(r->find(std::string_view("sh600000\0", 9), &slot) == Status::invalid_symbol);  // not sh600000
+  CHECK(r->find("浦发", &slot) == Status::invalid_symbol);
+
+  std::vector<int> seen(256, 0);
+  uint32_t visited = r->for_each([&](uint32_t slot, const Quote& q) {
+    ++seen[slot];
+    CHECK(quote_symbol(q) == stored[slot]);
+    CHECK(q.volume() == 1000 + static_cast<int64_t>(slot));
+  });
+  CHECK(visited == 200);
+  CHECK(std::count(seen.begin(), seen.end(), 1) == 200);
 }
 
 TEST_CASE("store file is created with mode 0640 and mapped read-only by readers") {
