@@ -27,6 +27,10 @@ struct Request {
   bool accepts_gzip = false;
   std::string_view if_none_match;
   std::string_view origin;
+  // Set when the head is well framed but must be refused with 400 before
+  // routing (RFC 9112 §3.2 Host rules, §5.1 field names): the message of the
+  // JSON error. route() answers it and the connection closes.
+  const char* refuse = nullptr;
 };
 
 struct Reply {

@@ -3,6 +3,8 @@
 
 #include <strings.h>
 
+#include <cstring>
+
 namespace tickfan::http {
 
 void RequestHead::begin() {
@@ -12,6 +14,8 @@ void RequestHead::begin() {
   cur_ = Hdr::none;
   inm.clear();
   origin.clear();
+  host.clear();
+  host_lines = 0;
   accept_encoding_.clear();
   accepts_gzip = false;
 }
@@ -28,6 +32,8 @@ void RequestHead::field_complete() {
       cur_ = Hdr::if_none_match;
     else if (is("origin"))
       cur_ = Hdr::origin;
+    else if (is("host"))
+      cur_ = Hdr::host, ++host_lines;
   }
   field_len_ = 0;
   field_long_ = false;
@@ -46,6 +52,56 @@ void RequestHead::to_request(llhttp_t* p, Request* r) const {
   r->accepts_gzip = accepts_gzip;
   r->if_none_match = inm;
   r->origin = origin;
+  // RFC 9112 §3.2: a server MUST respond 400 to an HTTP/1.1 request without
+  // Host, and to any request (HTTP/1.0 too) with more than one Host line or
+  // an invalid Host value. HTTP/1.0 may omit Host. The head is well framed,
+  // so the 400 goes through route() (counted as a parse refusal) and the
+  // connection closes after it.
+  r->refuse = nullptr;
+  if (host_lines > 1) {
+    r->refuse = "more than one Host header field";
+  } else if (host_lines == 0 && llhttp_get_http_major(p) == 1 && llhttp_get_http_minor(p) >= 1) {
+    r->refuse = "missing Host header field (required in HTTP/1.1)";
+  } else if (host_lines == 1 && !valid_host(host)) {
+    r->refuse = "invalid Host header field";
+  }
+}
+
+bool valid_host(std::string_view h) {
+  // Host = uri-host [ ":" port ] (RFC 9110 §7.2), uri-host = IP-literal /
+  // IPv4address / reg-name (RFC 3986 §3.2.2; IPv4address is a reg-name
+  // lexically), port = *DIGIT. llhttp strips leading whitespace; trailing
+  // OWS is not part of the value (RFC 9110 §5.5).
+  while (!h.empty() && (h.back() == ' ' || h.back() == '\t')) h.remove_suffix(1);
+  auto unreserved_or_sub = [](char c) {
+    auto u = static_cast<unsigned char>(c);
+    return (u >= '0' && u <= '9') || (u >= 'a' && u <= 'z') || (u >= 'A' && u <= 'Z') ||
+           (u != 0 && std::strchr("-._~!$&'()*+,;=", u) != nullptr);
+  };
+  auto hex = [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'); };
+  size_t i = 0;
+  if (!h.empty() && h[0] == '[') {
+    // IP-literal: IPv6address or IPvFuture, checked by alphabet only.
+    size_t close = h.find(']');
+    if (close == std::string_view::npos || close == 1) return false;
+    for (size_t k = 1; k < close; ++k)
+      if (!unreserved_or_sub(h[k]) && h[k] != ':') return false;
+    i = close + 1;
+  } else {
+    for (; i < h.size() && h[i] != ':'; ++i) {
+      if (h[i] == '%') {
+        if (i + 2 >= h.size() || !hex(h[i + 1]) || !hex(h[i + 2])) return false;
+        i += 2;
+      } else if (!unreserved_or_sub(h[i])) {
+        return false;
+      }
+    }
+  }
+  if (i == h.size()) return true;
+  if (h[i] != ':') return false;
+  for (++i; i < h.size(); ++i)
+    if (h[i] < '0' || h[i] > '9') return false;
+  return true;
 }
 
 int refuse_head(llhttp_t* p) {

@@ -1,9 +1,9 @@
 // request_parse.h — what the server keeps of a request while llhttp parses
 // it, and how that becomes the Request a handler sees: the request target
-// and the three header fields the handlers use (Accept-Encoding,
-// If-None-Match, Origin), collected from llhttp's callbacks (a name or a
-// value may arrive in several pieces), the checks made once the head is
-// complete, and the split of the target into path and query. server.cpp
+// and the header fields we read (Host, Accept-Encoding, If-None-Match,
+// Origin), collected from llhttp's callbacks (a name or a value may arrive in
+// several pieces), the checks made once the head is complete, and the split
+// of the target into path and query. server.cpp
 // calls these from its llhttp callbacks (and adds the size limits and
 // timeouts); the HTTP fuzz target (tests/fuzz/http_fuzz.cpp) drives the same
 // code, so what it fuzzes is the server's own reading of a request.
@@ -24,6 +24,8 @@ class RequestHead {
  public:
   std::string url;          // request target as received (its limit is checked by the caller)
   std::string inm, origin;  // If-None-Match, Origin; repeated fields combined into a list
+  std::string host;         // Host (validated in to_request)
+  int host_lines = 0;       // Host field lines seen (counted by name, empty values too)
   bool accepts_gzip = false;
 
   // One call per llhttp callback of the same name.
@@ -42,6 +44,7 @@ class RequestHead {
       case Hdr::accept_encoding: accept_encoding_.append(at, len); break;
       case Hdr::if_none_match: inm.append(at, len); break;
       case Hdr::origin: origin.append(at, len); break;
+      case Hdr::host: host.append(at, len); break;
       default: break;
     }
   }
@@ -55,11 +58,12 @@ class RequestHead {
   }
   // After refuse_head() let the head through: final header values.
   void headers_complete();
-  // The request as handlers see it (views into this object and its url).
+  // The request as handlers see it (views into this object and its url);
+  // sets Request::refuse when the head breaks a rule that needs a 400.
   void to_request(llhttp_t* p, Request* r) const;
 
  private:
-  enum class Hdr : uint8_t { none, accept_encoding, if_none_match, origin };
+  enum class Hdr : uint8_t { none, accept_encoding, if_none_match, origin, host };
   char field_[20];
   uint8_t field_len_ = 0;
   bool field_long_ = false;
@@ -74,6 +78,10 @@ int refuse_head(llhttp_t* p);
 
 // gzip acceptable unless explicitly refused with q=0 (RFC 9110 §12.5.3).
 bool gzip_accepted(std::string_view accept_encoding);
+
+// A Host field value as RFC 9110 §7.2 allows it: uri-host [ ":" port ]
+// (empty is allowed: a target without an authority).
+bool valid_host(std::string_view host);
 
 // Splits the request target into path and query; absolute-form
 // ("http://host/path", RFC 9112 §3.2.2) is accepted and its authority ignored.

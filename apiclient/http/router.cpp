@@ -113,6 +113,16 @@ void error_reply(Reply& rep, Buffer& out, size_t body_start, int status, std::st
 }
 
 void route(Worker& w, const Request& req, Reply& rep, Buffer& out) {
+  if (req.refuse) {
+    // A head that RFC 9112 says MUST get 400 (request_parse.cpp: Host rules,
+    // §3.2; field names, §5.1): refused before routing, counted like the
+    // parser's refusals, and the connection closes after the answer.
+    rep.endpoint = Endpoint::other;
+    rep.close = true;
+    if (Counter* bad = w.metrics.bad_request[static_cast<int>(BadReason::parse)]) bad->inc();
+    error_reply(rep, out, out.size(), 400, "bad request: ", req.refuse);
+    return;
+  }
   std::string_view p = req.path;
   Endpoint e = Endpoint::other;
   std::string_view symbol;

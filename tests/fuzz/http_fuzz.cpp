@@ -12,6 +12,10 @@
 //
 // Properties, for any bytes: no crash, hang or sanitizer report, and for
 // every request routed:
+//  - a head that RFC 9112 says MUST get 400 (§3.2: an HTTP/1.1 request
+//    without Host, more than one Host line, an invalid Host value) is
+//    refused before routing with a 400 error and Connection: close, and no
+//    other head is (HeadRules, read independently of request_parse);
 //  - the status is one route() documents (200, 204, 304, 400, 404, 405, 503),
 //    and it is the one the API's contract gives for the request: 204 exactly
 //    for OPTIONS on a known path, 405 (with Allow) exactly for other methods
@@ -43,6 +47,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -483,7 +488,8 @@ struct Ctx {
   const Request& req;
   const Reply& rep;
   std::string_view body;
-  bool store;  // the worker has a store
+  bool store;        // the worker has a store
+  bool must_refuse;  // the head breaks a rule that needs a 400 (HeadRules)
   std::string what() const {
     return std::to_string(rep.status) + " for " + std::to_string(req.method) + " " + shown(req.target) +
            (store ? "" : " (no store)") + "; body: " + shown(body);
@@ -709,6 +715,16 @@ void check_reply(const Ctx& c) {
   const Reply& rep = c.rep;
   int s = rep.status;
   Endpoint e = rep.endpoint;
+  if (c.must_refuse || req.refuse) {
+    // RFC 9112 §3.2 (Host) and §5.1 (field names): 400 before routing, then close.
+    c.expect(c.must_refuse && req.refuse, "Host / field-name rules read differently by the server");
+    c.expect(s == 400 && rep.close && e == Endpoint::other, "a head breaking RFC 9112 §3.2/§5.1 is not 400 + close");
+    Json doc;
+    JsonReader reader(c.body);
+    if (!reader.parse(&doc)) fuzz::fail("body is not well-formed JSON", reader.why + ": " + c.what());
+    check_error(c, doc);
+    return;
+  }
   bool known = e != Endpoint::other;
   bool get = req.method == HTTP_GET || req.method == HTTP_HEAD;
   c.expect(s == 200 || s == 204 || s == 304 || s == 400 || s == 404 || s == 405 || s == 503, "undocumented status");
@@ -824,6 +840,52 @@ void check_head(const Ctx& c, Worker& w, size_t content_length, bool keep_alive,
 
 // --- one connection's bytes ------------------------------------------------------
 
+// An independent reading of the head rules that need a 400 before routing
+// (RFC 9112 §3.2: one valid Host, required in HTTP/1.1; RFC 9112 §5.1 / RFC
+// 9110 §5.1: a field name is a token, no whitespace before the colon).
+struct HeadRules {
+  std::string name, host;
+  int hosts = 0;
+  bool in_host = false;
+  void begin() { *this = HeadRules(); }
+  void field_complete() {
+    in_host = name.size() == 4 && strncasecmp(name.data(), "host", 4) == 0;
+    hosts += in_host;
+    name.clear();
+  }
+  static bool host_ok(std::string_view h) {
+    while (!h.empty() && (h.back() == ' ' || h.back() == '\t')) h.remove_suffix(1);
+    const std::string_view reg = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~!$&'()*+,;=";
+    size_t i = 0;
+    if (h.starts_with('[')) {
+      size_t close = h.find(']');
+      if (close == std::string_view::npos || close == 1) return false;
+      for (char c : h.substr(1, close - 1))
+        if (c == '%' || (reg.find(c) == std::string_view::npos && c != ':')) return false;
+      i = close + 1;
+    } else {
+      while (i < h.size() && h[i] != ':') {
+        if (h[i] == '%') {
+          if (i + 2 >= h.size() || !std::isxdigit(static_cast<unsigned char>(h[i + 1])) ||
+              !std::isxdigit(static_cast<unsigned char>(h[i + 2])))
+            return false;
+          i += 3;
+        } else if (reg.find(h[i]) != std::string_view::npos) {
+          ++i;
+        } else {
+          return false;
+        }
+      }
+    }
+    if (i == h.size()) return true;
+    return h[i] == ':' && h.substr(i + 1).find_first_not_of("0123456789") == std::string_view::npos;
+  }
+  bool must_refuse(llhttp_t* p) const {
+    bool http11 = llhttp_get_http_major(p) == 1 && llhttp_get_http_minor(p) >= 1;
+    return hosts > 1 || (hosts == 0 && http11) || (hosts == 1 && !host_ok(host));
+  }
+};
+
 struct Conn {
   Env& env;
   Worker& w;
@@ -832,6 +894,7 @@ struct Conn {
   size_t header_bytes = 0;
   Buffer out;  // responses one after the other, as the server queues them
   std::string joined, twin_body;
+  HeadRules rules;
 };
 
 // Routes `req` to `w` as server.cpp's respond() does (head room, then the
@@ -855,13 +918,14 @@ Reply route_one(Worker& w, const Request& req, Buffer& out, std::string* joined,
   return rep;
 }
 
-void serve(Conn& c, llhttp_t* p, Worker& w, bool store) {
+// Returns true when the server closes the connection after this response.
+bool serve(Conn& c, llhttp_t* p, Worker& w, bool store) {
   Request req;
   c.head.to_request(p, &req);
   w.refresh(0);
   std::string_view body;
   Reply rep = route_one(w, req, c.out, &c.joined, &body);
-  Ctx ctx{req, rep, body, store};
+  Ctx ctx{req, rep, body, store, c.rules.must_refuse(p)};
   static const bool trace = std::getenv("TICKFAN_FUZZ_TRACE") != nullptr;  // one line per request routed
   if (trace) std::fprintf(stderr, "%s\n", ctx.what().substr(0, 200).c_str());
   check_reply(ctx);
@@ -882,6 +946,7 @@ void serve(Conn& c, llhttp_t* p, Worker& w, bool store) {
     if (g.status != rep.status || !same_length)
       fuzz::fail("HEAD differs from GET", ctx.what() + " / GET: " + std::to_string(g.status) + " " + shown(get_body));
   }
+  return rep.close;
 }
 
 Conn& conn_of(llhttp_t* p) { return *static_cast<Conn*>(p->data); }
@@ -892,6 +957,7 @@ llhttp_settings_t make_settings() {
   s.on_message_begin = [](llhttp_t* p) {
     conn_of(p).header_bytes = 0;
     conn_of(p).head.begin();
+    conn_of(p).rules.begin();
     return 0;
   };
   // The documented limits (414, 431) end the connection as in server.cpp.
@@ -905,16 +971,19 @@ llhttp_settings_t make_settings() {
     Conn& c = conn_of(p);
     if ((c.header_bytes += len) > c.env.opts.max_header_bytes) return static_cast<int>(HPE_USER);
     c.head.field(at, len);
+    c.rules.name.append(at, len);
     return 0;
   };
   s.on_header_field_complete = [](llhttp_t* p) {
     conn_of(p).head.field_complete();
+    conn_of(p).rules.field_complete();
     return 0;
   };
   s.on_header_value = [](llhttp_t* p, const char* at, size_t len) {
     Conn& c = conn_of(p);
     if ((c.header_bytes += len) > c.env.opts.max_header_bytes) return static_cast<int>(HPE_USER);
     c.head.value(at, len);
+    if (c.rules.in_host) c.rules.host.append(at, len);
     return 0;
   };
   s.on_header_value_complete = [](llhttp_t* p) {
@@ -928,11 +997,11 @@ llhttp_settings_t make_settings() {
   };
   s.on_message_complete = [](llhttp_t* p) {
     Conn& c = conn_of(p);
-    serve(c, p, c.w, true);
-    serve(c, p, c.nostore, false);
+    bool close = serve(c, p, c.w, true);
+    close |= serve(c, p, c.nostore, false);
     // The server closes after a response that does not keep the connection
     // alive, so whatever follows is never parsed.
-    return llhttp_should_keep_alive(p) ? 0 : static_cast<int>(HPE_PAUSED);
+    return llhttp_should_keep_alive(p) && !close ? 0 : static_cast<int>(HPE_PAUSED);
   };
   return s;
 }
@@ -946,7 +1015,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   Worker w(e.opts, 0);
   w.reader = std::move(e.reader);
   Worker nostore(e.opts_nostore, 1);
-  Conn c{e, w, nostore, {}, 0, {}, {}, {}};
+  Conn c{e, w, nostore, {}, 0, {}, {}, {}, {}};
   llhttp_t parser;
   llhttp_init(&parser, HTTP_REQUEST, &settings);
   parser.data = &c;

@@ -226,7 +226,8 @@ TEST_CASE("a cached list body is reused within a commit and re-rendered after th
   // Pipelined cached responses interleave correctly with uncached ones.
   RawConn c(f.port);
   REQUIRE(
-      c.send("GET " + q + " HTTP/1.1\r\n\r\nGET /v1/quotes/sz000001 HTTP/1.1\r\n\r\nGET " + q + " HTTP/1.1\r\n\r\n"));
+      c.send("GET " + q + " HTTP/1.1\r\nHost: x\r\n\r\nGET /v1/quotes/sz000001 HTTP/1.1\r\nHost: x\r\n\r\nGET " + q +
+             " HTTP/1.1\r\nHost: x\r\n\r\n"));
   auto a = c.read(), b = c.read(), d = c.read();
   CHECK(after(a.body, "\"data\"") == after(third.body, "\"data\""));
   CHECK(b.body.find("\"data\":{\"symbol\":\"sz000001\"") != std::string::npos);

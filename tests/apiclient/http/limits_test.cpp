@@ -36,6 +36,49 @@ TEST_CASE("unknown path is 404 and a wrong method is 405 with Allow, both with J
   CHECK(raw(f.port, "GET /healthz HTTP/9.9\r\nHost: x\r\n\r\n").status == 505);
 }
 
+TEST_CASE("Host (RFC 9112 §3.2): missing in HTTP/1.1, repeated or invalid is 400 + close; HTTP/1.0 may omit it") {
+  HttpFixture f({}, 40, 1);  // one worker, so its /metrics counts every refusal
+  const std::vector<std::string> refused = {
+      "GET /healthz HTTP/1.1\r\n\r\n",
+      "GET /healthz HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
+      "GET /healthz HTTP/1.1\r\nHost: a\r\nhost: a\r\n\r\n",
+      "GET /healthz HTTP/1.0\r\nHost: a\r\nHost: b\r\n\r\n",
+      "GET /healthz HTTP/1.1\r\nHost: a b\r\n\r\n",
+      "GET /healthz HTTP/1.1\r\nHost: a/b\r\n\r\n",
+      "GET /healthz HTTP/1.1\r\nHost: a:80x\r\n\r\n",
+      "GET /healthz HTTP/1.1\r\nHost: [::1\r\n\r\n",
+      "GET /healthz HTTP/1.1\r\nHost: a@b\r\n\r\n",
+      "GET http://a/healthz HTTP/1.1\r\n\r\n",  // absolute-form still needs Host
+  };
+  for (const auto& req : refused) {
+    CAPTURE(req);
+    RawConn c(f.port);
+    REQUIRE(c.send(req));
+    auto r = c.read();
+    CHECK(r.status == 400);
+    CHECK(r.body.starts_with("{\"error\":{\"status\":400"));
+    CHECK(r.body.find("Host") != std::string::npos);
+    CHECK(r.header("Connection") == "close");
+    CHECK(c.closed_within(3000));
+  }
+  const std::vector<std::string> accepted = {
+      "GET /healthz HTTP/1.0\r\n\r\n",
+      "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n\r\n",
+      "GET /healthz HTTP/1.1\r\nHOST: [::1]:80\r\n\r\n",
+      "GET /healthz HTTP/1.1\r\nHost: quotes.example.com\t\r\n\r\n",
+      "GET /healthz HTTP/1.1\r\nHost: \r\n\r\n",  // empty: allowed (RFC 9110 §7.2)
+  };
+  for (const auto& req : accepted) {
+    CAPTURE(req);
+    CHECK(raw(f.port, req).status == 200);
+  }
+  auto m = http_get(f.port, "/metrics");
+  const std::string series = "tickfan_http_bad_requests_total{worker=\"0\",reason=\"parse\"} ";
+  size_t at = m.body.find(series);
+  REQUIRE(at != std::string::npos);
+  CHECK(std::stoi(m.body.substr(at + series.size())) == static_cast<int>(refused.size()));
+}
+
 TEST_CASE("a request target over the limit gets 414, a header section over the limit 431") {
   HttpFixture f({"--max-uri-bytes", "1024", "--max-header-bytes", "2048"});
   auto uri = raw(f.port, "GET /v1/quotes?symbols=" + std::string(2000, 'a') + " HTTP/1.1\r\nHost: x\r\n\r\n");
@@ -44,7 +87,7 @@ TEST_CASE("a request target over the limit gets 414, a header section over the l
   auto hdr = raw(f.port, "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(4000, 'b') + "\r\n\r\n");
   CHECK(hdr.status == 431);
   // Many small headers add up too.
-  std::string many = "GET /healthz HTTP/1.1\r\n";
+  std::string many = "GET /healthz HTTP/1.1\r\nHost: x\r\n";
   for (int i = 0; i < 200; ++i) many += "X-H" + std::to_string(i) + ": vvvvvvvvvvvvvvvv\r\n";
   CHECK(raw(f.port, many + "\r\n").status == 431);
   CHECK(still_serving(f.port));
@@ -57,8 +100,8 @@ TEST_CASE("a body on GET gets 413 and the connection is closed") {
   auto r = c.read();
   CHECK(r.status == 413);
   CHECK(c.closed_within(3000));
-  CHECK(raw(f.port, "GET /healthz HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n").status ==
-        413);
+  CHECK(raw(f.port, "GET /healthz HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n")
+            .status == 413);
   CHECK(still_serving(f.port));
 }
 
@@ -100,19 +143,19 @@ TEST_CASE("hostile corpus: protocol garbage gets an error status or a close, and
       bytes("GET\r\n\r\n"),
       bytes("GET /healthz HTTP/9.9\r\n\r\n"),
       bytes("GET /healthz HTTP/2.0\r\n\r\n"),
-      bytes("GET /healthz HTTP/1.1\r\nHo\0st: x\r\n\r\n"),
-      bytes("GET /v1/quotes/sh6\0000 HTTP/1.1\r\n\r\n"),
-      bytes("GET /healthz HTTP/1.1\r\nX: a\0b\r\n\r\n"),
-      bytes("GET /healthz HTTP/1.1\r\nContent-Length: abc\r\n\r\n"),
-      bytes("GET /healthz HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd"),
-      bytes("GET /healthz HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n0\r\n\r\n"),
-      bytes("GET /healthz HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n"),
-      bytes("GET /healthz HTTP/1.1\r\n Folded: x\r\n\r\n"),
+      bytes("GET /healthz HTTP/1.1\r\nHost: x\r\nHo\0st: x\r\n\r\n"),
+      bytes("GET /v1/quotes/sh6\0000 HTTP/1.1\r\nHost: x\r\n\r\n"),
+      bytes("GET /healthz HTTP/1.1\r\nHost: x\r\nX: a\0b\r\n\r\n"),
+      bytes("GET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n"),
+      bytes("GET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd"),
+      bytes("GET /healthz HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n0\r\n\r\n"),
+      bytes("GET /healthz HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n"),
+      bytes("GET /healthz HTTP/1.1\r\nHost: x\r\n Folded: x\r\n\r\n"),
       bytes("\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03"),  // a TLS ClientHello
       bytes("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"),
-      bytes("CONNECT 127.0.0.1:22 HTTP/1.1\r\n\r\n"),
+      bytes("CONNECT 127.0.0.1:22 HTTP/1.1\r\nHost: x\r\n\r\n"),
       std::string(70000, 'A'),
-      "GET /" + std::string(40000, '/') + " HTTP/1.1\r\n\r\n",
+      "GET /" + std::string(40000, '/') + " HTTP/1.1\r\nHost: x\r\n\r\n",
   };
   for (size_t i = 0; i < corpus.size(); ++i) {
     CAPTURE(i);
