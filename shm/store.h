@@ -26,6 +26,8 @@
 //    clean close) msyncs it. Without a checkpoint, a power loss may leave any
 //    subset of recent updates on disk; the next writer's repair makes the file
 //    consistent and the apiclient's snapshot resync refreshes the values.
+//  - A StoreReader is for one thread (its stats are plain counters); give
+//    each thread its own, they are cheap (one mapping each).
 //  - Readers copy a record, then validate it (seqlock). A reader descheduled
 //    while the writer laps the same record retries; retries are counted. A
 //    writer descheduled inside an update does not block readers: after a

@@ -448,7 +448,10 @@ void StoreWriter::set_sync_state(SyncState state, uint64_t gaps, uint64_t resync
 }
 
 Status StoreWriter::checkpoint() {
-  if (::msync(impl_->m.base, impl_->m.size, MS_SYNC) != 0) return Status::io_error;
+  if (::msync(impl_->m.base, impl_->m.size, MS_SYNC) != 0) {
+    LOG_ERROR("shm", "%s", errno_text("msync", path_).c_str());
+    return Status::io_error;
+  }
   return Status::ok;
 }
 
