@@ -16,6 +16,7 @@ void RequestHead::begin() {
   origin.clear();
   host.clear();
   host_lines = 0;
+  bad_field_name_ = false;
   accept_encoding_.clear();
   accepts_gzip = false;
 }
@@ -58,7 +59,12 @@ void RequestHead::to_request(llhttp_t* p, Request* r) const {
   // so the 400 goes through route() (counted as a parse refusal) and the
   // connection closes after it.
   r->refuse = nullptr;
-  if (host_lines > 1) {
+  if (bad_field_name_) {
+    // RFC 9112 §5.1: whitespace between a field name and the colon MUST be
+    // rejected with 400; any other non-token byte in a name is malformed
+    // too (RFC 9110 §5.1). (field() records it.)
+    r->refuse = "invalid header field name (whitespace before the colon?)";
+  } else if (host_lines > 1) {
     r->refuse = "more than one Host header field";
   } else if (host_lines == 0 && llhttp_get_http_major(p) == 1 && llhttp_get_http_minor(p) >= 1) {
     r->refuse = "missing Host header field (required in HTTP/1.1)";

@@ -15,7 +15,9 @@
 //  - a head that RFC 9112 says MUST get 400 (§3.2: an HTTP/1.1 request
 //    without Host, more than one Host line, an invalid Host value) is
 //    refused before routing with a 400 error and Connection: close, and no
-//    other head is (HeadRules, read independently of request_parse);
+//    other head is (HeadRules, read independently of request_parse), and
+//    the same for a field name that is not a token ("Host : x", RFC 9112
+//    §5.1), which llhttp lets through;
 //  - the status is one route() documents (200, 204, 304, 400, 404, 405, 503),
 //    and it is the one the API's contract gives for the request: 204 exactly
 //    for OPTIONS on a known path, 405 (with Allow) exactly for other methods
@@ -846,9 +848,12 @@ void check_head(const Ctx& c, Worker& w, size_t content_length, bool keep_alive,
 struct HeadRules {
   std::string name, host;
   int hosts = 0;
-  bool in_host = false;
+  bool in_host = false, bad_name = false;
   void begin() { *this = HeadRules(); }
   void field_complete() {
+    static const std::string_view kTchar =
+        "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
+    bad_name |= name.find_first_not_of(kTchar) != std::string::npos;
     in_host = name.size() == 4 && strncasecmp(name.data(), "host", 4) == 0;
     hosts += in_host;
     name.clear();
@@ -882,7 +887,7 @@ struct HeadRules {
   }
   bool must_refuse(llhttp_t* p) const {
     bool http11 = llhttp_get_http_major(p) == 1 && llhttp_get_http_minor(p) >= 1;
-    return hosts > 1 || (hosts == 0 && http11) || (hosts == 1 && !host_ok(host));
+    return bad_name || hosts > 1 || (hosts == 0 && http11) || (hosts == 1 && !host_ok(host));
   }
 };
 

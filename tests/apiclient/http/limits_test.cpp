@@ -79,6 +79,24 @@ TEST_CASE("Host (RFC 9112 §3.2): missing in HTTP/1.1, repeated or invalid is 40
   CHECK(std::stoi(m.body.substr(at + series.size())) == static_cast<int>(refused.size()));
 }
 
+TEST_CASE("whitespace between a header name and the colon is 400 + close (RFC 9112 §5.1)") {
+  HttpFixture f;
+  for (const std::string& req : {std::string("GET /healthz HTTP/1.1\r\nHost : x\r\n\r\n"),
+                                 std::string("GET /healthz HTTP/1.1\r\nHost: x\r\nAccept-Encoding : gzip\r\n\r\n"),
+                                 std::string("GET /healthz HTTP/1.1\r\nHost: x\r\nX-A b: 1\r\n\r\n"),
+                                 std::string("GET /healthz HTTP/1.0\r\nX\"y: 1\r\n\r\n")}) {
+    CAPTURE(req);
+    RawConn c(f.port);
+    REQUIRE(c.send(req));
+    auto r = c.read();
+    CHECK(r.status == 400);
+    CHECK(r.body.starts_with("{\"error\":{\"status\":400"));
+    CHECK(r.header("Connection") == "close");
+    CHECK(c.closed_within(3000));
+  }
+  CHECK(still_serving(f.port));
+}
+
 TEST_CASE("a request target over the limit gets 414, a header section over the limit 431") {
   HttpFixture f({"--max-uri-bytes", "1024", "--max-header-bytes", "2048"});
   auto uri = raw(f.port, "GET /v1/quotes?symbols=" + std::string(2000, 'a') + " HTTP/1.1\r\nHost: x\r\n\r\n");
