@@ -58,6 +58,11 @@ class Buffer {
     }
     append(p, n);
   }
+  // Like append, but grows to exactly the size needed.
+  void append_grow_exact(const char* p, size_t n) {
+    reserve_exact(size_ + n);
+    append(p, n);
+  }
   void push(char c) {
     *tail(1) = c;
     ++size_;
@@ -88,6 +93,14 @@ class Buffer {
       data_ = nullptr;
       cap_ = 0;
     }
+  }
+  // Capacity exactly n if it must grow (no doubling).
+  void reserve_exact(size_t n) {
+    if (n <= cap_) return;
+    void* p = std::realloc(data_, n);
+    if (!p) throw std::bad_alloc();
+    data_ = static_cast<char*>(p);
+    cap_ = n;
   }
   void reserve(size_t n) {
     if (n <= cap_) return;

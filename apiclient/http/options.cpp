@@ -40,7 +40,7 @@ int parse_options(int argc, char** argv, Options* o) {
   app.add_option("--max-connections", o->max_connections, "open connections per worker (else 503)")
       ->capture_default_str();
   app.add_option("--max-queued-bytes", o->max_queued_bytes,
-                 "unsent response bytes per worker before connections stop reading")
+                 "unsent response bytes per worker (output buffers counted by their size) before connections stop reading")
       ->capture_default_str();
   app.add_option("--header-timeout-ms", o->header_timeout_ms, "time to receive a request's headers (else 408)")
       ->capture_default_str();
