@@ -6,7 +6,8 @@
 //    same commit, so two responses are semantically equivalent, not byte
 //    identical (RFC 9110 §8.8.1, §8.8.3).
 //  - Vary: Accept-Encoding on anything we may compress (RFC 9110 §12.5.5), and
-//    Origin when the CORS headers depend on it.
+//    Origin on every cacheable response when a list of origins is configured
+//    (the CORS headers then depend on Origin, RFC 9111 §4.1).
 //  - Connection: close when we are going to close (RFC 9112 §9.6); an
 //    HTTP/1.0 client asking for keep-alive gets "Connection: keep-alive".
 #include "response.h"
@@ -86,17 +87,21 @@ std::string_view date_line() {
   return std::string_view(line, len);
 }
 
-bool origin_allowed(const Options& o, std::string_view origin, bool* any) {
-  *any = false;
-  if (origin.empty() || origin.size() > 256) return false;
+// How the CORS headers of a response depend on the request's Origin.
+struct Cors {
+  bool wildcard = false;  // "*" configured: Access-Control-Allow-Origin: * on every response
+  bool listed = false;    // the request's Origin is one of the configured origins
+  bool configured = false;
+};
+
+Cors cors_for(const Options& o, std::string_view origin) {
+  Cors c;
+  c.configured = !o.cors_origins.empty();
   for (const std::string& allowed : o.cors_origins) {
-    if (allowed == "*") {
-      *any = true;
-      return true;
-    }
-    if (allowed == origin) return true;
+    if (allowed == "*") c.wildcard = true;
+    if (!origin.empty() && origin.size() <= 256 && allowed == origin) c.listed = true;
   }
-  return false;
+  return c;
 }
 
 }  // namespace
@@ -150,18 +155,25 @@ size_t render_head(const Worker& w, const Request& req, const Reply& rep, const 
     o.lit(rep.allow);
     o.lit("\r\n");
   }
-  bool any = false;
-  bool cors = origin_allowed(w.opts, req.origin, &any);
-  if (rep.compressible || (cors && !any)) {
+  Cors cors = cors_for(w.opts, req.origin);
+  // With a list of origins the CORS headers depend on the request's Origin,
+  // so every response a shared cache may store (public data, 200 and 304
+  // alike) says so, whether this Origin was listed, absent or another one:
+  // otherwise a cache could serve the response made for a request without
+  // Origin to a listed origin, whose browser then fails the CORS check
+  // (RFC 9110 §12.5.5, RFC 9111 §4.1). With "*" the header is the same for
+  // every request (sent whether or not Origin is), so nothing varies.
+  bool vary_origin = cors.configured && !cors.wildcard && (rep.cache_control == nullptr || cors.listed);
+  if (rep.compressible || vary_origin) {
     o.lit("Vary: ");
-    o.lit(rep.compressible ? (cors && !any ? "Accept-Encoding, Origin" : "Accept-Encoding") : "Origin");
+    o.lit(rep.compressible ? (vary_origin ? "Accept-Encoding, Origin" : "Accept-Encoding") : "Origin");
     o.lit("\r\n");
   }
-  if (cors) {
+  if (cors.wildcard || cors.listed) {
     // Fetch standard CORS: echo the allowed origin (or *), and expose the
     // headers browsers hide by default so clients can revalidate and see age.
     o.lit("Access-Control-Allow-Origin: ");
-    o.lit(any ? std::string_view("*") : req.origin);
+    o.lit(cors.wildcard ? std::string_view("*") : req.origin);
     o.lit("\r\nAccess-Control-Expose-Headers: ETag, X-Data-Age-Ms, X-Store-Commit\r\n");
     if (rep.status == 204 && req.method == HTTP_OPTIONS) {
       o.lit(

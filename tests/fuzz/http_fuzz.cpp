@@ -39,8 +39,9 @@
 //    page length, market and order, every record the store's;
 //  - the rendered head parses as an HTTP/1.1 response with the reply's
 //    status, a Content-Length equal to the body's length (none on 204/304),
-//    the ETag, CORS headers exactly for a listed Origin, Connection: close
-//    exactly when the server will close.
+//    the ETag, CORS headers exactly for a listed Origin, Vary: Origin on
+//    every cacheable response (the CORS headers depend on Origin),
+//    Connection: close exactly when the server will close.
 // Not covered here: sockets, timeouts, backpressure, pipelining limits and
 // gzip output (server.cpp's respond()), and the 408/413/414/431/505 error
 // bodies (respond_error()); requests the parser refuses end the input.
@@ -835,6 +836,10 @@ void check_head(const Ctx& c, Worker& w, size_t content_length, bool keep_alive,
   const std::string* acao = seen.get("Access-Control-Allow-Origin");
   if ((acao != nullptr) != listed || (acao && *acao != c.req.origin))
     fuzz::fail("CORS headers not exactly for a listed Origin", shown(c.req.origin) + ": " + shown(text));
+  // A list of origins is configured: every cacheable response varies on Origin.
+  const std::string* vary = seen.get("Vary");
+  if (!c.rep.cache_control && (!vary || vary->find("Origin") == std::string::npos))
+    fuzz::fail("cacheable response without Vary: Origin (origins are listed)", shown(text));
   const std::string* conn = seen.get("Connection");
   if ((conn && *conn == "close") != !hp.keep_alive) fuzz::fail("Connection: close differs from closing", shown(text));
   if (!seen.get("Date")) fuzz::fail("response without Date", shown(text));

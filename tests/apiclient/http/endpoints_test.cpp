@@ -177,6 +177,33 @@ TEST_CASE("CORS headers only for configured origins, with ETag exposed; prefligh
   CHECK(pre.header("Access-Control-Allow-Methods").find("GET") != std::string::npos);
 }
 
+TEST_CASE("with a list of CORS origins every cacheable response has Vary: Origin; with * none needs it") {
+  HttpFixture f({"--cors-origin", "https://a.example"});
+  // A shared cache must not give the response made without Origin (no
+  // Access-Control-Allow-Origin) to https://a.example: 200 and 304 both vary.
+  for (const std::vector<std::string>& h :
+       std::vector<std::vector<std::string>>{{}, {"Origin: https://evil.example"}, {"Origin: https://a.example"}}) {
+    auto r = http_get(f.port, "/v1/quotes/sh600000", h);
+    REQUIRE(r.status == 200);
+    CHECK(r.header("Vary") == "Accept-Encoding, Origin");
+    std::vector<std::string> inm = h;
+    inm.push_back("If-None-Match: " + r.header("ETag"));
+    auto nm = http_get(f.port, "/v1/quotes?symbols=sh600000", inm);
+    REQUIRE(nm.status == 304);
+    CHECK(nm.header("Vary") == "Accept-Encoding, Origin");
+    CHECK(http_get(f.port, "/v1/rank?limit=1", h).header("Vary") == "Accept-Encoding, Origin");
+  }
+  HttpFixture any({"--cors-origin", "*"});
+  auto plain = http_get(any.port, "/v1/quotes/sh600000");
+  CHECK(plain.header("Access-Control-Allow-Origin") == "*");  // the same with or without Origin
+  CHECK(plain.header("Vary") == "Accept-Encoding");
+  CHECK(
+      http_get(any.port, "/v1/quotes/sh600000", {"Origin: https://b.example"}).header("Access-Control-Allow-Origin") ==
+      "*");
+  HttpFixture none;
+  CHECK(http_get(none.port, "/v1/quotes/sh600000").header("Vary") == "Accept-Encoding");
+}
+
 TEST_CASE("HEAD has the GET headers and no body, and the connection stays usable") {
   HttpFixture f;
   RawConn c(f.port);
@@ -225,9 +252,8 @@ TEST_CASE("a cached list body is reused within a commit and re-rendered after th
   CHECK(third.body.find("\"last\":12.34") != std::string::npos);
   // Pipelined cached responses interleave correctly with uncached ones.
   RawConn c(f.port);
-  REQUIRE(
-      c.send("GET " + q + " HTTP/1.1\r\nHost: x\r\n\r\nGET /v1/quotes/sz000001 HTTP/1.1\r\nHost: x\r\n\r\nGET " + q +
-             " HTTP/1.1\r\nHost: x\r\n\r\n"));
+  REQUIRE(c.send("GET " + q + " HTTP/1.1\r\nHost: x\r\n\r\nGET /v1/quotes/sz000001 HTTP/1.1\r\nHost: x\r\n\r\nGET " +
+                 q + " HTTP/1.1\r\nHost: x\r\n\r\n"));
   auto a = c.read(), b = c.read(), d = c.read();
   CHECK(after(a.body, "\"data\"") == after(third.body, "\"data\""));
   CHECK(b.body.find("\"data\":{\"symbol\":\"sz000001\"") != std::string::npos);
