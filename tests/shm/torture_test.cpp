@@ -253,8 +253,12 @@ TEST_CASE("writer SIGKILLed at random moments: readers stay valid, every reopen 
   double per_kill_ms = phase_seconds(0) > 0 ? phase_seconds(0) * 1000 / kKills : 0;
   int k = 0;
   for (; k < kKills || ((repaired == 0 || sh->undo_reads.load() == 0) && k < kMaxKills); ++k) {
+    uint64_t writes_before = sh->writes.load();
     pid_t writer = spawn([&] { run_writer(path, sh); });
-    int run_ms = per_kill_ms > 0 ? static_cast<int>(per_kill_ms) : 20 + static_cast<int>(rng() % 100);
+    // Kill it while it writes, not while it is still opening (slow under
+    // the sanitizers): wait for its first updates, then a random moment.
+    tickfan::testing::wait_until([&] { return sh->writes.load() > writes_before; }, 5000);
+    int run_ms = per_kill_ms > 0 ? static_cast<int>(per_kill_ms) : static_cast<int>(rng() % 60);
     std::this_thread::sleep_for(std::chrono::milliseconds(run_ms));
     ::kill(writer, SIGKILL);
     CHECK(tickfan::testing::killed_by(reap(writer), SIGKILL));
