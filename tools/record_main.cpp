@@ -14,6 +14,7 @@
 
 #include <CLI/CLI.hpp>
 #include <cstring>
+#include <map>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -36,9 +37,10 @@ struct Recorder {
   uint64_t bytes = 0;
   uint64_t not_batches = 0;  // recorded anyway: a recording is evidence
   uint64_t write_errors = 0;
+  std::map<natsSubscription*, int64_t> handled;  // callbacks returned (or about to), per subscription
 };
 
-void on_msg(natsConnection*, natsSubscription*, natsMsg* msg, void* closure) {
+void on_msg(natsConnection*, natsSubscription* sub, natsMsg* msg, void* closure) {
   auto* r = static_cast<Recorder*>(closure);
   const int64_t now = wall_ns();  // before the lock: the time NATS handed it over
   const char* subject = natsMsg_GetSubject(msg);
@@ -57,6 +59,7 @@ void on_msg(natsConnection*, natsSubscription*, natsMsg* msg, void* closure) {
     } else {
       ++r->write_errors;
     }
+    ++r->handled[sub];
   }
   natsMsg_Destroy(msg);
 }
@@ -198,16 +201,37 @@ int main(int argc, char** argv) {
   }
   if (tty && progress_s > 0) std::fprintf(stderr, "\n");
 
-  // Let the callbacks drain what NATS already delivered (up to 2 s), so a
-  // stop right after the last publish still records it.
-  for (int i = 0; i < 200; ++i) {
-    int pending_total = 0;
-    for (auto* sub : subs) {
-      int msgs = 0, bytes = 0;
-      if (natsSubscription_GetPending(sub, &msgs, &bytes) == NATS_OK) pending_total += msgs;
+  // Record everything the server routed to us before the stop, so a stop
+  // right after the last publish still records it. The client's pending
+  // count covers only what its reader thread has already taken off the
+  // socket: on a loaded machine the rest of a burst can still sit in our
+  // socket or in the server's buffer for us (a recording once kept 64 of 300
+  // ticks). A flush is a round trip behind all of it: the server answers our
+  // PING after everything it routed to us before, so once the PONG is in,
+  // each such message is delivered, pending or counted as dropped. Then wait
+  // (up to 5 s in all) until the callbacks have handled every message
+  // delivered or pending at that point; later arrivals do not extend it.
+  const int64_t drain_deadline = mono_ns() + 5'000'000'000LL;
+  natsStatus fs = natsConnection_FlushTimeout(nc, 2000);
+  if (fs != NATS_OK) {
+    LOG_WARN("record", "flush at stop failed (%s): messages still on their way are not recorded",
+             natsStatus_GetText(fs));
+  }
+  std::vector<int64_t> target(subs.size(), 0);
+  for (size_t i = 0; i < subs.size(); ++i) {
+    int pending = 0;
+    int64_t delivered = 0;
+    if (natsSubscription_GetStats(subs[i], &pending, nullptr, nullptr, nullptr, &delivered, nullptr) == NATS_OK)
+      target[i] = delivered + pending;
+  }
+  for (;;) {
+    bool done = true;
+    {
+      std::lock_guard lock(rec.mu);
+      for (size_t i = 0; i < subs.size() && done; ++i) done = rec.handled[subs[i]] >= target[i];
     }
-    if (pending_total == 0) break;
-    timespec ts{0, 10000000};
+    if (done || mono_ns() > drain_deadline) break;
+    timespec ts{0, 5000000};
     nanosleep(&ts, nullptr);
   }
   int64_t dropped = 0;
