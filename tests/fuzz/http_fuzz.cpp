@@ -411,6 +411,13 @@ std::vector<Param> params_of(std::string_view q) {
   return out;
 }
 
+// True when one of `names` is given more than once (docs/http.md: 400).
+bool repeated(const std::vector<Param>& ps, std::initializer_list<std::string_view> names) {
+  for (std::string_view n : names)
+    if (std::count_if(ps.begin(), ps.end(), [&](const Param& p) { return p.key == n; }) > 1) return true;
+  return false;
+}
+
 // %XX escapes (RFC 3986 §2.1); false on a malformed one or a NUL (query.h).
 bool unescape(std::string_view in, std::string* out) {
   out->clear();
@@ -586,7 +593,8 @@ void check_quotes(const Ctx& c, const Json* doc) {
   std::string list;
   bool decoded = have && unescape(raw, &list);
   std::vector<std::string_view> entries = split_commas(list);
-  bool ok = fields_ok && decoded && !entries.empty() && entries.size() <= env().opts.max_symbols;
+  bool ok = fields_ok && decoded && !entries.empty() && entries.size() <= env().opts.max_symbols &&
+            !repeated(params_of(c.req.query), {"symbols", "fields"});
   if (!ok) return c.expect(c.rep.status == 400, "a bad /v1/quotes query is not 400");
   c.expect(c.rep.status == 200 || c.rep.status == 304, "a good /v1/quotes query is not 200 or 304");
   if (c.rep.status != 200) return;
@@ -674,6 +682,7 @@ void check_rank(const Ctx& c, const Json* doc) {
         market = p.value;
     }
   }
+  ok &= !repeated(params_of(c.req.query), {"by", "order", "limit", "offset", "market"});
   if (!ok) return c.expect(c.rep.status == 400, "a bad /v1/rank query is not 400");
   c.expect(c.rep.status == 200 || c.rep.status == 304, "a good /v1/rank query is not 200 or 304");
   if (c.rep.status != 200) return;

@@ -96,11 +96,17 @@ void handle_quotes(Worker& w, const Request& req, Reply& rep, Buffer& out) {
   uint32_t mask = 0;
   std::string_view q = req.query;
   QueryParam p;
+  bool have_fields = false;
   while (next_param(&q, &p)) {
     if (p.key == "symbols") {
+      // A repeated parameter is refused, not resolved: taking the last one
+      // silently dropped the symbols of the others (docs/http.md).
+      if (have_symbols) return error_reply(rep, out, start, 400, "repeated query parameter: ", p.key);
       symbols_raw = p.value;
       have_symbols = true;
     } else if (p.key == "fields") {
+      if (have_fields) return error_reply(rep, out, start, 400, "repeated query parameter: ", p.key);
+      have_fields = true;
       std::string fields;
       if (!percent_decode(p.value, &fields))
         return error_reply(rep, out, start, 400, "malformed percent-escape in fields");

@@ -3,6 +3,8 @@
 // commit and per --rank-interval-ms, orderings sorted once per snapshot, so a
 // request costs a walk over `limit` indexes. The body's commit/age describe
 // the snapshot the ranking was computed from.
+#include <iterator>
+
 #include "clock.h"
 #include "handlers.h"
 
@@ -18,7 +20,16 @@ void handle_rank(Worker& w, const Request& req, Reply& rep, Buffer& out) {
   std::string_view market_name;
   std::string_view q = req.query;
   QueryParam p;
+  // Each parameter at most once: a repeated one is 400 naming it, never
+  // "the last one wins" (docs/http.md).
+  static constexpr std::string_view kParams[] = {"by", "order", "limit", "offset", "market"};
+  unsigned seen = 0;
   while (next_param(&q, &p)) {
+    for (unsigned i = 0; i < std::size(kParams); ++i) {
+      if (p.key != kParams[i]) continue;
+      if (seen & (1u << i)) return error_reply(rep, out, start, 400, "repeated query parameter: ", p.key);
+      seen |= 1u << i;
+    }
     if (p.key == "by") {
       if (!rank_key_from_name(p.value, &key))
         return error_reply(rep, out, start, 400, "by must be change_pct|volume|turnover|price|amplitude, not ",

@@ -50,6 +50,23 @@ TEST_CASE("quotes list with fields returns only those fields plus symbol") {
   CHECK(http_get(f.port, "/v1/quotes?symbols=sh600000&fields=bogus").status == 400);
 }
 
+TEST_CASE("a repeated query parameter is 400 naming it, never silently resolved") {
+  HttpFixture f;
+  for (const char* t :
+       {"/v1/quotes?symbols=sh600000&symbols=sz000001", "/v1/quotes?symbols=sh600000&fields=last&fields=ts",
+        "/v1/rank?by=volume&by=price", "/v1/rank?limit=1&order=asc&limit=2", "/v1/rank?market=sh&market=sz",
+        "/v1/rank?offset=1&offset=1", "/v1/rank?order=asc&order=desc"}) {
+    CAPTURE(t);
+    auto r = http_get(f.port, t);
+    CHECK(r.status == 400);
+    std::string name = std::string(t).substr(std::string(t).rfind('&') + 1);
+    name = name.substr(0, name.find('='));
+    CHECK(r.body == "{\"error\":{\"status\":400,\"message\":\"repeated query parameter: " + name + "\"}}");
+  }
+  // Parameters the endpoint does not define are still ignored (cache busters).
+  CHECK(http_get(f.port, "/v1/quotes?symbols=sh600000&_=1&_=2").status == 200);
+}
+
 TEST_CASE("quotes list refuses a missing or oversized symbol list with 400 and a JSON error") {
   HttpFixture f({"--max-symbols", "1000"});
   auto r = http_get(f.port, "/v1/quotes");
