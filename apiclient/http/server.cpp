@@ -37,6 +37,7 @@
 #include <llhttp.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <fcntl.h>
 #include <sched.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
@@ -70,6 +71,7 @@ constexpr size_t kPipelineHighWater = 512u << 10;  // responses rendered per bat
 constexpr size_t kScratchKeep = 1u << 20;         // the worker's render buffer is freed when it grew beyond this
 constexpr size_t kMmapThreshold = 64u << 10;      // malloc: larger blocks are mmapped (returned to the system when freed)
 constexpr size_t kTrimPad = 1u << 20;             // heap kept by the sweep's malloc_trim
+constexpr uint64_t kAcceptPauseMs = 100;          // accepting paused this long when out of descriptors
 constexpr size_t kMaxSegments = 64;             // responses per writev
 constexpr size_t kUrlKeep = 1024;               // request-target copy kept between requests
 constexpr int64_t kIdleReleaseMs = 1000;        // idle this long: output buffer released
@@ -134,6 +136,14 @@ struct Server {
   uv_loop_t* loop = nullptr;
   uv_poll_t listener;
   uv_poll_t own_listener;  // --worker-port-base: this worker's own port
+  bool has_own_listener = false;
+  // Out of descriptors (EMFILE/ENFILE): one kept in reserve lets the worker
+  // accept a connection anyway, answer it 503 and close it; without one,
+  // accepting pauses for kAcceptPauseMs (the listening socket stays
+  // readable, so polling it would spin).
+  int reserve_fd = -1;
+  uv_timer_t accept_pause;
+  bool accept_paused = false;
   const Handoff* handoff = nullptr;
   int cpu = -1;  // pinned to this CPU (-1: not pinned)
   uv_poll_t inbox;
@@ -830,6 +840,61 @@ void add_conn(Server* s, int fd, int64_t moved_left_ms = -1, bool stays = false)
   update_events(c);
 }
 
+void on_accept(uv_poll_t* h, int status, int);
+
+void set_accepting(Server* s, bool on) {
+  if (on) {
+    uv_poll_start(&s->listener, UV_READABLE, on_accept);
+    if (s->has_own_listener) uv_poll_start(&s->own_listener, UV_READABLE, on_accept);
+  } else {
+    uv_poll_stop(&s->listener);
+    if (s->has_own_listener) uv_poll_stop(&s->own_listener);
+  }
+}
+
+void on_accept_pause_end(uv_timer_t* t) {
+  Server* s = static_cast<Server*>(t->data);
+  s->accept_paused = false;
+  if (s->reserve_fd < 0) s->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  if (!s->stopping) set_accepting(s, true);
+}
+
+// Out of descriptors with connections waiting to be accepted. With the
+// reserve descriptor free, accept one, answer 503 (RFC 9110 §15.6.4) and
+// close it; true when one was refused so. Otherwise stop polling the
+// listeners for kAcceptPauseMs: level-triggered, a listening socket with a
+// queue stays readable, and the worker would spin at 100 % CPU while its
+// clients time out.
+bool refuse_out_of_fds(Server* s, int lfd) {
+  if (s->reserve_fd >= 0) {
+    close(s->reserve_fd);
+    s->reserve_fd = -1;
+    int fd = accept4(lfd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    int accept_errno = errno;
+    if (fd >= 0) {
+      // Read what the client already sent, so that the close is a FIN, not
+      // a reset that could destroy the answer before it is read.
+      char sink[4096];
+      while (read(fd, sink, sizeof sink) > 0) {
+      }
+      ssize_t n = send(fd, kOverloadResponse, kOverloadResponseLen, MSG_NOSIGNAL | MSG_DONTWAIT);
+      (void)n;
+      close(fd);
+      s->w.metrics.rejected_overload->inc();
+      s->w.metrics.count(Endpoint::other, 503, 0);
+    }
+    s->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) return true;
+    if (accept_errno == EAGAIN || accept_errno == EWOULDBLOCK) return false;  // the queue is empty after all
+  }
+  if (!s->accept_paused) {
+    s->accept_paused = true;
+    set_accepting(s, false);
+    uv_timer_start(&s->accept_pause, on_accept_pause_end, kAcceptPauseMs, 0);
+  }
+  return false;
+}
+
 void on_accept(uv_poll_t* h, int status, int) {
   Server* s = static_cast<Server*>(h->data);
   uv_os_fd_t lfd;
@@ -843,7 +908,8 @@ void on_accept(uv_poll_t* h, int status, int) {
         static RateLimit limit(1, 1000000000);
         uint64_t suppressed = 0;
         if (limit.allow(&suppressed))
-          LOG_WARN("http", "accept: out of file descriptors (suppressed=%" PRIu64 ")", suppressed);
+          LOG_WARN("http", "accept: out of file descriptors, answering 503 (suppressed=%" PRIu64 ")", suppressed);
+        if (refuse_out_of_fds(s, lfd)) continue;
       }
       return;
     }
@@ -1114,12 +1180,16 @@ int run_worker(const Options& opts, int index, const Handoff& handoff) {
   s->settings.on_header_value_complete = on_header_value_complete;
   s->settings.on_headers_complete = on_headers_complete;
   s->settings.on_message_complete = on_message_complete;
+  s->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  uv_timer_init(s->loop, &s->accept_pause);
+  s->accept_pause.data = s;
   int rc = uv_poll_init_socket(s->loop, &s->listener, fd);
   s->listener.data = s;
   if (rc == 0) rc = uv_poll_start(&s->listener, UV_READABLE, on_accept);
   if (rc == 0 && own_fd >= 0) {
     rc = uv_poll_init_socket(s->loop, &s->own_listener, own_fd);
     s->own_listener.data = s;
+    s->has_own_listener = rc == 0;
     if (rc == 0) rc = uv_poll_start(&s->own_listener, UV_READABLE, on_accept);
   }
   if (rc != 0) {

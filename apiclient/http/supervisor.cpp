@@ -6,6 +6,7 @@
 
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -14,6 +15,7 @@
 #include <cstring>
 #include <vector>
 
+#include "body_cache.h"
 #include "clock.h"
 #include "log.h"
 #include "server.h"
@@ -38,6 +40,30 @@ pid_t spawn(const Options& o, int index, const Handoff& h, const sigset_t& old_m
   _exit(run_worker(o, index, h));
 }
 
+// Raises the soft descriptor limit to the hard one (the workers inherit it)
+// and warns when it cannot hold --max-connections per worker: past the
+// limit a worker answers new connections 503 (server.cpp).
+void raise_fd_limit(const Options& o) {
+  rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return;
+  if (rl.rlim_cur < rl.rlim_max) {
+    rlimit want = rl;
+    want.rlim_cur = rl.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &want) == 0) rl = want;
+  }
+  // Besides connections: cached bodies (one memfd each), listeners, the
+  // store, hand-over sockets, the reserve descriptor and a few more.
+  const rlim_t need = static_cast<rlim_t>(o.max_connections) + BodyCache::kMaxEntries + 64;
+  if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need) {
+    long long room = static_cast<long long>(rl.rlim_cur) - static_cast<long long>(BodyCache::kMaxEntries) - 64;
+    LOG_WARN("http",
+             "RLIMIT_NOFILE is %llu (hard limit): --max-connections %u needs about %llu descriptors per worker; "
+             "beyond ~%lld connections a worker answers 503 (raise it: ulimit -n, systemd LimitNOFILE=)",
+             static_cast<unsigned long long>(rl.rlim_cur), o.max_connections, static_cast<unsigned long long>(need),
+             room < 0 ? 0 : room);
+  }
+}
+
 }  // namespace
 
 int run_supervisor(const Options& given) {
@@ -46,6 +72,7 @@ int run_supervisor(const Options& given) {
   int n = o.workers > 0 ? o.workers : static_cast<int>(sysconf(_SC_NPROCESSORS_ONLN));
   if (n < 1) n = 1;
   o.workers = n;
+  raise_fd_limit(o);
   // Pinned workers pass connections to each other (see server.cpp). The
   // supervisor keeps every end open, so a restarted worker finds its inbox
   // (and whatever was sent to it meanwhile) where its predecessor left it.

@@ -5,7 +5,9 @@
 #include <poll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
+#include <sstream>
 #include <thread>
 
 #include "fixture.h"
@@ -440,4 +442,55 @@ TEST_CASE("a client that half-closes after its requests still gets every respons
     CHECK(cut.read(1000).status == 0);
   }
   CHECK(still_serving(f.port));
+}
+
+namespace {
+// CPU time (user + system) a process has used, in seconds.
+double cpu_seconds(int pid) {
+  std::string st = read_file("/proc/" + std::to_string(pid) + "/stat");
+  size_t p = st.rfind(')');
+  std::istringstream in(st.substr(p + 2));
+  std::string field;
+  double ticks = 0;
+  for (int i = 3; i <= 15 && in >> field; ++i)
+    if (i == 14 || i == 15) ticks += std::stod(field);
+  return ticks / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+}  // namespace
+
+TEST_CASE("out of file descriptors: new clients get 503, the worker does not spin, and it recovers") {
+  HttpFixture f({}, 40, 1);  // makes the store; a second server runs on it with 256 descriptors
+  TempDir dir;
+  int port = free_port();
+  // Hard limit too (sh's ulimit sets both), so the server cannot raise it.
+  ChildProcess server({"/bin/sh", "-c", "ulimit -n 256 && exec \"$0\" \"$@\"", binary("apiclient/http/tickfan-http"),
+                       "--store", f.dir.file("store"), "--port", std::to_string(port), "--workers", "1",
+                       "--log-level", "warn"},
+                      dir.file("http.log"));
+  REQUIRE(wait_until([&] { return http_get(port, "/healthz").status == 200; }, 5000));
+  const int pid = worker_pid(port);
+  REQUIRE(pid > 0);
+  // 400 idle connections: more than the worker can hold.
+  std::vector<std::unique_ptr<RawConn>> idle;
+  for (int i = 0; i < 400; ++i) {
+    idle.push_back(std::make_unique<RawConn>(port));
+    REQUIRE(idle.back()->ok());
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  // A new client is told 503 at once instead of waiting in the backlog.
+  auto r = raw(port, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", 2000);
+  CHECK(r.status == 503);
+  CHECK(r.header("Retry-After") == "1");
+  // And the worker is not spinning on its readable listening socket.
+  double t0 = cpu_seconds(pid);
+  std::this_thread::sleep_for(std::chrono::seconds(1));
+  double busy = cpu_seconds(pid) - t0;
+  MESSAGE("worker CPU over 1 s: " << busy << " s");
+  CHECK(busy < 0.3);
+  idle.clear();
+  CHECK(wait_until([&] { return http_get(port, "/healthz").status == 200; }, 3000));
+  std::string log = read_file(dir.file("http.log"));
+  CHECK(log.find("out of file descriptors") != std::string::npos);
+  CHECK(log.find("RLIMIT_NOFILE is 256") != std::string::npos);  // the start-up warning
+  CHECK(log.find("restarting in") == std::string::npos);
 }
