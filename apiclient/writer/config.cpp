@@ -93,7 +93,10 @@ int parse_config(int argc, char** argv, Config* c) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    // CLI11's own codes (105 bad value, 103 missing config file, ...) are
+    // not ours: every usage error is 2, as config.h and the docs say.
+    int rc = app.exit(e);
+    return rc == 0 ? 0 : 2;
   }
   c->sync.snapshot_timeout_ns = snapshot_timeout_ms * 1'000'000;
   c->sync.retry_min_ns = retry_min_ms * 1'000'000;

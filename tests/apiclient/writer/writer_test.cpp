@@ -415,3 +415,38 @@ TEST_CASE("the committed example config file runs the daemon (flags on the comma
   check_store_matches(dir, pub);
   CHECK(read_file(log).find("metrics on http://127.0.0.1:") != std::string::npos);
 }
+
+namespace {
+// Runs tickfan-apiclient with `args` (after the binary) to its exit; returns
+// the wait status (-1 if it was still running after `timeout_ms`, then killed).
+int run_to_exit(const TempDir& dir, const std::vector<std::string>& args, std::string* log, int timeout_ms = 5000) {
+  static int n = 0;
+  std::string path = dir.file("run" + std::to_string(++n) + ".log");
+  std::vector<std::string> argv = {binary("apiclient/writer/tickfan-apiclient")};
+  argv.insert(argv.end(), args.begin(), args.end());
+  ChildProcess p(argv, path);
+  int status = p.wait(timeout_ms);
+  if (status == -1) p.stop(SIGKILL, 1000);
+  *log = read_file(path);
+  return status;
+}
+
+void write_file(const std::string& path, const std::string& text) {
+  FILE* f = std::fopen(path.c_str(), "w");
+  REQUIRE(f);
+  std::fputs(text.c_str(), f);
+  std::fclose(f);
+}
+}  // namespace
+
+TEST_CASE("usage errors exit 2 (not CLI11's own codes), with a message") {
+  TempDir dir;
+  std::string log;
+  // A bad value (CLI11: 105), a missing config file (CLI11: 103), an unknown flag (CLI11: 109).
+  CHECK_MESSAGE(exited_with(run_to_exit(dir, {"--store", dir.file("s"), "--capacity", "abc"}, &log), 2), log);
+  CHECK(log.find("--capacity") != std::string::npos);
+  CHECK_MESSAGE(exited_with(run_to_exit(dir, {"--config", dir.file("missing.toml")}, &log), 2), log);
+  CHECK(log.find("missing.toml") != std::string::npos);
+  CHECK_MESSAGE(exited_with(run_to_exit(dir, {"--store", dir.file("s"), "--no-such-flag"}, &log), 2), log);
+  CHECK_MESSAGE(exited_with(run_to_exit(dir, {"--help"}, &log), 0), log);
+}
