@@ -579,7 +579,8 @@ void check_quotes(const Ctx& c, const Json* doc) {
         fields_ok = false;
         continue;
       }
-      fields = 1;
+      fields = 1 | 1u << 4;                                  // symbol and ts, always
+      if (split_commas(scratch).empty()) fields_ok = false;  // fields= selecting nothing
       for (std::string_view f : split_commas(scratch)) {
         int i = 0;
         while (i < kFieldCount && f != kFieldNames[i]) ++i;
@@ -625,8 +626,28 @@ void check_quotes(const Ctx& c, const Json* doc) {
   c.expect(d == data.items.size() && u == unknown.items.size(), "quotes body has more entries than asked");
 }
 
-// GET /v1/quotes/{symbol}
+// GET /v1/quotes/{symbol}[?fields=]
 void check_quote(const Ctx& c, const Json* doc) {
+  uint32_t fields = 0;
+  bool fields_ok = !repeated(params_of(c.req.query), {"fields"});
+  std::string scratch;
+  for (const Param& p : params_of(c.req.query)) {
+    if (p.key != "fields") continue;
+    if (!unescape(p.value, &scratch) || split_commas(scratch).empty()) {
+      fields_ok = false;
+      continue;
+    }
+    fields = 1 | 1u << 4;
+    for (std::string_view f : split_commas(scratch)) {
+      int i = 0;
+      while (i < kFieldCount && f != kFieldNames[i]) ++i;
+      if (i == kFieldCount)
+        fields_ok = false;
+      else
+        fields |= 1u << i;
+    }
+  }
+  if (!fields_ok) return c.expect(c.rep.status == 400, "a bad fields= on /v1/quotes/{symbol} is not 400");
   std::string sym;
   if (!unescape(c.req.path.substr(11), &sym))
     return c.expect(c.rep.status == 400, "a malformed symbol escape is not 400");
@@ -636,7 +657,7 @@ void check_quote(const Ctx& c, const Json* doc) {
   check_data_prefix(c, *doc);
   c.expect(doc->keys.size() == 3, "quote body has other members than age_ms, commit, data");
   const Json& rec = *doc->get("data");
-  check_record(c, rec, 0);
+  check_record(c, rec, fields);
   c.expect(member(c, rec, "symbol", Json::string).str == sym, "quote of another symbol");
 }
 

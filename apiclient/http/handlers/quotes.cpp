@@ -12,7 +12,8 @@ namespace tickfan::http {
 namespace {
 
 // Top-level keys of render_quote_json, in its order. `fields=` selects among
-// them; "symbol" is always sent so rows can be matched to requests.
+// them; "symbol" and "ts" are always sent, so rows can be matched to requests
+// and every quote carries its timestamp (docs/http.md).
 const char* const kFields[] = {"symbol",    "name",   "market",   "status", "ts",     "prev_close",
                                "open",      "high",   "low",      "last",   "change", "change_pct",
                                "amplitude", "volume", "turnover", "bid",    "ask"};
@@ -22,6 +23,42 @@ int field_index(std::string_view name) {
   for (int i = 0; i < kFieldCount; ++i)
     if (name == kFields[i]) return i;
   return -1;
+}
+
+constexpr uint32_t kAlwaysFields = 1u << 0 | 1u << 4;  // symbol, ts
+
+// Reads a `fields=` value (percent-encoded, comma-separated, empty entries
+// skipped) into a mask over kFields. False with an error reply when it is
+// malformed, names no field at all, or names an unknown one.
+bool parse_fields(std::string_view raw, uint32_t* mask, Reply& rep, Buffer& out, size_t start) {
+  std::string fields;
+  if (!percent_decode(raw, &fields)) {
+    error_reply(rep, out, start, 400, "malformed percent-escape in fields");
+    return false;
+  }
+  std::string_view f = fields;
+  uint32_t m = 0;
+  bool any = false;
+  while (!f.empty()) {
+    size_t c = f.find(',');
+    std::string_view name = f.substr(0, c);
+    f = c == std::string_view::npos ? std::string_view() : f.substr(c + 1);
+    if (name.empty()) continue;
+    int fi = field_index(name);
+    if (fi < 0) {
+      error_reply(rep, out, start, 400, "unknown field: ", name);
+      return false;
+    }
+    m |= 1u << fi;
+    any = true;
+  }
+  if (!any) {
+    // "fields=" selecting nothing is a client mistake, not "all fields".
+    error_reply(rep, out, start, 400, "fields is empty");
+    return false;
+  }
+  *mask = m | kAlwaysFields;
+  return true;
 }
 
 // Copies the members of the flat JSON object `in` whose key is in `mask`.
@@ -107,20 +144,7 @@ void handle_quotes(Worker& w, const Request& req, Reply& rep, Buffer& out) {
     } else if (p.key == "fields") {
       if (have_fields) return error_reply(rep, out, start, 400, "repeated query parameter: ", p.key);
       have_fields = true;
-      std::string fields;
-      if (!percent_decode(p.value, &fields))
-        return error_reply(rep, out, start, 400, "malformed percent-escape in fields");
-      std::string_view f = fields;
-      mask = 1;  // symbol
-      while (!f.empty()) {
-        size_t c = f.find(',');
-        std::string_view name = f.substr(0, c);
-        f = c == std::string_view::npos ? std::string_view() : f.substr(c + 1);
-        if (name.empty()) continue;
-        int fi = field_index(name);
-        if (fi < 0) return error_reply(rep, out, start, 400, "unknown field: ", name);
-        mask |= 1u << fi;
-      }
+      if (!parse_fields(p.value, &mask, rep, out, start)) return;
     }
   }
   if (!have_symbols) return error_reply(rep, out, start, 400, "missing query parameter: symbols");
@@ -191,6 +215,17 @@ void handle_quotes(Worker& w, const Request& req, Reply& rep, Buffer& out) {
 void handle_quote(Worker& w, const Request& req, std::string_view raw, Reply& rep, Buffer& out) {
   size_t start = out.size();
   if (!check_store(w, rep, out, start)) return;
+  // fields= works as on the list (it used to be ignored here).
+  uint32_t mask = 0;
+  bool have_fields = false;
+  std::string_view q = req.query;
+  QueryParam p;
+  while (next_param(&q, &p)) {
+    if (p.key != "fields") continue;
+    if (have_fields) return error_reply(rep, out, start, 400, "repeated query parameter: ", p.key);
+    have_fields = true;
+    if (!parse_fields(p.value, &mask, rep, out, start)) return;
+  }
   std::string& sym = w.decoded;
   uint32_t slot;
   if (!percent_decode(raw, &sym)) return error_reply(rep, out, start, 400, "malformed percent-escape in symbol");
@@ -199,7 +234,7 @@ void handle_quote(Worker& w, const Request& req, std::string_view raw, Reply& re
   // Preconditions only apply to a resource that exists (RFC 9110 §13.2.2).
   if (!begin_data_body(req, rep, out)) return;
   out.append("\"data\":");
-  if (!append_record(w, slot, 0, out)) return error_reply(rep, out, start, 503, "record busy, retry");
+  if (!append_record(w, slot, mask, out)) return error_reply(rep, out, start, 503, "record busy, retry");
   out.push('}');
 }
 

@@ -42,12 +42,29 @@ TEST_CASE("quotes list returns each known symbol in order, reports unknown ones,
   CHECK(r.body.ends_with("],\"unknown\":[\"nosuch\"]}"));
 }
 
-TEST_CASE("quotes list with fields returns only those fields plus symbol") {
+TEST_CASE("fields= returns only those fields plus symbol and ts, on the list and on one quote") {
   HttpFixture f;
   auto r = http_get(f.port, "/v1/quotes?symbols=sh600000&fields=last,volume");
   REQUIRE(r.status == 200);
-  CHECK(r.body.find("\"data\":[{\"symbol\":\"sh600000\",\"last\":10,\"volume\":100}]") != std::string::npos);
-  CHECK(http_get(f.port, "/v1/quotes?symbols=sh600000&fields=bogus").status == 400);
+  CHECK(r.body.find("\"data\":[{\"symbol\":\"sh600000\",\"ts\":1732200000123,\"last\":10,\"volume\":100}]") !=
+        std::string::npos);
+  // Every quote carries its timestamp, whatever fields= selects.
+  auto last = http_get(f.port, "/v1/quotes?symbols=sh600000&fields=last");
+  CHECK(last.body.find("[{\"symbol\":\"sh600000\",\"ts\":1732200000123,\"last\":10}]") != std::string::npos);
+  auto one = http_get(f.port, "/v1/quotes/sh600000?fields=last%2Cvolume");
+  REQUIRE(one.status == 200);
+  CHECK(one.body.ends_with("\"data\":{\"symbol\":\"sh600000\",\"ts\":1732200000123,\"last\":10,\"volume\":100}}"));
+  for (const char* t : {"/v1/quotes?symbols=sh600000&fields=bogus", "/v1/quotes/sh600000?fields=bogus"}) {
+    auto bad = http_get(f.port, t);
+    CHECK(bad.status == 400);
+    CHECK(bad.body.find("unknown field: bogus") != std::string::npos);
+  }
+  for (const char* t : {"/v1/quotes?symbols=sh600000&fields=", "/v1/quotes?symbols=sh600000&fields=,,",
+                        "/v1/quotes/sh600000?fields="}) {
+    auto empty = http_get(f.port, t);
+    CHECK(empty.status == 400);
+    CHECK(empty.body.find("fields is empty") != std::string::npos);
+  }
 }
 
 TEST_CASE("a repeated query parameter is 400 naming it, never silently resolved") {
