@@ -41,8 +41,14 @@ int parse_config(int argc, char** argv, Config* c) {
   app.add_option("--nats-token", c->nats.token, "NATS token");
   app.add_flag("--nats-tls", c->nats.tls, "Require TLS to the NATS server");
   app.add_option("--nats-tls-ca", c->nats.tls_ca, "CA bundle to verify the NATS server")->check(CLI::ExistingFile);
-  app.add_option("--nats-tls-cert", c->nats.tls_cert, "Client certificate (mutual TLS)")->check(CLI::ExistingFile);
-  app.add_option("--nats-tls-key", c->nats.tls_key, "Client key (mutual TLS)")->check(CLI::ExistingFile);
+  CLI::Option* tls_cert = app.add_option("--nats-tls-cert", c->nats.tls_cert, "Client certificate (mutual TLS)")
+                              ->check(CLI::ExistingFile);
+  CLI::Option* tls_key =
+      app.add_option("--nats-tls-key", c->nats.tls_key, "Client key (mutual TLS)")->check(CLI::ExistingFile);
+  // One without the other is a mistake: a key alone was silently ignored, a
+  // certificate alone failed deep inside the TLS set-up.
+  tls_cert->needs(tls_key);
+  tls_key->needs(tls_cert);
   app.add_flag("--nats-tls-skip-verify", c->nats.tls_skip_verify, "Do not verify the server certificate (tests only)");
   app.add_option("--nats-reconnect-wait-ms", c->nats.reconnect_wait_ms, "Wait between NATS reconnect attempts")
       ->capture_default_str()

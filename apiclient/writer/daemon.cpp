@@ -43,7 +43,19 @@ Daemon::Daemon(const Config& config, shm::StoreWriter& writer, MetricsRegistry& 
                     });
 }
 
-Daemon::~Daemon() = default;
+// Also on the way out of a run() that threw (a refused subscribe): the
+// library's threads must be joined while every member their callbacks use
+// still exists.
+Daemon::~Daemon() { close_nats(); }
+
+void Daemon::close_nats() {
+  {
+    // Waits out a callback in progress; later ones return at once.
+    std::lock_guard<std::mutex> lock(handler_mu_);
+    stopping_ = true;
+  }
+  if (nats_) nats_->close();  // joins the library's threads: the store is ours again
+}
 
 bool Daemon::healthy(std::string* reason) const {
   int s = state_.load(std::memory_order_relaxed);
@@ -67,12 +79,7 @@ int Daemon::run() {
     std::unique_lock<std::mutex> lock(stop_mu_);
     stop_cv_.wait(lock, [&] { return stop_requested_; });
   }
-  {
-    // Waits out a callback in progress; later ones return at once.
-    std::lock_guard<std::mutex> lock(handler_mu_);
-    stopping_ = true;
-  }
-  nats_->close();  // joins the library's threads: the store is ours again
+  close_nats();
   applier_.heartbeat();
   shm::Status cs = applier_.checkpoint();
   const SyncCounters& c = sync_.counters();

@@ -48,6 +48,8 @@ class Daemon final : public SyncSink, public NatsHandler {
   void on_idle() override;
   void on_event(NatsEvent e) override;
 
+  // Fences off the callbacks and closes NATS (joining its threads). Idempotent.
+  void close_nats();
   void drain_events(int64_t now);
   // Verifies the message into `in` (which owns msg from here); counts and logs a rejection.
   bool verify(natsMsg* msg, bool reply, Inbound* in);

@@ -5,6 +5,7 @@
 // (store, NATS configuration), 2 usage error.
 #include <signal.h>
 
+#include <atomic>
 #include <cstdio>
 #include <exception>
 #include <thread>
@@ -29,6 +30,40 @@ using namespace tickfan::apiclient;
 extern "C" const char* __lsan_default_suppressions() { return "leak:natsMsg_create\n"; }
 #endif
 
+namespace {
+
+// Takes SIGTERM/SIGINT with sigwait and calls daemon.stop(). Joined at scope
+// exit, including when an exception unwinds past it: a joinable std::thread
+// destroyed during unwinding would call std::terminate (exit 134 instead of
+// a message and exit 1).
+class SignalThread {
+ public:
+  SignalThread(const sigset_t& sigs, Daemon& daemon)
+      : thread_([this, sigs, &daemon] {
+          int sig = 0;
+          sigwait(&sigs, &sig);
+          if (!leaving_.load()) {
+            LOG_INFO("main", "signal %d: stopping", sig);
+            daemon.stop();
+          }
+        }) {}
+  ~SignalThread() {
+    leaving_.store(true);
+    // Wakes the sigwait if no signal came (SIGTERM is blocked in every
+    // thread, so only that thread's sigwait takes it).
+    pthread_kill(thread_.native_handle(), SIGTERM);
+    thread_.join();
+  }
+  SignalThread(const SignalThread&) = delete;
+  SignalThread& operator=(const SignalThread&) = delete;
+
+ private:
+  std::atomic<bool> leaving_{false};
+  std::thread thread_;
+};
+
+}  // namespace
+
 int main(int argc, char** argv) {
   Config config;
   int rc = parse_config(argc, argv, &config);
@@ -46,7 +81,6 @@ int main(int argc, char** argv) {
   std::string err;
   std::unique_ptr<shm::StoreWriter> writer = shm::StoreWriter::open(config.store_path, wopts, &st, &err);
   if (!writer) {
-    LOG_ERROR("main", "cannot open store as writer (%s): %s", shm::status_name(st), err.c_str());
     std::fprintf(stderr, "tickfan-apiclient: %s\n", err.c_str());
     return 1;
   }
@@ -61,23 +95,16 @@ int main(int argc, char** argv) {
     Daemon daemon(config, *writer, registry);
     MetricsHttpServer http(registry, [&daemon](std::string* reason) { return daemon.healthy(reason); });
     if (!http.start(config.metrics_host, config.metrics_port, &err)) {
-      LOG_ERROR("main", "metrics listener: %s", err.c_str());
+      std::fprintf(stderr, "tickfan-apiclient: metrics listener: %s\n", err.c_str());
       return 1;
     }
     if (http.port() > 0) LOG_INFO("main", "metrics on http://%s:%d/metrics", config.metrics_host.c_str(), http.port());
-    std::thread signals([&] {
-      int sig = 0;
-      sigwait(&sigs, &sig);
-      if (sig != 0) LOG_INFO("main", "signal %d: stopping", sig);
-      daemon.stop();
-    });
+    SignalThread signals(sigs, daemon);
     exit_code = daemon.run();
-    // run() returned on its own only if stop() was called; make the signal thread exit.
-    pthread_kill(signals.native_handle(), SIGTERM);
-    signals.join();
     http.stop();
   } catch (const std::exception& e) {
-    LOG_ERROR("main", "%s", e.what());
+    // Start-up failures (NATS configuration: TLS files, credentials, a
+    // refused login): one line, exit 1.
     std::fprintf(stderr, "tickfan-apiclient: %s\n", e.what());
     exit_code = 1;
   }

@@ -16,6 +16,15 @@ void check(natsStatus s, const std::string& what) {
 }  // namespace
 
 NatsConn::NatsConn(const NatsConfig& config, NatsHandler& handler) : config_(config), handler_(handler) {
+  try {
+    init();
+  } catch (...) {
+    close();  // no destructor runs for a throwing constructor
+    throw;
+  }
+}
+
+void NatsConn::init() {
   // One delivery thread for every subscription: it is the store's writer
   // thread (see nats_conn.h). Process-wide, set before the connection exists.
   check(nats_SetMessageDeliveryPoolSize(1), "NATS delivery pool");

@@ -79,6 +79,7 @@ class NatsConn {
   void close();
 
  private:
+  void init();
   static void on_delta(natsConnection*, natsSubscription*, natsMsg* msg, void* closure);
   static void on_reply(natsConnection*, natsSubscription*, natsMsg* msg, void* closure);
   static void on_disconnected(natsConnection*, void* closure);

@@ -450,3 +450,42 @@ TEST_CASE("usage errors exit 2 (not CLI11's own codes), with a message") {
   CHECK_MESSAGE(exited_with(run_to_exit(dir, {"--store", dir.file("s"), "--no-such-flag"}, &log), 2), log);
   CHECK_MESSAGE(exited_with(run_to_exit(dir, {"--help"}, &log), 0), log);
 }
+
+TEST_CASE("NATS configuration errors exit 1 with one line naming the problem, never abort") {
+  TempDir dir;
+  const std::string url = "nats://127.0.0.1:" + std::to_string(free_port());  // nothing listens: never reached
+  write_file(dir.file("garbage.pem"), "this is not a certificate\n");
+  auto base = [&] { return std::vector<std::string>{"--store", dir.file("s.store"), "--capacity", "64", "--nats", url}; };
+  auto no_abort = [](const std::string& log) { return log.find("terminate called") == std::string::npos; };
+  std::string log;
+
+  std::vector<std::string> args = base();
+  args.insert(args.end(), {"--nats-tls-ca", dir.file("garbage.pem")});
+  int status = run_to_exit(dir, args, &log);
+  CHECK_MESSAGE(exited_with(status, 1), log);  // was: std::terminate, killed by SIGABRT (134)
+  CHECK_MESSAGE(log.find("tickfan-apiclient: NATS TLS CA " + dir.file("garbage.pem")) != std::string::npos, log);
+  CHECK(no_abort(log));
+
+  // Certificate and key both given but unusable: a runtime configuration error.
+  args = base();
+  args.insert(args.end(), {"--nats-tls-cert", dir.file("garbage.pem"), "--nats-tls-key", dir.file("garbage.pem")});
+  status = run_to_exit(dir, args, &log);
+  CHECK_MESSAGE(exited_with(status, 1), log);
+  CHECK_MESSAGE(log.find("tickfan-apiclient: NATS TLS certificate") != std::string::npos, log);
+  CHECK(no_abort(log));
+
+  // One without the other: a usage error, said at parse time (a certificate
+  // alone aborted; a key alone was silently ignored).
+  args = base();
+  args.insert(args.end(), {"--nats-tls-cert", dir.file("garbage.pem")});
+  status = run_to_exit(dir, args, &log);
+  CHECK_MESSAGE(exited_with(status, 2), log);
+  CHECK_MESSAGE(log.find("--nats-tls-cert requires --nats-tls-key") != std::string::npos, log);
+  args = base();
+  args.insert(args.end(), {"--nats-tls-key", dir.file("garbage.pem")});
+  status = run_to_exit(dir, args, &log);
+  CHECK_MESSAGE(exited_with(status, 2), log);
+  CHECK_MESSAGE(log.find("--nats-tls-key requires --nats-tls-cert") != std::string::npos, log);
+  // The store was opened and released cleanly by the runs that got that far.
+  CHECK_FALSE(store_state(dir.file("s.store")).writer_alive);
+}
