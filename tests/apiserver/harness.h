@@ -79,6 +79,19 @@ class Subscriber {
     return errors_;
   }
   natsConnection* connection() { return nc_; }
+  // True once, for every subject in `marks`, a delta batch of `epoch` at or
+  // past its mark has arrived (one publisher: a subject's deltas arrive in
+  // order). A subscriber can lag the publisher by any amount: wait on this,
+  // never on a fixed sleep, before comparing with a snapshot's end marker.
+  bool reached(const std::vector<SubjectSequence>& marks, uint64_t epoch) {
+    std::lock_guard<std::mutex> l(mu_);
+    for (const auto& m : marks) {
+      auto it = last_delta_.find(m.subject);
+      uint64_t seen = it != last_delta_.end() && it->second.first == epoch ? it->second.second : 0;
+      if (seen < m.sequence) return false;
+    }
+    return true;
+  }
 
  private:
   static void on_msg(natsConnection*, natsSubscription*, natsMsg* m, void* p) {
@@ -87,6 +100,7 @@ class Subscriber {
       Received r = decode(natsMsg_GetSubject(m), natsMsg_GetData(m), static_cast<size_t>(natsMsg_GetDataLength(m)));
       std::lock_guard<std::mutex> l(self->mu_);
       self->quotes_ += r.quotes.size();
+      if (r.kind == wire::BatchKind::Delta) self->last_delta_[r.subject] = {r.epoch, r.sequence};
       self->got_.push_back(std::move(r));
     } catch (...) {
       std::lock_guard<std::mutex> l(self->mu_);
@@ -98,6 +112,7 @@ class Subscriber {
   natsSubscription* sub_ = nullptr;
   std::mutex mu_;
   std::vector<Received> got_;
+  std::map<std::string, std::pair<uint64_t, uint64_t>> last_delta_;  // subject -> (epoch, sequence)
   size_t quotes_ = 0;
   int errors_ = 0;
 };

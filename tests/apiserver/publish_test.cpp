@@ -134,8 +134,10 @@ TEST_CASE("snapshot: every symbol, parts numbered from 1, end marker consistent 
   CHECK(end.marks.size() == 5 * 4);  // every delta subject of every market
 
   // Consistency: for each symbol, the snapshot value is the one carried by
-  // the last delta at or below the mark of its subject.
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  // the last delta at or below the mark of its subject. The subscriber gets
+  // those deltas on its own connection and thread, so it may still lag the
+  // snapshot reply: wait until it has every subject up to its mark.
+  REQUIRE(wait_until([&] { return sub.reached(end.marks, end.epoch); }, 10000));
   auto batches = sub.batches();
   std::map<std::string, uint64_t> mark;
   for (const auto& m : end.marks) mark[m.subject] = m.sequence;
@@ -342,7 +344,11 @@ TEST_CASE("a source sending a burst of bad lines has its breaker opened for erro
   const std::string state = "tickfan_apiserver_source_state{source=\"junk\"}";
   REQUIRE(wait_until([&] { return api.metric(state) == 1; }, 5000));
   CHECK(api.log().find("source=junk from=closed to=open reason=\"errors\"") != std::string::npos);
-  CHECK(api.metric("tickfan_apiserver_rejected_total{source=\"junk\",reason=\"field_count\"}") == 50);
+  // The breaker opens at the 20th error, possibly while the source thread is
+  // still counting the other 30: all 50 are counted, but maybe not yet.
+  CHECK(wait_until(
+      [&] { return api.metric("tickfan_apiserver_rejected_total{source=\"junk\",reason=\"field_count\"}") == 50; },
+      5000));
   CHECK(api.metric("tickfan_apiserver_source_state{source=\"good\"}") == 0);
   // Ticks from the open source are dropped and counted while "good" is healthy.
   std::ofstream(dir.file("junk.csv"), std::ios::app) << csv_line(1, now_ms()) << std::flush;
