@@ -3,6 +3,7 @@
 
 #include <strings.h>
 
+#include <algorithm>
 #include <cstring>
 
 namespace tickfan::http {
@@ -120,25 +121,61 @@ int refuse_head(llhttp_t* p) {
   return 0;
 }
 
+namespace {
+std::string_view trim_ows(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+bool iequals(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && strncasecmp(a.data(), b.data(), a.size()) == 0;
+}
+// qvalue = ( "0" [ "." 0*3DIGIT ] ) / ( "1" [ "." 0*3("0") ] ) (RFC 9110
+// §12.4.2): true when it is above 0. A malformed one counts as 0, so a
+// garbled preference never turns compression on.
+bool qvalue_positive(std::string_view v) {
+  if (v.empty() || (v[0] != '0' && v[0] != '1')) return false;
+  std::string_view frac = v.substr(1);
+  if (!frac.empty()) {
+    if (frac[0] != '.' || frac.size() > 4) return false;
+    frac.remove_prefix(1);
+    if (frac.find_first_not_of("0123456789") != std::string_view::npos) return false;
+  }
+  return v[0] == '1' || frac.find_first_not_of('0') != std::string_view::npos;
+}
+}  // namespace
+
 bool gzip_accepted(std::string_view ae) {
+  // Accept-Encoding (RFC 9110 §12.5.3): a list of codings, each with an
+  // optional weight ";q=" (§12.4.2). Codings and parameter names are
+  // case-insensitive; "x-gzip" is gzip (§8.4.1.3); "*" matches any coding
+  // not listed; q=0 means "not acceptable". Elements and parameters are
+  // trimmed of OWS (spaces and tabs). An explicit gzip/x-gzip decides;
+  // otherwise "*" does; otherwise no gzip.
+  int gzip = -1, star = -1;  // -1: not mentioned; 0: refused; 1: acceptable
   while (!ae.empty()) {
     size_t comma = ae.find(',');
     std::string_view item = ae.substr(0, comma);
     ae = comma == std::string_view::npos ? std::string_view() : ae.substr(comma + 1);
-    while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
     size_t semi = item.find(';');
-    std::string_view coding = item.substr(0, semi);
-    while (!coding.empty() && coding.back() == ' ') coding.remove_suffix(1);
-    if (coding.size() == 4 && strncasecmp(coding.data(), "gzip", 4) == 0) {
-      if (semi == std::string_view::npos) return true;
-      std::string_view params = item.substr(semi + 1);
-      size_t q = params.find("q=");
-      if (q == std::string_view::npos) return true;
-      std::string_view v = params.substr(q + 2);
-      return !(v.starts_with("0") && (v.size() == 1 || v.substr(1).find_first_not_of(".0 ") == std::string_view::npos));
+    std::string_view coding = trim_ows(item.substr(0, semi));
+    std::string_view params = semi == std::string_view::npos ? std::string_view() : item.substr(semi + 1);
+    bool ok = true;
+    while (!params.empty()) {
+      size_t next = params.find(';');
+      std::string_view param = trim_ows(params.substr(0, next));
+      params = next == std::string_view::npos ? std::string_view() : params.substr(next + 1);
+      size_t eq = param.find('=');
+      if (eq != std::string_view::npos && iequals(trim_ows(param.substr(0, eq)), "q"))
+        ok = qvalue_positive(trim_ows(param.substr(eq + 1)));
+    }
+    if (iequals(coding, "gzip") || iequals(coding, "x-gzip")) {
+      gzip = std::max(gzip, ok ? 1 : 0);
+    } else if (coding == "*") {
+      star = std::max(star, ok ? 1 : 0);
     }
   }
-  return false;
+  return gzip >= 0 ? gzip == 1 : star == 1;
 }
 
 void split_target(std::string_view t, Request* r) {

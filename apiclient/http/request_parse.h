@@ -58,6 +58,10 @@ class RequestHead {
       // Several fields of the same name combine into a comma list (RFC 9110 §5.3).
       std::string& s = cur_ == Hdr::if_none_match ? inm : origin;
       s.push_back(',');
+    } else if (cur_ == Hdr::accept_encoding) {
+      // So are Accept-Encoding lines: "br" then "gzip" is "br,gzip", not
+      // "brgzip" (RFC 9110 §5.3).
+      accept_encoding_.push_back(',');
     }
     cur_ = Hdr::none;
   }
@@ -89,7 +93,9 @@ class RequestHead {
 // body).
 int refuse_head(llhttp_t* p);
 
-// gzip acceptable unless explicitly refused with q=0 (RFC 9110 §12.5.3).
+// True when Accept-Encoding makes gzip acceptable: gzip or x-gzip listed
+// with a weight above 0, or else "*" with a weight above 0 (RFC 9110
+// §12.5.3, §12.4.2; case-insensitive, OWS trimmed).
 bool gzip_accepted(std::string_view accept_encoding);
 
 // A Host field value as RFC 9110 §7.2 allows it: uri-host [ ":" port ]

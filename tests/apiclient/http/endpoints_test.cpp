@@ -196,6 +196,29 @@ TEST_CASE("gzip is used when accepted and the body is large enough, and decodes 
       http_get(f.port, "/v1/quotes/sh600000", {"Accept-Encoding: gzip"}).header("Content-Encoding").empty());  // small
 }
 
+TEST_CASE("Accept-Encoding: several lines, case, tabs, x-gzip, * and q=0 (RFC 9110 §12.5.3, §12.4.2)") {
+  HttpFixture f;
+  std::string list = "/v1/quotes?symbols=sh600000,sz000001,sh600002,sz000003,sh600004,sz000005";
+  auto enc = [&](std::vector<std::string> h) { return http_get(f.port, list, h).header("Content-Encoding"); };
+  CHECK(enc({"Accept-Encoding: br", "Accept-Encoding: gzip"}) == "gzip");  // two lines are one list
+  CHECK(enc({"Accept-Encoding: GZIP"}) == "gzip");
+  CHECK(enc({"Accept-Encoding: \tgzip\t;\tq=0.5"}) == "gzip");
+  CHECK(enc({"Accept-Encoding: x-gzip"}) == "gzip");
+  CHECK(enc({"Accept-Encoding: *"}) == "gzip");
+  CHECK(enc({"Accept-Encoding: br, *;q=0.1"}) == "gzip");
+  CHECK(enc({"Accept-Encoding: gzip;q=0.001"}) == "gzip");
+  CHECK(enc({"Accept-Encoding: gzip;q=1.000"}) == "gzip");
+  CHECK(enc({"Accept-Encoding: GZIP; Q=0"}).empty());  // q=0: not acceptable, whatever the case
+  CHECK(enc({"Accept-Encoding: gzip;q=0.000"}).empty());
+  CHECK(enc({"Accept-Encoding: *, gzip;q=0"}).empty());  // an explicit gzip;q=0 beats *
+  CHECK(enc({"Accept-Encoding: *;q=0"}).empty());
+  CHECK(enc({"Accept-Encoding: gzip;q=0", "Accept-Encoding: *"}).empty());
+  CHECK(enc({"Accept-Encoding: br, identity"}).empty());
+  CHECK(enc({"Accept-Encoding: gzipx, xgzip"}).empty());
+  CHECK(enc({"Accept-Encoding: "}).empty());
+  CHECK(enc({}).empty());
+}
+
 TEST_CASE("CORS headers only for configured origins, with ETag exposed; preflight gets 204") {
   HttpFixture f({"--cors-origin", "https://a.example"});
   auto ok = http_get(f.port, "/v1/quotes/sh600000", {"Origin: https://a.example"});
