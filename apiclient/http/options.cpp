@@ -45,6 +45,10 @@ int parse_options(int argc, char** argv, Options* o) {
   app.add_option("--header-timeout-ms", o->header_timeout_ms, "time to receive a request's headers (else 408)")
       ->capture_default_str();
   app.add_option("--idle-timeout-ms", o->idle_timeout_ms, "keep-alive idle time before close")->capture_default_str();
+  app.add_option("--shutdown-timeout-ms", o->shutdown_timeout_ms,
+                 "on SIGTERM: stop accepting, close idle connections, finish in-flight responses for at most this "
+                 "long, then exit")
+      ->capture_default_str();
   app.add_option("--rank-interval-ms", o->rank_interval_ms, "rankings recomputed at most this often")
       ->capture_default_str();
   app.add_option("--ready-max-age-ms", o->ready_max_age_ms, "/readyz fails when the data is older")

@@ -31,6 +31,7 @@ struct Options {
   uint32_t max_connections = 10000;    // per worker; more -> 503 + close
   uint32_t header_timeout_ms = 10000;  // request started but headers incomplete -> 408
   uint32_t idle_timeout_ms = 60000;    // keep-alive with no request -> close
+  uint32_t shutdown_timeout_ms = 5000;  // SIGTERM: in-flight responses finish within this, then exit
   uint32_t linger_ms = 2000;             // draining the socket after an error response
   // Unsent output per worker (cached bodies' unsent bytes plus the memory of
   // output buffers); above it, reading pauses. Most of a worker's RSS under

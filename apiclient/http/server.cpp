@@ -168,7 +168,8 @@ struct Server {
   std::vector<Conn::Seg> new_segs;  // memory segments: offsets into scratch
   std::vector<std::shared_ptr<const CachedBody>> new_holds;
   bool trim_pending = false;  // output memory was freed since the last malloc_trim
-  bool stopping = false;
+  bool stopping = false;    // SIGTERM/SIGINT: draining (see on_signal)
+  uv_timer_t drain_timer;  // ends the drain after --shutdown-timeout-ms
   RateLimit bad_log{5, 1000000000};
 };
 
@@ -197,7 +198,8 @@ void on_closed(uv_handle_t* h) {
   s->stash_bytes -= c->stash_acct;
   if (c->fd >= 0) close(c->fd);
   delete c;
-  if (!s->stopping) resume_waiters(s);
+  resume_waiters(s);
+  if (s->stopping && s->nconns == 0) uv_stop(s->loop);  // drained
 }
 
 // Forgets responses rendered for c and not settled yet (it is closing).
@@ -242,6 +244,7 @@ void flush(Conn* c);
 void feed(Conn* c, const char* data, size_t len);
 void resume(Conn* c);
 void park(Conn* c);
+void close_if_idle(Conn* c);
 
 // Frees the output buffer and the request-target copy of a connection with
 // nothing queued (a 4.6 KB list URL and a 4 KB output buffer per waiting or
@@ -541,6 +544,10 @@ void flush(Conn* c) {
         begin_linger(c);
       return;
     }
+    if (s->stopping && !c->has_stash) {
+      close_if_idle(c);  // draining: its last response is out
+      if (c->phase == Phase::closing) return;
+    }
     if (c->has_stash && !c->waiting) {
       // Pipelined requests read ahead: go on, unless the worker is over
       // its output budget (then wait in line like any reader).
@@ -633,7 +640,9 @@ int on_message_complete(llhttp_t* p) {
   c->request.to_request(p, &req);
   s->w.refresh(s->tick);
   Reply rep;
-  bool keep = llhttp_should_keep_alive(p) && !s->stopping;
+  // An Upgrade request is answered as plain HTTP/1.1 and the connection
+  // closed (no protocol switch offered, RFC 9110 §7.8): say so.
+  bool keep = llhttp_should_keep_alive(p) && !s->stopping && !p->upgrade;
   bool http10 = llhttp_get_http_major(p) == 1 && llhttp_get_http_minor(p) == 0;
   respond(c, req, rep, keep, http10);
   if (c->request.url.capacity() > kUrlKeep) std::string().swap(c->request.url);  // req's views are dead now
@@ -1018,6 +1027,21 @@ void on_inbox(uv_poll_t* h, int status, int) {
   }
 }
 
+// A connection with nothing under way: no request begun, nothing queued or
+// read ahead.
+bool is_idle(const Conn* c) {
+  return c->phase == Phase::idle && c->segs.empty() && !c->has_stash && !c->waiting && !c->close_after;
+}
+
+// Draining: closes c if it is idle, after reading whatever request the
+// client may have sent meanwhile (then it is answered, with
+// Connection: close, instead).
+void close_if_idle(Conn* c) {
+  if (c->phase == Phase::closing || !is_idle(c)) return;
+  if (c->reading) on_readable(c);
+  if (c->phase != Phase::closing && is_idle(c)) close_conn(c);
+}
+
 void on_sweep(uv_timer_t* t) {
   Server* s = static_cast<Server*>(t->data);
   int64_t now = static_cast<int64_t>(uv_now(s->loop));
@@ -1051,6 +1075,8 @@ void on_sweep(uv_timer_t* t) {
       // A client that stopped reading its response (slow-read attack, or
       // gone without a FIN): nothing sent for the idle timeout, give up.
       close_conn(c);
+    } else if (s->stopping && is_idle(c)) {
+      close_if_idle(c);  // draining
     } else if (c->segs.empty() && now - c->last_active_ms > kIdleReleaseMs) {
       release_idle_buffers(c);
     } else if (s->cpu >= 0 && !s->handoff->outbox.empty()) {
@@ -1060,11 +1086,45 @@ void on_sweep(uv_timer_t* t) {
   }
 }
 
+// SIGTERM/SIGINT: a graceful stop. Stop accepting (the listening sockets
+// are closed, so the kernel sends new connections to the other workers'
+// sockets, if any), close idle keep-alive connections, and let the others
+// finish: requests already read or being read are answered with
+// Connection: close (on_message_complete), queued output is sent. The
+// loop ends when the last connection is gone, or after
+// --shutdown-timeout-ms at most. A second signal stops at once.
 void on_signal(uv_signal_t* h, int signum) {
   Server* s = static_cast<Server*>(h->data);
-  LOG_INFO("http", "worker=%d signal=%d: stopping", s->w.index, signum);
+  if (s->stopping) {
+    LOG_INFO("http", "worker=%d signal=%d again: stopping now", s->w.index, signum);
+    uv_stop(s->loop);
+    return;
+  }
   s->stopping = true;
-  uv_stop(s->loop);
+  LOG_INFO("http", "worker=%d signal=%d: draining %u connections (at most %u ms)", s->w.index, signum, s->nconns,
+           s->opts.shutdown_timeout_ms);
+  uv_timer_stop(&s->accept_pause);
+  set_accepting(s, false);
+  uv_os_fd_t lfd;
+  if (uv_fileno(reinterpret_cast<uv_handle_t*>(&s->listener), &lfd) == 0) close(lfd);
+  if (s->has_own_listener && uv_fileno(reinterpret_cast<uv_handle_t*>(&s->own_listener), &lfd) == 0) close(lfd);
+  for (Conn* c = s->head; c;) {
+    Conn* next = c->next;
+    close_if_idle(c);
+    c = next;
+  }
+  if (s->nconns == 0) {
+    uv_stop(s->loop);
+    return;
+  }
+  uv_timer_start(
+      &s->drain_timer,
+      [](uv_timer_t* t) {
+        Server* srv = static_cast<Server*>(t->data);
+        LOG_WARN("http", "worker=%d drain time over: closing %u connections", srv->w.index, srv->nconns);
+        uv_stop(srv->loop);
+      },
+      s->opts.shutdown_timeout_ms, 0);
 }
 
 // Our own listening socket with SO_REUSEPORT (libuv 1.44 has no flag for
@@ -1210,6 +1270,8 @@ int run_worker(const Options& opts, int index, const Handoff& handoff) {
   uv_timer_init(s->loop, &s->sweep);
   s->sweep.data = s;
   uv_timer_start(&s->sweep, on_sweep, kSweepMs, kSweepMs);
+  uv_timer_init(s->loop, &s->drain_timer);
+  s->drain_timer.data = s;
   uv_signal_init(s->loop, &s->sigterm);
   uv_signal_init(s->loop, &s->sigint);
   s->sigterm.data = s->sigint.data = s;

@@ -157,7 +157,8 @@ int run_supervisor(const Options& given) {
   }
   for (Slot& s : slots)
     if (s.pid > 0) kill(s.pid, SIGTERM);
-  int64_t deadline = mono_ns() + 5'000'000'000LL;
+  // Workers drain for up to --shutdown-timeout-ms (server.cpp on_signal).
+  int64_t deadline = mono_ns() + (static_cast<int64_t>(o.shutdown_timeout_ms) + 3000) * 1'000'000LL;
   for (Slot& s : slots) {
     while (s.pid > 0) {
       int status;

@@ -231,7 +231,9 @@ TEST_CASE("hostile but well-formed requests get a 4xx JSON error and the connect
   // ignore Upgrade), then closed because we will not switch.
   RawConn u(f.port);
   REQUIRE(u.send("GET /healthz HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n"));
-  CHECK(u.read().status == 200);
+  auto ur = u.read();
+  CHECK(ur.status == 200);
+  CHECK(ur.header("Connection") == "close");
   CHECK(u.closed_within(3000));
 }
 

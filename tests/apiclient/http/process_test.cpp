@@ -249,3 +249,30 @@ TEST_CASE("SIGTERM stops the supervisor and its workers") {
   CHECK(exited_with(status, 0));
   for (int pid : pids) CHECK(::kill(pid, 0) != 0);
 }
+
+TEST_CASE("SIGTERM is graceful: in-flight responses finish, idle connections close, then the workers exit") {
+  HttpFixture f({"--sndbuf", "8192"}, 400, 1);
+  std::string list;
+  for (int i = 0; i < 400; ++i) list += (i ? "," : "") + HttpFixture::symbol(i);
+  auto whole = http_get(f.port, "/v1/quotes?symbols=" + list);
+  REQUIRE(whole.status == 200);
+  RawConn idle(f.port);
+  REQUIRE(idle.send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"));
+  REQUIRE(idle.read().status == 200);
+  // A 170 KB response the client has not read yet: most of it still in the
+  // worker when the signal comes.
+  RawConn busy(f.port);
+  int small = 4096;
+  setsockopt(busy.fd(), SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+  REQUIRE(busy.send("GET /v1/quotes?symbols=" + list + " HTTP/1.1\r\nHost: x\r\n\r\n"));
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  f.server.signal(SIGTERM);
+  CHECK(idle.closed_within(2000));  // the idle keep-alive connection goes at once
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  auto r = busy.read(5000);
+  CHECK(r.status == 200);
+  CHECK(r.body.size() == whole.body.size());
+  CHECK(busy.closed_within(3000));  // then closed: no more requests are taken
+  int status = f.server.wait(8000);
+  CHECK(exited_with(status, 0));
+}
