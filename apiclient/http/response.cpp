@@ -23,10 +23,27 @@ namespace tickfan::http {
 
 #define TF_OVERLOAD_BODY "{\"error\":{\"status\":503,\"message\":\"too many connections, retry later\"}}"
 static_assert(sizeof(TF_OVERLOAD_BODY) - 1 == 70, "Content-Length below must match the body");
-const char kOverloadResponse[] =
-    "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nContent-Length: 70\r\n"
+#define TF_OVERLOAD_DATE "Date: Sun, 06 Nov 1994 08:49:37 GMT\r\n"  // placeholder, same length as every date
+#define TF_OVERLOAD_HEAD "HTTP/1.1 503 Service Unavailable\r\nServer: tickfan\r\n"
+namespace {
+// The canned 503 with its Date line overwritten in place when read: the Date
+// has a fixed length (IMF-fixdate), so the response's length never changes.
+char overload_bytes[] = TF_OVERLOAD_HEAD TF_OVERLOAD_DATE
+    "Content-Type: application/json\r\nContent-Length: 70\r\n"
     "Retry-After: 1\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n" TF_OVERLOAD_BODY;
-const size_t kOverloadResponseLen = sizeof(kOverloadResponse) - 1;
+std::string_view date_line();
+}  // namespace
+const OverloadResponse kOverloadResponse{};
+const size_t kOverloadResponseLen = sizeof(overload_bytes) - 1;
+
+OverloadResponse::operator const char*() const {
+  // RFC 9110 §6.6.1: an origin server with a clock MUST send Date, on this
+  // answer too (refreshed once per second, like every other Date here).
+  std::string_view d = date_line();
+  if (d.size() == sizeof(TF_OVERLOAD_DATE) - 1)
+    std::memcpy(overload_bytes + sizeof(TF_OVERLOAD_HEAD) - 1, d.data(), d.size());
+  return overload_bytes;
+}
 
 const char* reason_phrase(int status) {
   switch (status) {

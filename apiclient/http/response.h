@@ -25,8 +25,15 @@ size_t render_head(const Worker& w, const Request& req, const Reply& rep, const 
 const char* reason_phrase(int status);
 
 // Canned answer for a connection refused at --max-connections (no parser
-// state exists yet): 503 with Retry-After and Connection: close.
-extern const char kOverloadResponse[];
+// state exists yet): 503 with Server, Date, Retry-After and Connection:
+// close; no X-Data-Age-Ms (no worker state is consulted for it). Reading
+// kOverloadResponse as bytes (const char*) refreshes its Date line, whose
+// length is fixed, so kOverloadResponseLen stays valid.
+class OverloadResponse {
+ public:
+  operator const char*() const;  // NOLINT(google-explicit-constructor): used as the bytes
+};
+extern const OverloadResponse kOverloadResponse;
 extern const size_t kOverloadResponseLen;
 
 }  // namespace tickfan::http

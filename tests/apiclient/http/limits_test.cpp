@@ -248,6 +248,9 @@ TEST_CASE("connections over --max-connections get 503 and a close; others are se
   auto over = raw(f.port, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
   CHECK(over.status == 503);
   CHECK(over.header("Retry-After") == "1");
+  CHECK(over.header("Date").ends_with(" GMT"));  // RFC 9110 §6.6.1, on the canned answer too
+  CHECK(over.header("Date").find("1994") == std::string::npos);  // the current date, not the placeholder
+  CHECK(over.header("Server") == "tickfan");
   CHECK(over.body.find("too many connections") != std::string::npos);
   REQUIRE(held[0]->send("GET /v1/quotes/sh600000 HTTP/1.1\r\nHost: x\r\n\r\n"));
   CHECK(held[0]->read().status == 200);
