@@ -1,6 +1,7 @@
 // daemon.cpp — see daemon.h.
 #include "daemon.h"
 
+#include <chrono>
 #include <cstring>
 
 #include "batch.h"
@@ -72,14 +73,28 @@ void Daemon::stop() {
 
 int Daemon::run() {
   nats_ = std::make_unique<NatsConn>(config_.nats, *this);
-  // Idle callbacks double as the heartbeat timer on a quiet market.
-  int64_t idle_ms = std::min<int64_t>(config_.heartbeat_ms, 100);
-  nats_->subscribe(delta_subjects_, idle_ms);
-  {
-    std::unique_lock<std::mutex> lock(stop_mu_);
-    stop_cv_.wait(lock, [&] { return stop_requested_; });
+  nats_->subscribe(delta_subjects_);
+  // The timer: heartbeat and timeouts even when the library delivers nothing
+  // (no server yet, or a connection it closed).
+  const auto period = std::chrono::milliseconds(std::min<int64_t>(config_.heartbeat_ms, 100));
+  std::string fatal;
+  for (;;) {
+    {
+      std::unique_lock<std::mutex> lock(stop_mu_);
+      if (stop_cv_.wait_for(lock, period, [&] { return stop_requested_; })) {
+        fatal = fatal_;
+        break;
+      }
+    }
+    on_timer();
   }
   close_nats();
+  if (!fatal.empty()) {
+    // A supervisor (systemd Restart=) starts a fresh process, which retries
+    // the login and logs it again: better than a writer holding the store
+    // lock with no connection and a stopped heartbeat.
+    LOG_ERROR("nats", "connection closed by the NATS library: %s; exiting", fatal.c_str());
+  }
   applier_.heartbeat();
   shm::Status cs = applier_.checkpoint();
   const SyncCounters& c = sync_.counters();
@@ -96,7 +111,7 @@ int Daemon::run() {
     std::string err;
     if (!samples_.write(config_.latency_samples_file, &err)) LOG_ERROR("main", "%s", err.c_str());
   }
-  return cs == shm::Status::ok ? 0 : 1;
+  return cs == shm::Status::ok && fatal.empty() ? 0 : 1;
 }
 
 void Daemon::on_message(natsMsg* msg, bool reply) {
@@ -129,7 +144,7 @@ void Daemon::on_message(natsMsg* msg, bool reply) {
   if (now >= next_tick_) tick(now);
 }
 
-void Daemon::on_idle() {
+void Daemon::on_timer() {
   std::lock_guard<std::mutex> lock(handler_mu_);
   if (stopping_) return;
   int64_t now = mono_ns();
@@ -139,12 +154,20 @@ void Daemon::on_idle() {
   }
   if (has_events_.load(std::memory_order_acquire)) drain_events(now);
   tick(now);
+  nats_->watch();
 }
 
 void Daemon::on_event(NatsEvent e) {
   std::lock_guard<std::mutex> lock(event_mu_);
   events_.push_back(e);
   has_events_.store(true, std::memory_order_release);
+}
+
+void Daemon::on_closed(const std::string& why) {
+  std::lock_guard<std::mutex> lock(stop_mu_);
+  if (fatal_.empty()) fatal_ = why;
+  stop_requested_ = true;
+  stop_cv_.notify_all();
 }
 
 void Daemon::drain_events(int64_t now) {
@@ -217,8 +240,7 @@ bool Daemon::verify(natsMsg* msg, bool reply, Inbound* in) {
 }
 
 void Daemon::tick(int64_t now) {
-  // Called on every idle timeout, and from the message path at most every
-  // 10 ms (a busy market never goes idle).
+  // Called by the timer, and from the message path at most every 10 ms.
   next_tick_ = now + 10'000'000;
   if (now >= next_heartbeat_) {
     applier_.heartbeat();

@@ -1,9 +1,11 @@
-// daemon.h — the writer's event handling. Every store write happens on the
-// NATS library's single delivery thread (nats_conn.h says why): it verifies
-// each payload, feeds the SyncMachine, and on every message or idle timeout
-// advances the store heartbeat (so readers can tell a quiet market from a
-// dead writer) and drives the machine's timeouts. Connection events from
-// other library threads are queued and picked up there.
+// daemon.h — the writer's event handling. Store writes happen on the NATS
+// library's single delivery thread (nats_conn.h says why): it verifies each
+// payload and feeds the SyncMachine. The heartbeat (so readers can tell a
+// quiet market from a dead writer) and the machine's timeouts are driven by
+// a timer on run()'s thread that does not depend on the library delivering
+// anything; it and the callbacks take `handler_mu_`, so the store still has
+// one writer at a time. Connection events from other library threads are
+// queued and picked up by either.
 //
 // The main thread opens the store before any callback can run and takes it
 // back for the final checkpoint only after NatsConn::close() has joined the
@@ -45,8 +47,13 @@ class Daemon final : public SyncSink, public NatsHandler {
   void state_changed(SyncState state, uint64_t gaps, uint64_t resyncs) override;
   // NatsHandler
   void on_message(natsMsg* msg, bool reply) override;
-  void on_idle() override;
   void on_event(NatsEvent e) override;
+  void on_closed(const std::string& why) override;
+
+  // The daemon's own timer (run()'s thread, every min(heartbeat, 100 ms)):
+  // heartbeat, connection events and the state machine's timeouts, whether
+  // or not the library delivers anything (no server, a closed connection).
+  void on_timer();
 
   // Fences off the callbacks and closes NATS (joining its threads). Idempotent.
   void close_nats();
@@ -84,6 +91,7 @@ class Daemon final : public SyncSink, public NatsHandler {
   std::mutex stop_mu_;
   std::condition_variable stop_cv_;
   bool stop_requested_ = false;
+  std::string fatal_;  // set by on_closed: run() returns 1 with it
 
   std::atomic<int> state_{0};
   Counter& gaps_total_;

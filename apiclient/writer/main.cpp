@@ -85,6 +85,9 @@ int main(int argc, char** argv) {
     return 1;
   }
   shm::StoreState ss = writer->state();
+  // The header still says what the previous run left (often `live`): until
+  // this run's first snapshot lands the data is not known to be current.
+  writer->set_sync_state(shm::SyncState::syncing, 0, 0);
   LOG_INFO("main", "store %s opened: capacity=%u used=%u last_epoch=%llu repaired=%llu", config.store_path.c_str(),
            ss.capacity, ss.used, static_cast<unsigned long long>(ss.epoch),
            static_cast<unsigned long long>(writer->stats().repaired_on_open));

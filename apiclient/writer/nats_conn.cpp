@@ -2,6 +2,8 @@
 #include "nats_conn.h"
 
 #include <cstring>
+#include <fstream>
+#include <sstream>
 #include <stdexcept>
 
 #include "log.h"
@@ -36,6 +38,17 @@ void NatsConn::init() {
   check(natsOptions_SetServers(opts_, urls.data(), static_cast<int>(urls.size())), "NATS server list");
   check(natsOptions_SetName(opts_, config_.name.c_str()), "NATS client name");
   if (!config_.creds_file.empty()) {
+    // The library reads the file only when connecting, and a bad one then
+    // ends in a closed connection saying just "No server available for
+    // connection": check its shape here, where the error can name it.
+    std::ifstream in(config_.creds_file);
+    std::stringstream text;
+    text << in.rdbuf();
+    std::string body = text.str();
+    size_t first = body.find("-----BEGIN");
+    if (!in || first == std::string::npos || body.find("-----BEGIN", first + 1) == std::string::npos)
+      throw std::runtime_error("NATS credentials file " + config_.creds_file +
+                               ": not a .creds file (expected a user JWT block and an nkey seed block)");
     check(natsOptions_SetUserCredentialsFromFiles(opts_, config_.creds_file.c_str(), nullptr),
           "NATS credentials file " + config_.creds_file);
   }
@@ -64,12 +77,22 @@ void NatsConn::init() {
   check(natsOptions_SetDisconnectedCB(opts_, &NatsConn::on_disconnected, this), "NATS disconnected cb");
   check(natsOptions_SetReconnectedCB(opts_, &NatsConn::on_reconnected, this), "NATS reconnected cb");
   check(natsOptions_SetErrorHandler(opts_, &NatsConn::on_error, this), "NATS error handler");
+  // The library closes the connection for good on a refused login (at the
+  // first connect, or after repeated refusals on reconnect), reconnect
+  // forever or not. A writer left with a closed connection would sit there
+  // doing nothing while holding the store: the daemon exits 1 instead.
+  check(natsOptions_SetClosedCB(opts_, &NatsConn::on_closed_cb, this), "NATS closed cb");
   // Start even when no server is up: the store stays readable (stale) and the
   // connect completes in the background; on_reconnected then triggers a sync.
   check(natsOptions_SetRetryOnFailedConnect(opts_, true, &NatsConn::on_reconnected, this), "NATS retry on connect");
   natsStatus s = natsConnection_Connect(&nc_, opts_);
   if (s == NATS_NOT_YET_CONNECTED) {
-    LOG_WARN("nats", "no NATS server reachable yet at %s; retrying in the background", config_.servers[0].c_str());
+    // Why (refused connection, TLS handshake, a refused login...): the
+    // library keeps it as the thread's last error.
+    note_error(nc_, false);
+    std::string why = last_error(nc_);
+    LOG_WARN("nats", "not connected to %s yet (%s); retrying in the background",
+             config_.servers[0].c_str(), why.empty() ? natsStatus_GetText(s) : why.c_str());
   } else {
     check(s, "NATS connect to " + config_.servers[0]);
     LOG_INFO("nats", "connected to %s", config_.servers[0].c_str());
@@ -83,6 +106,7 @@ void NatsConn::init() {
 NatsConn::~NatsConn() { close(); }
 
 void NatsConn::close() {
+  closing_.store(true);
   for (natsSubscription* sub : subs_) {
     natsSubscription_Unsubscribe(sub);
     natsSubscription_Destroy(sub);
@@ -102,23 +126,55 @@ void NatsConn::close() {
   }
 }
 
-void NatsConn::subscribe(const std::vector<std::string>& delta_subjects, int64_t idle_ms) {
-  auto add = [&](const std::string& subject, natsMsgHandler cb, int64_t timeout_ms) {
+std::string NatsConn::last_error(natsConnection* nc) {
+  const char* text = nullptr;
+  if (nc == nullptr || natsConnection_GetLastError(nc, &text) == NATS_OK || text == nullptr) return "";
+  return text;
+}
+
+void NatsConn::note_error(natsConnection* nc, bool log) {
+  std::string e = last_error(nc);
+  if (e.empty()) return;
+  std::lock_guard<std::mutex> lock(error_mu_);
+  if (e != noted_error_) {
+    if (log) LOG_WARN("nats", "not connected: %s", e.c_str());
+    noted_error_ = e;
+  }
+}
+
+void NatsConn::watch() {
+  if (nc_ && natsConnection_Status(nc_) != NATS_CONN_STATUS_CONNECTED) note_error(nc_);
+}
+
+std::string NatsConn::closed_reason(natsConnection* nc) {
+  std::string now = last_error(nc);
+  std::string before;
+  {
+    std::lock_guard<std::mutex> lock(error_mu_);
+    before = noted_error_;
+  }
+  if (now.empty()) now = "closed by the NATS library";
+  if (before.empty() || before == now) return now;
+  return before + " (then: " + now + ")";
+}
+
+void NatsConn::subscribe(const std::vector<std::string>& delta_subjects) {
+  auto add = [&](const std::string& subject, natsMsgHandler cb) {
     natsSubscription* sub = nullptr;
-    if (timeout_ms > 0) {
-      check(natsConnection_SubscribeTimeout(&sub, nc_, subject.c_str(), timeout_ms, cb, this),
-            "NATS subscribe " + subject);
-    } else {
-      check(natsConnection_Subscribe(&sub, nc_, subject.c_str(), cb, this), "NATS subscribe " + subject);
+    natsStatus s = natsConnection_Subscribe(&sub, nc_, subject.c_str(), cb, this);
+    if (s == NATS_CONNECTION_CLOSED) {
+      // Closed by the library before we got here: say why (a refused login).
+      throw std::runtime_error("NATS connection closed before subscribing to " + subject + ": " + closed_reason(nc_));
     }
+    check(s, "NATS subscribe " + subject);
     // Explicit limits (the default 65 536 messages filled up in measurements).
     // Past them the library drops and reports NATS_SLOW_CONSUMER: we resync.
     int bytes = config_.pending_bytes > INT32_MAX ? INT32_MAX : static_cast<int>(config_.pending_bytes);
     check(natsSubscription_SetPendingLimits(sub, config_.pending_msgs, bytes), "NATS pending limits " + subject);
     subs_.push_back(sub);
   };
-  for (const std::string& s : delta_subjects) add(s, &NatsConn::on_delta, idle_ms);
-  add(inbox_ + ".*", &NatsConn::on_reply, 0);
+  for (const std::string& s : delta_subjects) add(s, &NatsConn::on_delta);
+  add(inbox_ + ".*", &NatsConn::on_reply);
   // Make sure the server has the subscriptions before the first snapshot
   // request; when not connected yet they are sent on connect, before it.
   if (natsConnection_Status(nc_) == NATS_CONN_STATUS_CONNECTED) natsConnection_FlushTimeout(nc_, 2000);
@@ -163,12 +219,7 @@ int64_t NatsConn::pending() const {
 }
 
 void NatsConn::on_delta(natsConnection*, natsSubscription*, natsMsg* msg, void* closure) {
-  auto* self = static_cast<NatsConn*>(closure);
-  if (msg == nullptr) {
-    self->handler_.on_idle();  // SubscribeTimeout: no delta within idle_ms
-  } else {
-    self->handler_.on_message(msg, false);
-  }
+  static_cast<NatsConn*>(closure)->handler_.on_message(msg, false);
 }
 
 void NatsConn::on_reply(natsConnection*, natsSubscription*, natsMsg* msg, void* closure) {
@@ -177,11 +228,19 @@ void NatsConn::on_reply(natsConnection*, natsSubscription*, natsMsg* msg, void* 
 
 void NatsConn::on_disconnected(natsConnection* nc, void* closure) {
   if (natsConnection_IsClosed(nc)) return;  // our own close at shutdown
+  static_cast<NatsConn*>(closure)->note_error(nc);
   static_cast<NatsConn*>(closure)->handler_.on_event(NatsEvent::disconnected);
 }
 
 void NatsConn::on_reconnected(natsConnection*, void* closure) {
   static_cast<NatsConn*>(closure)->handler_.on_event(NatsEvent::reconnected);
+}
+
+void NatsConn::on_closed_cb(natsConnection* nc, void* closure) {
+  auto* self = static_cast<NatsConn*>(closure);
+  if (self->closing_.load()) return;  // our own close at shutdown
+  // `nc`, not nc_: this can run before natsConnection_Connect has returned it.
+  self->handler_.on_closed(self->closed_reason(nc));
 }
 
 void NatsConn::on_error(natsConnection*, natsSubscription*, natsStatus err, void* closure) {

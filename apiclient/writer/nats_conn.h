@@ -11,12 +11,14 @@
 // measured 10–40 µs of the latency budget on a busy 2-core box). Connection
 // events (disconnected, reconnected, slow consumer) arrive on other library
 // threads and are only queued; the delivery thread picks them up on its next
-// message or idle tick.
+// message, or the daemon's own timer does (daemon.h).
 #pragma once
 #include <nats/nats.h>
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -44,10 +46,12 @@ class NatsHandler {
   virtual ~NatsHandler() = default;
   // Delivery thread. Takes ownership of msg. `reply` = on our snapshot inbox.
   virtual void on_message(natsMsg* msg, bool reply) = 0;
-  // Delivery thread: no delta for the idle period (quiet market, or no connection).
-  virtual void on_idle() = 0;
   // Any library thread other than the delivery thread: must only record it.
   virtual void on_event(NatsEvent e) = 0;
+  // The library closed the connection for good (a refused login, at start or
+  // on a reconnect): no message will ever come again. `why` is the
+  // connection's last error. Any library thread; must only record it.
+  virtual void on_closed(const std::string& why) = 0;
 };
 
 class NatsConn {
@@ -60,11 +64,11 @@ class NatsConn {
   NatsConn(const NatsConn&) = delete;
   NatsConn& operator=(const NatsConn&) = delete;
 
-  // Subscribes to the delta subjects (idle callback after `idle_ms` without a
-  // message) and to this client's reply inbox `<inbox>.*`, then sends one
-  // "kick" message to `<inbox>.0` so the delivery thread starts the first sync
-  // at once. Throws on failure (start-up only).
-  void subscribe(const std::vector<std::string>& delta_subjects, int64_t idle_ms);
+  // Subscribes to the delta subjects and to this client's reply inbox
+  // `<inbox>.*`, then sends one "kick" message to `<inbox>.0` so the delivery
+  // thread starts the first sync at once. Throws on failure (start-up only;
+  // a connection the library already closed names its last error).
+  void subscribe(const std::vector<std::string>& delta_subjects);
   // Publishes a snapshot request with reply `<inbox>.<request_id>`. Safe when
   // disconnected (the library buffers it; the state machine's timeout covers loss).
   natsStatus request_snapshot(const std::string& subject, const std::string& payload, uint64_t request_id);
@@ -74,6 +78,10 @@ class NatsConn {
   int64_t dropped() const;
   // Messages waiting for the delivery thread, summed over subscriptions.
   int64_t pending() const;
+  // Called by the daemon's timer: while not connected, remembers why (the
+  // connection's last error, e.g. a refused login), for the message when the
+  // library gives up and closes the connection.
+  void watch();
   // Unsubscribes, closes, and waits for the library's threads to finish: no
   // handler call runs after this returns. Idempotent.
   void close();
@@ -85,6 +93,14 @@ class NatsConn {
   static void on_disconnected(natsConnection*, void* closure);
   static void on_reconnected(natsConnection*, void* closure);
   static void on_error(natsConnection*, natsSubscription*, natsStatus err, void* closure);
+  static void on_closed_cb(natsConnection*, void* closure);
+  // The connection's last error ("" if none), e.g. "nats: Authorization Violation".
+  static std::string last_error(natsConnection* nc);
+  void note_error(natsConnection* nc, bool log = true);
+  // Why the connection closed: what it last said, and the refusal noted before
+  // (the library replaces "Authorization Violation" with "No server available
+  // for connection" by the time it closes).
+  std::string closed_reason(natsConnection* nc);
 
   NatsConfig config_;
   NatsHandler& handler_;
@@ -92,6 +108,9 @@ class NatsConn {
   natsConnection* nc_ = nullptr;
   std::vector<natsSubscription*> subs_;
   std::string inbox_;
+  std::atomic<bool> closing_{false};  // our own close(): the closed callback is expected
+  std::mutex error_mu_;
+  std::string noted_error_;  // last error seen while not connected
 };
 
 }  // namespace tickfan::apiclient

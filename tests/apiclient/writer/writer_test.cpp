@@ -489,3 +489,90 @@ TEST_CASE("NATS configuration errors exit 1 with one line naming the problem, ne
   // The store was opened and released cleanly by the runs that got that far.
   CHECK_FALSE(store_state(dir.file("s.store")).writer_alive);
 }
+
+namespace {
+// A nats-server that requires user `u`, password `right`: on a free port of
+// its own choosing (-p -1, read back from its ports file), stopped by PID.
+struct AuthNatsServer {
+  TempDir dir;
+  ChildProcess proc;
+  std::string url;
+  AuthNatsServer() {
+    std::string exe = "/usr/sbin/nats-server";
+    if (::access(exe.c_str(), X_OK) != 0) exe = "/usr/bin/nats-server";
+    proc = ChildProcess({exe, "-a", "127.0.0.1", "-p", "-1", "--ports_file_dir", dir.path(), "--user", "u", "--pass",
+                         "right", "-l", dir.file("nats.log")});
+    const std::string marker = "nats://127.0.0.1:";
+    std::string ports = dir.file("nats-server_" + std::to_string(proc.pid()) + ".ports");
+    REQUIRE(wait_until([&] { return read_file(ports).find(marker) != std::string::npos; }, 10000));
+    std::string text = read_file(ports);
+    url = marker + std::to_string(std::atoi(text.c_str() + text.find(marker) + marker.size()));
+  }
+  ~AuthNatsServer() { proc.stop(SIGINT, 5000); }
+};
+}  // namespace
+
+TEST_CASE("a refused NATS login (wrong password, bad creds file) exits 1 naming it, within a bounded time") {
+  AuthNatsServer nats;
+  TempDir dir;
+  std::string log;
+  auto args = [&](std::vector<std::string> extra) {
+    std::vector<std::string> a = {"--store", dir.file("s.store"), "--capacity", "64", "--nats", nats.url,
+                                  "--heartbeat-ms", "50"};
+    a.insert(a.end(), extra.begin(), extra.end());
+    return a;
+  };
+  // Was: a writer left running forever with a closed connection, its heartbeat
+  // stopped, the store locked, and only "no NATS server reachable yet" logged.
+  for (int attempt = 0; attempt < 3; ++attempt) {  // the refusal races subscribe(): both paths
+    int64_t t0 = mono_ns();
+    int status = run_to_exit(dir, args({"--nats-user", "u", "--nats-password", "wrong"}), &log, 5000);
+    CHECK_MESSAGE(exited_with(status, 1), log);
+    CHECK_MESSAGE(log.find("Authorization Violation") != std::string::npos, log);
+    CHECK(mono_ns() - t0 < 5'000'000'000);
+    CHECK_FALSE(store_state(dir.file("s.store")).writer_alive);
+  }
+  write_file(dir.file("bad.creds"), "not a creds file\n");
+  int status = run_to_exit(dir, args({"--nats-creds", dir.file("bad.creds")}), &log, 5000);
+  CHECK_MESSAGE(exited_with(status, 1), log);
+  CHECK_MESSAGE(log.find("NATS credentials file " + dir.file("bad.creds") + ": not a .creds file") !=
+                    std::string::npos,
+                log);
+  // The right password works against the same server.
+  Apiclient a(dir, nats.url, "good", {"--nats-user", "u", "--nats-password", "right"});
+  CHECK(wait_until([&] { return read_file(a.log).find("resync reason=start") != std::string::npos; }, 3000));
+  CHECK(a.proc.wait(500) == -1);  // still running
+  CHECK_MESSAGE(read_file(a.log).find("Authorization") == std::string::npos, read_file(a.log));
+}
+
+TEST_CASE("a restart never shows the previous run's `live`; the heartbeat advances while NATS is unreachable") {
+  NatsServer nats;
+  TempDir dir;
+  TestPublisher pub(nats.url());
+  pub.publish(market(20, 0));
+  {
+    Apiclient first(dir, nats.url());
+    REQUIRE(wait_live(dir));
+    int status = 0;
+    stop_and_summary(first, &status);
+    REQUIRE(exited_with(status, 0));
+  }
+  const std::string path = dir.file("quotes.store");
+  REQUIRE(store_state(path).sync_state == shm::SyncState::live);  // what the first run left
+  nats.stop();
+  // Restarted with NATS unreachable: from the moment the new writer holds
+  // the store, the header must not say live (was: live until the first
+  // snapshot timed out).
+  Apiclient a(dir, nats.url(), "apiclient2");
+  REQUIRE(wait_until([&] { return store_state(path).writer_alive; }, 5000));
+  bool saw_live = false;
+  int64_t hb0 = store_state(path).heartbeat_ns;
+  int64_t until = mono_ns() + 800'000'000;
+  while (mono_ns() < until) {
+    if (store_state(path).sync_state == shm::SyncState::live) saw_live = true;
+    usleep(2000);
+  }
+  CHECK_FALSE(saw_live);
+  CHECK(store_state(path).heartbeat_ns > hb0 + 300'000'000);  // --heartbeat-ms 50, no NATS
+  CHECK(a.proc.running());
+}
