@@ -124,6 +124,15 @@ void route(Worker& w, const Request& req, Reply& rep, Buffer& out) {
     return;
   }
   std::string_view p = req.path;
+  if (p == "*" && req.method == HTTP_OPTIONS) {
+    // "OPTIONS *" asks about the server as a whole (RFC 9110 §9.3.7, the
+    // asterisk-form of RFC 9112 §3.2.4): 204 with the methods we allow.
+    // Any other method on "*" stays 404.
+    rep.endpoint = Endpoint::other;
+    rep.status = 204;
+    rep.allow = kAllow;
+    return;
+  }
   Endpoint e = Endpoint::other;
   std::string_view symbol;
   if (p == "/v1/quotes") {

@@ -20,7 +20,7 @@
 //    §5.1), which llhttp lets through;
 //  - the status is one route() documents (200, 204, 304, 400, 404, 405, 503),
 //    and it is the one the API's contract gives for the request: 204 exactly
-//    for OPTIONS on a known path, 405 (with Allow) exactly for other methods
+//    for OPTIONS on a known path or "*", 405 (with Allow) exactly for other methods
 //    than GET/HEAD/OPTIONS on a known path, 304 only for a data endpoint asked
 //    with If-None-Match, 503 for data without a store (and only then, or from
 //    /readyz), and for /v1/quotes, /v1/quotes/{s} and /v1/rank the 200 / 400
@@ -761,11 +761,13 @@ void check_reply(const Ctx& c) {
   bool known = e != Endpoint::other;
   bool get = req.method == HTTP_GET || req.method == HTTP_HEAD;
   c.expect(s == 200 || s == 204 || s == 304 || s == 400 || s == 404 || s == 405 || s == 503, "undocumented status");
-  c.expect((s == 204) == (known && req.method == HTTP_OPTIONS), "204 is for OPTIONS on a known path, and only");
+  bool options_star = req.method == HTTP_OPTIONS && req.path == "*";  // RFC 9110 §9.3.7
+  c.expect((s == 204) == ((known || options_star) && req.method == HTTP_OPTIONS),
+           "204 is for OPTIONS on a known path or *, and only");
   c.expect((s == 405) == (known && !get && req.method != HTTP_OPTIONS),
            "405 is for other methods on a known path, and only");
   if (s == 405 || s == 204) c.expect(rep.allow && std::strcmp(rep.allow, "GET, HEAD, OPTIONS") == 0, "wrong Allow");
-  if (!known) c.expect(s == 404, "unknown path not 404");
+  if (!known && !options_star) c.expect(s == 404, "unknown path not 404");
   if (s == 304) c.expect(is_data(e) && !req.if_none_match.empty() && rep.etag[0], "304 without If-None-Match or ETag");
   if (s == 204 || s == 304) c.expect(c.body.empty() && !rep.ext_body, "204/304 with a body");
   if (known && get) {

@@ -261,6 +261,18 @@ TEST_CASE("with a list of CORS origins every cacheable response has Vary: Origin
   CHECK(http_get(none.port, "/v1/quotes/sh600000").header("Vary") == "Accept-Encoding");
 }
 
+TEST_CASE("OPTIONS * (the server as a whole) is 204 with Allow (RFC 9110 §9.3.7)") {
+  HttpFixture f;
+  RawConn c(f.port);
+  REQUIRE(c.send("OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\nGET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"));
+  auto r = c.read();
+  CHECK(r.status == 204);
+  CHECK(r.header("Allow") == "GET, HEAD, OPTIONS");
+  CHECK(r.body.empty());
+  CHECK(c.read().status == 200);  // the connection stays usable
+  CHECK(http_get(f.port, "/nope", {}, "OPTIONS").status == 404);
+}
+
 TEST_CASE("HEAD has the GET headers and no body, and the connection stays usable") {
   HttpFixture f;
   RawConn c(f.port);
