@@ -281,6 +281,8 @@ void Daemon::request_snapshot(uint64_t request_id) {
            snapshot_payload_.empty() ? "all" : snapshot_payload_.c_str(), natsStatus_GetText(s));
 }
 
+bool Daemon::connected() const { return nats_ && nats_->connected(); }
+
 void Daemon::state_changed(SyncState state, uint64_t gaps, uint64_t resyncs) {
   applier_.set_state(state, gaps, resyncs);
   state_.store(static_cast<int>(state), std::memory_order_relaxed);

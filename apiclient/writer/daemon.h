@@ -45,6 +45,7 @@ class Daemon final : public SyncSink, public NatsHandler {
   void apply(const wire::QuoteBatch& batch, bool delta) override;
   void request_snapshot(uint64_t request_id) override;
   void state_changed(SyncState state, uint64_t gaps, uint64_t resyncs) override;
+  bool connected() const override;
   // NatsHandler
   void on_message(natsMsg* msg, bool reply) override;
   void on_event(NatsEvent e) override;

@@ -69,9 +69,11 @@ class NatsConn {
   // thread starts the first sync at once. Throws on failure (start-up only;
   // a connection the library already closed names its last error).
   void subscribe(const std::vector<std::string>& delta_subjects);
-  // Publishes a snapshot request with reply `<inbox>.<request_id>`. Safe when
-  // disconnected (the library buffers it; the state machine's timeout covers loss).
+  // Publishes a snapshot request with reply `<inbox>.<request_id>`. The
+  // state machine sends none while !connected() (the library would buffer it).
   natsStatus request_snapshot(const std::string& subject, const std::string& payload, uint64_t request_id);
+  // True while the connection is up (natsConnection_Status == CONNECTED).
+  bool connected() const { return nc_ && natsConnection_Status(nc_) == NATS_CONN_STATUS_CONNECTED; }
   // Parses the request id from a reply subject (0 = the kick or not ours).
   uint64_t request_id_of(const char* subject) const;
   // Messages the library dropped for slow consumption, summed over subscriptions.

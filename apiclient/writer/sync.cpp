@@ -65,6 +65,16 @@ void SyncMachine::send_request(int64_t now_ns) {
   // Everything buffered so far was published before this request reaches the
   // apiserver, so the snapshot's marks cover it: drop it.
   buffer_.clear();
+  if (!sink_.connected()) {
+    // Every request (and retry) sent while disconnected used to wait in the
+    // NATS reconnect buffer and be answered on connect: 26 full snapshots for
+    // one client after an 8 s outage. The (re)connect starts a resync itself.
+    in_flight_ = false;
+    retry_at_ns_ = 0;
+    LOG_INFO("sync", "snapshot request deferred: not connected to NATS; the connect resyncs");
+    if (state_ != SyncState::stale) set_state(SyncState::stale);
+    return;
+  }
   ++request_id_;
   in_flight_ = true;
   parts_seen_ = 0;

@@ -63,6 +63,10 @@ class SyncSink {
   virtual void request_snapshot(uint64_t request_id) = 0;
   // The state or its counters changed (write them into the store header).
   virtual void state_changed(SyncState state, uint64_t gaps, uint64_t resyncs) = 0;
+  // Whether a request sent now would leave at once. When not, the machine
+  // sends none (a request would wait in the transport's reconnect buffer and
+  // be answered late, once per retry) and waits for on_reconnected.
+  virtual bool connected() const { return true; }
 };
 
 struct SyncOptions {

@@ -69,6 +69,8 @@ struct Recorder : SyncSink {
     }
   }
   void request_snapshot(uint64_t id) override { requests.push_back(id); }
+  bool is_connected = true;
+  bool connected() const override { return is_connected; }
   void state_changed(SyncState s, uint64_t g, uint64_t r) override {
     state = s;
     gaps = g;
@@ -314,4 +316,34 @@ TEST_CASE("a reply completing after a disconnect leaves the machine stale, not l
   CHECK(r.requests.size() == 2);
   answer(m, r, 7, {{"q.sh.0", 12}});
   CHECK(r.state == SyncState::live);
+}
+
+TEST_CASE("no request is sent while disconnected (it would pile up in the reconnect buffer); the connect resyncs") {
+  Recorder r;
+  SyncOptions o;
+  o.snapshot_timeout_ns = 100 * kMs;
+  o.retry_min_ns = 50 * kMs;
+  o.retry_max_ns = 200 * kMs;
+  SyncMachine m(r, o);
+  r.is_connected = false;
+  m.start(0);
+  CHECK(r.requests.empty());
+  CHECK(r.state == SyncState::stale);
+  for (int64_t t = 0; t <= 8000; t += 10) m.on_tick(t * kMs);  // 8 s without a connection
+  CHECK(r.requests.empty());                                   // was: one per retry, all answered on connect
+  CHECK(m.counters().snapshot_failures == 0);
+  r.is_connected = true;
+  m.on_reconnected(8001 * kMs);
+  CHECK(r.requests.size() == 1);
+  answer(m, r, 7, {{"q.sh.0", 3}}, 1, 8002 * kMs);
+  CHECK(r.state == SyncState::live);
+  // Live, then the connection drops and a gap-triggered resync comes while it is down.
+  r.is_connected = false;
+  m.on_disconnected(8100 * kMs);
+  m.on_messages_lost(8101 * kMs);
+  CHECK(r.requests.size() == 1);
+  CHECK(r.state == SyncState::stale);
+  r.is_connected = true;
+  m.on_reconnected(8200 * kMs);
+  CHECK(r.requests.size() == 2);
 }

@@ -576,3 +576,22 @@ TEST_CASE("a restart never shows the previous run's `live`; the heartbeat advanc
   CHECK(store_state(path).heartbeat_ns > hb0 + 300'000'000);  // --heartbeat-ms 50, no NATS
   CHECK(a.proc.running());
 }
+
+TEST_CASE("snapshot requests do not pile up while NATS is unreachable: at most 2 served after the outage") {
+  NatsServer nats;
+  nats.stop();
+  TempDir dir;
+  // A slow reconnect (1 s, no jitter) lets the publisher subscribe before the
+  // apiclient reconnects and flushes whatever it buffered meanwhile.
+  Apiclient a(dir, nats.url(), "apiclient", {"--nats-reconnect-wait-ms", "1000", "--nats-reconnect-jitter-ms", "0"});
+  REQUIRE(wait_until([&] { return store_state(dir.file("quotes.store")).writer_alive; }, 5000));
+  usleep(2'500'000);  // NATS down: the old client sent (buffered) a request per retry, ~6 here
+  nats.start();
+  TestPublisher pub(nats.url());
+  pub.set_state(market(50, 0));
+  CHECK(wait_live(dir));
+  usleep(300'000);  // anything still buffered would arrive by now
+  CHECK_MESSAGE(pub.snapshot_requests() <= 2, pub.snapshot_requests());
+  CHECK(pub.snapshot_requests() >= 1);
+  check_store_matches(dir, pub);
+}
