@@ -616,7 +616,7 @@ TEST_CASE("a live writer stalled inside an update does not block readers: they s
   int64_t t0 = tickfan::mono_ns();
   REQUIRE(r->read_quote(slot, &q, &version) == Status::ok);
   int64_t took_ms = (tickfan::mono_ns() - t0) / 1000000;
-  CHECK(took_ms < 50);  // was a 250 ms wait, then `busy`
+  CHECK(took_ms < 200);  // was a 250 ms wait, then `busy` (margin for a preempted test thread)
   CHECK(q.last() == 95000);
   CHECK(version == 1);  // the version before the update in progress
   CHECK(r->stats().undo_reads == 1);
