@@ -53,7 +53,8 @@ void RankCache::refresh(const shm::StoreReader& r, uint64_t commit, int64_t comm
     json_.append(buf, len);
     entries_.push_back(e);
   }
-  for (auto& row : built_) std::fill(std::begin(row), std::end(row), false);
+  for (auto& dir : built_)
+    for (auto& row : dir) std::fill(std::begin(row), std::end(row), false);
   commit_ = commit;
   commit_ns_ = commit_ns;
   taken_ns_ = mono;
@@ -61,11 +62,26 @@ void RankCache::refresh(const shm::StoreReader& r, uint64_t commit, int64_t comm
   if (recomputes) recomputes->inc();
 }
 
-const std::vector<uint32_t>& RankCache::order(RankKey k, int market) {
+const std::vector<uint32_t>& RankCache::order(RankKey k, int market, bool asc) {
   int ki = static_cast<int>(k);
   if (market < 0 || market >= kRankMarkets) market = 0;
-  std::vector<uint32_t>& v = orders_[ki][market];
-  if (built_[ki][market]) return v;
+  std::vector<uint32_t>& v = orders_[asc][ki][market];
+  if (built_[asc][ki][market]) return v;
+  if (asc) {
+    // Ascending from the descending order in O(n): reversed, then each run
+    // of equal keys reversed back, so ties keep slot order here too (plain
+    // reversal listed them in reverse slot order, against docs/http.md).
+    const std::vector<uint32_t>& desc = order(k, market, false);
+    v.assign(desc.rbegin(), desc.rend());
+    for (size_t i = 0; i < v.size();) {
+      size_t j = i + 1;
+      while (j < v.size() && entries_[v[j]].key[ki] == entries_[v[i]].key[ki]) ++j;
+      std::reverse(v.begin() + static_cast<std::ptrdiff_t>(i), v.begin() + static_cast<std::ptrdiff_t>(j));
+      i = j;
+    }
+    built_[asc][ki][market] = true;
+    return v;
+  }
   v.clear();
   for (uint32_t i = 0; i < entries_.size(); ++i) {
     if (market == 0 || entries_[i].market == market) v.push_back(i);
@@ -74,7 +90,7 @@ const std::vector<uint32_t>& RankCache::order(RankKey k, int market) {
   // between identical snapshots.
   std::stable_sort(v.begin(), v.end(),
                    [&](uint32_t a, uint32_t b) { return entries_[a].key[ki] > entries_[b].key[ki]; });
-  built_[ki][market] = true;
+  built_[asc][ki][market] = true;
   return v;
 }
 

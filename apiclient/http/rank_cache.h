@@ -33,9 +33,10 @@ class RankCache {
   // and at least interval_ms passed since the last one (or none exists yet).
   void refresh(const shm::StoreReader& r, uint64_t commit, int64_t commit_ns, int64_t mono_ns, uint32_t interval_ms,
                Counter* recomputes);
-  // Entry indexes sorted by `k` descending (ties: symbol order of the store
-  // slots); market 0 is the whole store.
-  const std::vector<uint32_t>& order(RankKey k, int market);
+  // Entry indexes sorted by `k`, descending or ascending; ties keep the
+  // order of the store slots in both directions (docs/http.md); market 0 is
+  // the whole store.
+  const std::vector<uint32_t>& order(RankKey k, int market, bool asc = false);
   std::string_view json(uint32_t idx) const {
     const Entry& e = entries_[idx];
     return std::string_view(json_.data() + e.json_off, e.json_len);
@@ -55,8 +56,8 @@ class RankCache {
   };
   std::vector<Entry> entries_;
   std::string json_;
-  std::vector<uint32_t> orders_[static_cast<int>(RankKey::count)][kRankMarkets];
-  bool built_[static_cast<int>(RankKey::count)][kRankMarkets] = {};
+  std::vector<uint32_t> orders_[2][static_cast<int>(RankKey::count)][kRankMarkets];  // [asc]
+  bool built_[2][static_cast<int>(RankKey::count)][kRankMarkets] = {};
   uint64_t commit_ = 0;
   int64_t commit_ns_ = 0;
   int64_t taken_ns_ = 0;

@@ -59,7 +59,7 @@ void handle_rank(Worker& w, const Request& req, Reply& rep, Buffer& out) {
   // The representation depends only on the snapshot and the query, so the
   // snapshot's commit is a valid validator (RFC 9110 §8.8.3).
   if (!begin_data_body(req, rep, out)) return;
-  const std::vector<uint32_t>& order = w.rank.order(key, market);
+  const std::vector<uint32_t>& order = w.rank.order(key, market, asc);
   out.append("\"by\":\"");
   out.append(rank_key_name(key));
   out.append(asc ? "\",\"order\":\"asc\",\"market\":" : "\",\"order\":\"desc\",\"market\":");
@@ -77,7 +77,7 @@ void handle_rank(Worker& w, const Request& req, Reply& rep, Buffer& out) {
   out.append(",\"data\":[");
   size_t n = order.size();
   for (uint64_t i = offset; i < offset + limit && i < n; ++i) {
-    uint32_t idx = asc ? order[n - 1 - i] : order[i];
+    uint32_t idx = order[i];
     if (i != offset) out.push(',');
     out.append(w.rank.json(idx));
   }

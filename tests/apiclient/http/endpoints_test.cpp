@@ -132,6 +132,27 @@ TEST_CASE("rank orders by the requested key and direction, filters by market and
   CHECK(http_get(f.port, "/v1/rank?market=xx").status == 400);
 }
 
+TEST_CASE("rank ties keep store-slot order in both directions") {
+  HttpFixture f;
+  // Symbols 10..39 all have the same amplitude (high 10.5, low 10.1), the
+  // lowest of all: ascending starts with them, in slot (insertion) order.
+  auto asc = http_get(f.port, "/v1/rank?by=amplitude&order=asc&limit=3");
+  REQUIRE(asc.status == 200);
+  size_t a = asc.body.find(HttpFixture::symbol(10)), b = asc.body.find(HttpFixture::symbol(11)),
+         c = asc.body.find(HttpFixture::symbol(12));
+  CHECK(a < b);
+  CHECK(b < c);
+  CHECK(c != std::string::npos);
+  // Descending ends with the same tie, also in slot order.
+  auto desc = http_get(f.port, "/v1/rank?by=amplitude&order=desc&limit=3&offset=37");
+  REQUIRE(desc.status == 200);
+  size_t x = desc.body.find(HttpFixture::symbol(37)), y = desc.body.find(HttpFixture::symbol(38)),
+         z = desc.body.find(HttpFixture::symbol(39));
+  CHECK(x < y);
+  CHECK(y < z);
+  CHECK(z != std::string::npos);
+}
+
 TEST_CASE("rank reflects a new commit after the rank interval") {
   HttpFixture f({"--rank-interval-ms", "50"});
   CHECK(http_get(f.port, "/v1/rank?by=volume&limit=1").body.find(HttpFixture::symbol(39)) != std::string::npos);
