@@ -131,6 +131,11 @@ void Daemon::on_message(natsMsg* msg, bool reply) {
   uint64_t request_id = reply ? nats_->request_id_of(natsMsg_GetSubject(msg)) : 0;
   if (reply && request_id == 0) {
     natsMsg_Destroy(msg);  // the kick
+  } else if (reply && natsMsg_IsNoResponders(msg)) {
+    // The server's 503 status (empty payload): nobody serves snapshots. A
+    // failed attempt, not a corrupt payload.
+    natsMsg_Destroy(msg);
+    sync_.on_no_responders(request_id, now);
   } else {
     Inbound in;
     if (verify(msg, reply, &in)) {

@@ -108,6 +108,11 @@ void SyncMachine::on_tick(int64_t now_ns) {
   }
 }
 
+void SyncMachine::on_no_responders(uint64_t request_id, int64_t now_ns) {
+  if (!in_flight_ || request_id != request_id_) return;  // an abandoned request's
+  fail_snapshot("no responders (no apiserver subscribed to the snapshot subject)", now_ns);
+}
+
 void SyncMachine::on_disconnected(int64_t now_ns) {
   (void)now_ns;
   disconnected_ = true;

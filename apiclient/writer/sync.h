@@ -108,6 +108,9 @@ class SyncMachine {
   // A verified batch on the reply inbox, tagged with the request id its
   // subject carried.
   void on_reply(Inbound&& m, uint64_t request_id, int64_t now_ns);
+  // The transport says nobody subscribes to the snapshot subject (NATS "no
+  // responders", a 503 status message on the reply inbox): that request failed.
+  void on_no_responders(uint64_t request_id, int64_t now_ns);
   // Connection lost: no deltas will come; readers should know the data is aging.
   void on_disconnected(int64_t now_ns);
   // Connection (re)established: whatever was published meanwhile is unknown.

@@ -347,3 +347,25 @@ TEST_CASE("no request is sent while disconnected (it would pile up in the reconn
   m.on_reconnected(8200 * kMs);
   CHECK(r.requests.size() == 2);
 }
+
+TEST_CASE("a no-responders answer fails the attempt at once and retries with backoff; a stale one is ignored") {
+  Recorder r;
+  SyncOptions o;
+  o.snapshot_timeout_ns = 10'000 * kMs;
+  o.retry_min_ns = 50 * kMs;
+  o.retry_max_ns = 200 * kMs;
+  SyncMachine m(r, o);
+  m.start(0);
+  REQUIRE(r.requests.size() == 1);
+  m.on_no_responders(r.requests.back() + 1, 1 * kMs);  // not the current request
+  CHECK(m.counters().snapshot_failures == 0);
+  m.on_no_responders(r.requests.back(), 1 * kMs);
+  CHECK(m.counters().snapshot_failures == 1);
+  CHECK(r.state == SyncState::stale);
+  m.on_tick(40 * kMs);
+  CHECK(r.requests.size() == 1);  // backing off, long before the 10 s timeout
+  m.on_tick(70 * kMs);
+  CHECK(r.requests.size() == 2);
+  answer(m, r, 7, {{"q.sh.0", 3}}, 1, 80 * kMs);
+  CHECK(r.state == SyncState::live);
+}

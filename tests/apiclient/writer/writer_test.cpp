@@ -595,3 +595,27 @@ TEST_CASE("snapshot requests do not pile up while NATS is unreachable: at most 2
   CHECK(pub.snapshot_requests() >= 1);
   check_store_matches(dir, pub);
 }
+
+TEST_CASE("no responders (nobody serves snapshots) is a snapshot failure, not a rejected payload") {
+  NatsServer nats;  // up, but nothing subscribes to the snapshot subject
+  TempDir dir;
+  Apiclient a(dir, nats.url(), "apiclient", {"--metrics-port", "-1"});
+  REQUIRE(wait_state(dir.file("quotes.store"), shm::SyncState::stale, 3000));
+  std::string metrics;
+  auto value = [&](const std::string& series) {
+    size_t at = metrics.find("\n" + series + " ");  // the sample line, not # HELP
+    return at == std::string::npos ? -1.0 : std::atof(metrics.c_str() + at + series.size() + 2);
+  };
+  // With a 500 ms timeout and 50-400 ms backoff, 3 failures in 1.2 s need
+  // the immediate no-responders path.
+  CHECK(wait_until(
+      [&] {
+        metrics = scrape_metrics(a.log);
+        return value("tickfan_apiclient_snapshot_failures_total") >= 3;
+      },
+      1200));
+  CHECK_MESSAGE(value("tickfan_apiclient_rejected_total{reason=\"too_small\"}") == 0, metrics);
+  std::string log = read_file(a.log);
+  CHECK(log.find("snapshot failed: no responders") != std::string::npos);
+  CHECK(log.find("rejected payload") == std::string::npos);
+}
