@@ -680,7 +680,15 @@ void check_rank(const Ctx& c, const Json* doc) {
     *out = n;
     return true;
   };
-  for (const Param& p : params_of(c.req.query)) {
+  std::string decoded;
+  for (Param p : params_of(c.req.query)) {
+    bool ours = p.key == "by" || p.key == "order" || p.key == "limit" || p.key == "offset" || p.key == "market";
+    if (!ours) continue;
+    if (!unescape(p.value, &decoded)) {  // values are percent-decoded (docs/http.md)
+      ok = false;
+      continue;
+    }
+    p.value = decoded;
     if (p.key == "by") {
       auto k = std::find_if(std::begin(kKeys), std::end(kKeys), [&](auto& kv) { return p.value == kv.first; });
       if (k == std::end(kKeys))

@@ -17,19 +17,28 @@ void handle_rank(Worker& w, const Request& req, Reply& rep, Buffer& out) {
   bool asc = false;
   uint64_t limit = 20, offset = 0;
   int market = 0;
-  std::string_view market_name;
+  const char* market_name = nullptr;
   std::string_view q = req.query;
   QueryParam p;
   // Each parameter at most once: a repeated one is 400 naming it, never
   // "the last one wins" (docs/http.md).
   static constexpr std::string_view kParams[] = {"by", "order", "limit", "offset", "market"};
   unsigned seen = 0;
+  std::string decoded;
   while (next_param(&q, &p)) {
+    bool ours = false;
     for (unsigned i = 0; i < std::size(kParams); ++i) {
       if (p.key != kParams[i]) continue;
       if (seen & (1u << i)) return error_reply(rep, out, start, 400, "repeated query parameter: ", p.key);
       seen |= 1u << i;
+      ours = true;
     }
+    if (!ours) continue;
+    // Values are percent-decoded like symbols (RFC 3986 §2.1: "change%5Fpct"
+    // is "change_pct").
+    if (!percent_decode(p.value, &decoded))
+      return error_reply(rep, out, start, 400, "malformed percent-escape in ", p.key);
+    p.value = decoded;
     if (p.key == "by") {
       if (!rank_key_from_name(p.value, &key))
         return error_reply(rep, out, start, 400, "by must be change_pct|volume|turnover|price|amplitude, not ",
@@ -50,7 +59,7 @@ void handle_rank(Worker& w, const Request& req, Reply& rep, Buffer& out) {
       if (m == Market::Unknown)
         return error_reply(rep, out, start, 400, "market must be sh|sz|bj|hk|us, not ", p.value);
       market = static_cast<int>(m);
-      market_name = p.value;
+      market_name = market_code(m);
     }
   }
   w.rank.refresh(*w.reader, w.state.commit_count, w.state.commit_ns, mono_ns(), w.opts.rank_interval_ms,

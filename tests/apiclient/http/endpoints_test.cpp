@@ -127,6 +127,11 @@ TEST_CASE("rank orders by the requested key and direction, filters by market and
   CHECK(asc.body.find(HttpFixture::symbol(2)) < asc.body.find(HttpFixture::symbol(4)));
   CHECK(asc.body.find(HttpFixture::symbol(0)) == std::string::npos);
   CHECK(asc.body.find("\"market\":\"sh\"") != std::string::npos);
+  // Values are percent-decoded like symbols.
+  auto enc = http_get(f.port, "/v1/rank?by=change%5Fpct&order=%61sc&limit=%32&market=%73h");
+  REQUIRE(enc.status == 200);
+  CHECK(enc.body.find("\"by\":\"change_pct\",\"order\":\"asc\",\"market\":\"sh\"") != std::string::npos);
+  CHECK(http_get(f.port, "/v1/rank?by=%zz").status == 400);
   CHECK(http_get(f.port, "/v1/rank?by=nonsense").status == 400);
   CHECK(http_get(f.port, "/v1/rank?limit=0").status == 400);
   CHECK(http_get(f.port, "/v1/rank?market=xx").status == 400);
