@@ -1,7 +1,11 @@
 // response.cpp — see response.h. Header decisions, with their RFC sections:
 //  - Date on every response: RFC 9110 §6.6.1 (an origin server with a clock MUST).
 //  - Content-Length always (also on HEAD, the GET length: RFC 9110 §8.6, §9.3.2);
-//    never on 304 bodies, which have none (RFC 9110 §15.4.5).
+//    never on 304 bodies, which have none (RFC 9110 §15.4.5). With gzip the
+//    length is that of a GET at the same moment: age_ms's digits change the
+//    compressed size by a byte or two over time (a different representation
+//    at another instant, hence the weak ETag), accepted and documented in
+//    docs/http.md rather than padding the compressed stream.
 //  - ETag is weak (W/): bodies carry age_ms, which changes with time at the
 //    same commit, so two responses are semantically equivalent, not byte
 //    identical (RFC 9110 §8.8.1, §8.8.3).
