@@ -8,6 +8,8 @@
 #include <cstring>
 #include <random>
 
+#include "gzip.h"
+
 namespace tickfan::http {
 
 namespace {
@@ -68,6 +70,60 @@ std::shared_ptr<const CachedBody> BodyCache::find(std::string_view key, uint64_t
   if (it == map_.end() || it->second.commit != commit || it->second.commit_ns != commit_ns) return nullptr;
   lru_.splice(lru_.begin(), lru_, it->second.lru);
   return it->second.body;
+}
+
+namespace {
+// A memfd holding exactly [p, p+n), or null.
+std::shared_ptr<CachedBody> make_body(const char* p, size_t n) {
+  auto b = std::make_shared<CachedBody>();
+  b->fd = memfd_create("tickfan-body", MFD_CLOEXEC);
+  if (b->fd < 0) return nullptr;
+  size_t done = 0;
+  while (done < n) {
+    ssize_t w = write(b->fd, p + done, n - done);
+    if (w <= 0) {
+      if (w < 0 && errno == EINTR) continue;
+      return nullptr;
+    }
+    done += static_cast<size_t>(w);
+  }
+  b->size = n;
+  return b;
+}
+size_t pages(size_t n) { return (n + 4095) / 4096 * 4096; }
+}  // namespace
+
+std::shared_ptr<const CachedBody> BodyCache::deflated(std::string_view key,
+                                                      const std::shared_ptr<const CachedBody>& body,
+                                                      const char* plain, Gzip& gz, std::string* scratch) {
+  if (body->deflate_tried) return body->deflated;
+  body->deflate_tried = true;
+  std::string copy;
+  if (!plain) {
+    copy.resize(body->size);
+    if (!body->read_all(copy.data())) return nullptr;
+    plain = copy.data();
+  }
+  ++compressions_;
+  if (!gz.deflate(plain, body->size, scratch)) return nullptr;
+  auto d = make_body(scratch->data(), scratch->size());
+  if (!d) return nullptr;
+  body->crc = Gzip::crc32(0, plain, body->size);
+  body->deflated = d;
+  // Charge it to the entry, if the entry is still cached.
+  auto it = map_.find(key);
+  if (it != map_.end() && it->second.body == body) {
+    size_t cost = pages(d->size);
+    it->second.cost += cost;
+    bytes_ += cost;
+    while (bytes_ > max_bytes_ && !lru_.empty()) {
+      auto old = map_.find(lru_.back());
+      bytes_ -= old->second.cost;
+      map_.erase(old);
+      lru_.pop_back();
+    }
+  }
+  return d;
 }
 
 bool BodyCache::insert(std::string_view key, uint64_t commit, int64_t commit_ns, std::string_view body) {

@@ -37,7 +37,14 @@ struct CachedBody {
   ~CachedBody();
   // Copies the bytes into `out` (for gzip, which needs them in memory).
   bool read_all(char* out) const;
+  // gzip companion, made on first use (BodyCache::deflated): the body as a
+  // raw deflate stream in a memfd of its own, and the body's CRC-32.
+  mutable std::shared_ptr<const CachedBody> deflated;
+  mutable uint32_t crc = 0;
+  mutable bool deflate_tried = false;  // tried: `deflated` null means it did not shrink
 };
+
+class Gzip;
 
 class BodyCache {
  public:
@@ -48,6 +55,15 @@ class BodyCache {
   std::shared_ptr<const CachedBody> find(std::string_view key, uint64_t commit, int64_t commit_ns);
   // Stores a copy of `body`; false (nothing cached) if no memfd could be made.
   bool insert(std::string_view key, uint64_t commit, int64_t commit_ns, std::string_view body);
+  // The raw-deflate companion of `body`, an entry cached under `key`:
+  // compressed on first use and kept with the entry (charged to it and
+  // evicted with it), so later gzip responses of the same list at the same
+  // commit, HEAD included, are not compressed again. `plain`: the body's
+  // bytes if the caller has them in memory (else read from its memfd).
+  // Null if compressing does not shrink the body or fails.
+  std::shared_ptr<const CachedBody> deflated(std::string_view key, const std::shared_ptr<const CachedBody>& body,
+                                             const char* plain, Gzip& gz, std::string* scratch);
+  uint64_t compressions() const { return compressions_; }
   size_t bytes() const { return bytes_; }
   size_t entries() const { return map_.size(); }
 
@@ -61,6 +77,7 @@ class BodyCache {
   };
   size_t max_bytes_;
   size_t bytes_ = 0;
+  uint64_t compressions_ = 0;
   // Keys are whole query strings (4.6 KB for 500 symbols), hashed on every
   // list request: std::hash (murmur, one 8-byte word at a time) was 1.5-2 %
   // of a worker's CPU in perf. Four independent multiply-xorshift lanes of

@@ -312,18 +312,54 @@ void respond(Conn* c, const Request& req, Reply& rep, bool keep_alive, bool http
   size_t body_start = out.size();
   route(w, req, rep, out);
   size_t body_len = out.size() - body_start;
-  if (rep.ext_body && req.accepts_gzip && rep.compressible && rep.status == 200) {
-    // Compressing needs the whole body in memory.
-    char* dst = out.tail(rep.ext_body->size);
-    bool ok = rep.ext_body->read_all(dst);
-    if (ok) out.commit(rep.ext_body->size);
-    rep.ext_body.reset();
-    if (!ok) error_reply(rep, out, body_start, 500, "cached body unreadable");
-    body_len = out.size() - body_start;
+  bool want_gz = rep.compressible && req.accepts_gzip && rep.status == 200;
+  bool gz = false;
+  char trailer[8];
+  size_t trailer_len = 0;
+  if (want_gz && w.bodies.enabled()) {
+    // A list body whose tail is in the body cache: its compressed form is
+    // cached beside it (made on first use), and the response is the gzip
+    // header, a stored block with the per-response prefix ({"age_ms":…),
+    // the cached deflate stream (sendfile) and the trailer. A HEAD or a
+    // repeated GET at the same commit compresses nothing.
+    std::shared_ptr<const CachedBody> entry = rep.ext_body;
+    const char* plain = nullptr;  // the tail in memory, if just rendered
+    if (!entry && rep.endpoint == Endpoint::quotes) {
+      entry = w.bodies.find(req.query, w.state.commit_count, w.state.commit_ns);
+      if (entry && entry->size <= body_len) plain = out.data() + body_start + body_len - entry->size;
+      if (!plain) entry.reset();
+    }
+    size_t prefix_len = plain ? body_len - entry->size : body_len;
+    if (entry && prefix_len + entry->size >= s->opts.gzip_min_bytes && prefix_len <= 65535) {
+      uint64_t before = w.bodies.compressions();
+      std::shared_ptr<const CachedBody> d = w.bodies.deflated(req.query, entry, plain, w.gzip, &w.gz);
+      if (w.bodies.compressions() != before) w.metrics.gzip_compressions->inc();
+      if (d) {
+        out.resize(body_start + prefix_len);
+        out.tail(Gzip::kHeadLen);
+        char* b = out.data() + body_start;
+        std::memmove(b + Gzip::kHeadLen, b, prefix_len);
+        Gzip::head(b, prefix_len);
+        out.resize(body_start + Gzip::kHeadLen + prefix_len);
+        uint32_t crc = Gzip::crc32_combine(Gzip::crc32(0, b + Gzip::kHeadLen, prefix_len), entry->crc, entry->size);
+        auto isize = static_cast<uint32_t>(prefix_len + entry->size);
+        for (int i = 0; i < 4; ++i) {
+          trailer[i] = static_cast<char>(crc >> (8 * i));
+          trailer[4 + i] = static_cast<char>(isize >> (8 * i));
+        }
+        trailer_len = sizeof trailer;
+        body_len = Gzip::kHeadLen + prefix_len;
+        rep.ext_body = std::move(d);
+        gz = true;
+        w.metrics.gzip_responses->inc();
+      }
+    }
   }
   size_t ext_len = rep.ext_body ? rep.ext_body->size : 0;
-  bool gz = false;
-  if (rep.compressible && req.accepts_gzip && rep.status == 200 && body_len >= s->opts.gzip_min_bytes) {
+  // Otherwise a body entirely in memory is compressed here (a cached body
+  // that does not shrink is sent as it is).
+  if (!gz && want_gz && !rep.ext_body && body_len >= s->opts.gzip_min_bytes) {
+    w.metrics.gzip_compressions->inc();
     if (w.gzip.compress(out.data() + body_start, body_len, &w.gz)) {
       out.resize(body_start);
       out.append(w.gz.data(), w.gz.size());
@@ -338,7 +374,7 @@ void respond(Conn* c, const Request& req, Reply& rep, bool keep_alive, bool http
     out.resize(body_start);
   }
   HeadParams hp;
-  hp.content_length = body_len + ext_len;
+  hp.content_length = body_len + ext_len + trailer_len;
   hp.gzip = gz;
   hp.keep_alive = keep_alive && !rep.close;
   hp.http10 = http10;
@@ -347,12 +383,17 @@ void respond(Conn* c, const Request& req, Reply& rep, bool keep_alive, bool http
   if (req.head) {
     out.resize(body_start);  // HEAD: headers of the GET, no body (RFC 9110 §9.3.2)
     ext_len = 0;
+    trailer_len = 0;
   }
   std::memcpy(out.data() + body_start - hl, head, hl);
   s->new_segs.push_back({body_start - hl, out.size() - (body_start - hl), -1});
   if (ext_len) {
     s->new_segs.push_back({0, ext_len, rep.ext_body->fd});
     s->new_holds.push_back(std::move(rep.ext_body));
+  }
+  if (trailer_len) {
+    s->new_segs.push_back({out.size(), trailer_len, -1});
+    out.append(trailer, trailer_len);
   }
   (void)seg_start;
   size_t bytes = out.size() - (body_start - hl) + ext_len;

@@ -51,6 +51,8 @@ void HttpMetrics::init(int worker_index, std::function<double()> age_ms) {
                                        std::string("reason=\"") + kBadNames[r] + "\"");
   }
   gzip_responses = &registry.counter("tickfan_http_gzip_responses_total", "responses sent gzip-encoded");
+  gzip_compressions = &registry.counter("tickfan_http_gzip_compressions_total",
+                                        "bodies compressed for gzip responses (cached lists: once per list and commit)");
   not_modified = &registry.counter("tickfan_http_not_modified_total", "304 answers to If-None-Match");
   rank_recomputes = &registry.counter("tickfan_http_rank_snapshots_total", "ranking snapshots taken");
   cache_hits =

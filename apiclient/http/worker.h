@@ -33,6 +33,7 @@ struct HttpMetrics {
   Counter* migrated = nullptr;           // handed to the worker of their CPU (--cpu-affinity)
   Counter* bad_request[8] = {};          // by BadReason
   Counter* gzip_responses = nullptr;
+  Counter* gzip_compressions = nullptr;  // bodies compressed (the rest came compressed from the body cache)
   Counter* not_modified = nullptr;
   Counter* rank_recomputes = nullptr;
   Counter* cache_hits = nullptr;

@@ -6,8 +6,11 @@
 
 #include <dirent.h>
 #include <doctest/doctest.h>
+#include <libdeflate.h>
 
 #include <string>
+
+#include "gzip.h"
 
 using tickfan::http::BodyCache;
 
@@ -48,4 +51,50 @@ TEST_CASE("the body cache bounds its pages and its descriptors, not just its bod
   for (int i = 0; i < 200; ++i) REQUIRE(big.insert(std::to_string(i) + "k", 1, 1, large));
   CHECK(big.bytes() <= budget);
   CHECK(big.entries() == budget / (104 * 1024 + 4));  // 26 pages + a short key each
+}
+
+TEST_CASE("gzip of a cached body: compressed once, charged to its entry; header + stored prefix + stream + trailer is "
+          "valid gzip") {
+  using tickfan::http::Gzip;
+  BodyCache cache(1u << 20);
+  Gzip gz(1);
+  std::string scratch;
+  std::string tail = "\"data\":[";
+  for (int i = 0; i < 400; ++i) tail += "{\"symbol\":\"sh" + std::to_string(600000 + i) + "\",\"last\":10.5},";
+  tail += "{}]}";
+  REQUIRE(cache.insert("q", 1, 2, tail));
+  size_t plain_bytes = cache.bytes();
+  auto e = cache.find("q", 1, 2);
+  REQUIRE(e);
+  auto d = cache.deflated("q", e, nullptr, gz, &scratch);  // read from the memfd
+  REQUIRE(d);
+  CHECK(cache.compressions() == 1);
+  CHECK(cache.bytes() > plain_bytes);  // charged to the entry
+  CHECK(cache.deflated("q", e, tail.data(), gz, &scratch) == d);
+  CHECK(cache.compressions() == 1);  // not again
+  // Assemble as the server does and decode with libdeflate.
+  const std::string prefix = "{\"age_ms\":      17,\"commit\":1,";
+  std::string out(Gzip::kHeadLen, '\0');
+  Gzip::head(out.data(), prefix.size());
+  out += prefix;
+  std::string stream(d->size, '\0');
+  REQUIRE(d->read_all(stream.data()));
+  out += stream;
+  uint32_t crc = Gzip::crc32_combine(Gzip::crc32(0, prefix.data(), prefix.size()), e->crc, e->size);
+  CHECK(crc == Gzip::crc32(Gzip::crc32(0, prefix.data(), prefix.size()), tail.data(), tail.size()));
+  auto isize = static_cast<uint32_t>(prefix.size() + tail.size());
+  for (int i = 0; i < 4; ++i) out += static_cast<char>(crc >> (8 * i));
+  for (int i = 0; i < 4; ++i) out += static_cast<char>(isize >> (8 * i));
+  libdeflate_decompressor* dec = libdeflate_alloc_decompressor();
+  std::string back(prefix.size() + tail.size(), '\0');
+  size_t got = 0;
+  auto r = libdeflate_gzip_decompress(dec, out.data(), out.size(), back.data(), back.size(), &got);
+  libdeflate_free_decompressor(dec);
+  CHECK(r == LIBDEFLATE_SUCCESS);  // checks the CRC and size too
+  CHECK(back == prefix + tail);
+  // crc32_combine against the direct CRC for a few lengths.
+  for (size_t cut : {size_t{0}, size_t{1}, size_t{7}, size_t{100}, tail.size()}) {
+    uint32_t a = Gzip::crc32(0, tail.data(), cut), b = Gzip::crc32(0, tail.data() + cut, tail.size() - cut);
+    CHECK(Gzip::crc32_combine(a, b, tail.size() - cut) == Gzip::crc32(0, tail.data(), tail.size()));
+  }
 }

@@ -2,6 +2,7 @@
 // malformed and hostile requests: each gets its status (or a close), the
 // refusal is counted, and the server keeps serving other connections.
 #include <doctest/doctest.h>
+#include <libdeflate.h>
 #include <poll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -498,4 +499,44 @@ TEST_CASE("out of file descriptors: new clients get 503, the worker does not spi
   CHECK(log.find("out of file descriptors") != std::string::npos);
   CHECK(log.find("RLIMIT_NOFILE is 256") != std::string::npos);  // the start-up warning
   CHECK(log.find("restarting in") == std::string::npos);
+}
+
+TEST_CASE("gzip of a cached list is compressed once per commit; HEAD and repeated GETs reuse it") {
+  HttpFixture f({}, 400, 1);
+  const std::string target = "/v1/quotes?symbols=" + list_of(300);
+  auto plain = http_get(f.port, target);
+  REQUIRE(plain.status == 200);
+  auto compressions = [&] {
+    auto m = http_get(f.port, "/metrics").body;
+    const std::string series = "tickfan_http_gzip_compressions_total{worker=\"0\"} ";
+    size_t at = m.find(series);
+    return at == std::string::npos ? -1 : std::stoi(m.substr(at + series.size()));
+  };
+  libdeflate_decompressor* dec = libdeflate_alloc_decompressor();
+  auto gunzip = [&](const std::string& in) {
+    std::string out(plain.body.size() + 64, '\0');
+    size_t got = 0;
+    if (libdeflate_gzip_decompress(dec, in.data(), in.size(), out.data(), out.size(), &got) != LIBDEFLATE_SUCCESS)
+      return std::string("(bad gzip)");
+    out.resize(got);
+    return out;
+  };
+  size_t gz_len = 0;
+  for (int i = 0; i < 4; ++i) {
+    auto r = http_get(f.port, target, {"Accept-Encoding: gzip"});
+    REQUIRE(r.status == 200);
+    CHECK(r.header("Content-Encoding") == "gzip");
+    std::string body = gunzip(r.body);
+    // Same list; only age_ms (8 characters, right-aligned) may differ.
+    CHECK(body.size() == plain.body.size());
+    CHECK(body.substr(20) == plain.body.substr(20));
+    gz_len = r.body.size();
+  }
+  auto head = http_get(f.port, target, {"Accept-Encoding: gzip"}, "HEAD");
+  CHECK(head.header("Content-Length") == std::to_string(gz_len));
+  CHECK(compressions() == 1);
+  f.commit();  // a new commit: compressed again, once
+  for (int i = 0; i < 2; ++i) CHECK(gunzip(http_get(f.port, target, {"Accept-Encoding: gzip"}).body).size() > 100000);
+  CHECK(compressions() == 2);
+  libdeflate_free_decompressor(dec);
 }
