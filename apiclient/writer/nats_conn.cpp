@@ -1,6 +1,7 @@
 // nats_conn.cpp — see nats_conn.h.
 #include "nats_conn.h"
 
+#include <cctype>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -113,12 +114,19 @@ void NatsConn::close() {
   }
   subs_.clear();
   if (nc_) {
+    // Closed by the library already (a refused login): nothing more can be
+    // delivered. libnats 3.4.1 then keeps a reference to a subscription made
+    // while it was (re)connecting, and nats_CloseAndWait would wait its whole
+    // timeout for it with no thread of its own left (measured: 5 s, in about
+    // one start in ten).
+    bool closed_by_library = natsConnection_IsClosed(nc_);
     natsConnection_Close(nc_);
     natsConnection_Destroy(nc_);
     nc_ = nullptr;
     // Joins the library's threads (the delivery thread included), so no
     // handler call can still be running or start later.
-    nats_CloseAndWait(5000);
+    natsStatus s = nats_CloseAndWait(closed_by_library ? 300 : 5000);
+    if (s != NATS_OK) LOG_DEBUG("nats", "close: %s", natsStatus_GetText(s));
   }
   if (opts_) {
     natsOptions_Destroy(opts_);
@@ -143,7 +151,23 @@ void NatsConn::note_error(natsConnection* nc, bool log) {
 }
 
 void NatsConn::watch() {
-  if (nc_ && natsConnection_Status(nc_) != NATS_CONN_STATUS_CONNECTED) note_error(nc_);
+  if (!nc_ || natsConnection_Status(nc_) == NATS_CONN_STATUS_CONNECTED) return;
+  note_error(nc_);
+  // libnats closes the connection after a refused login only on some paths
+  // (the first connect; two refusals in a row on a reconnect): when the first
+  // attempt found no server and a later one is refused, it was measured to go
+  // on retrying for good. A refusal is not something a retry fixes: give up
+  // as if it had closed (exit 1, the supervisor restarts us and logs it again).
+  std::string noted;
+  {
+    std::lock_guard<std::mutex> lock(error_mu_);
+    noted = noted_error_;
+  }
+  std::string lower;
+  for (char c : noted) lower += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (lower.find("authoriz") != std::string::npos || lower.find("authenticat") != std::string::npos) {
+    if (!refusal_reported_.exchange(true)) handler_.on_closed(noted + " (login refused; not retrying)");
+  }
 }
 
 std::string NatsConn::closed_reason(natsConnection* nc) {

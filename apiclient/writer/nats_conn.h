@@ -48,8 +48,8 @@ class NatsHandler {
   virtual void on_message(natsMsg* msg, bool reply) = 0;
   // Any library thread other than the delivery thread: must only record it.
   virtual void on_event(NatsEvent e) = 0;
-  // The library closed the connection for good (a refused login, at start or
-  // on a reconnect): no message will ever come again. `why` is the
+  // The library closed the connection for good, or the server refused our
+  // login (at start or on a reconnect): no message will come again. `why` is the
   // connection's last error. Any library thread; must only record it.
   virtual void on_closed(const std::string& why) = 0;
 };
@@ -81,8 +81,8 @@ class NatsConn {
   // Messages waiting for the delivery thread, summed over subscriptions.
   int64_t pending() const;
   // Called by the daemon's timer: while not connected, remembers why (the
-  // connection's last error, e.g. a refused login), for the message when the
-  // library gives up and closes the connection.
+  // connection's last error), for the message when the library gives up and
+  // closes the connection; a refused login is reported as closed at once.
   void watch();
   // Unsubscribes, closes, and waits for the library's threads to finish: no
   // handler call runs after this returns. Idempotent.
@@ -111,6 +111,7 @@ class NatsConn {
   std::vector<natsSubscription*> subs_;
   std::string inbox_;
   std::atomic<bool> closing_{false};  // our own close(): the closed callback is expected
+  std::atomic<bool> refusal_reported_{false};
   std::mutex error_mu_;
   std::string noted_error_;  // last error seen while not connected
 };

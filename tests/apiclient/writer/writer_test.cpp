@@ -493,15 +493,16 @@ TEST_CASE("NATS configuration errors exit 1 with one line naming the problem, ne
 namespace {
 // A nats-server that requires user `u`, password `right`: on a free port of
 // its own choosing (-p -1, read back from its ports file), stopped by PID.
+// `port` 0: the server picks a free one (-p -1, read back from its ports file).
 struct AuthNatsServer {
   TempDir dir;
   ChildProcess proc;
   std::string url;
-  AuthNatsServer() {
+  explicit AuthNatsServer(int port = 0) {
     std::string exe = "/usr/sbin/nats-server";
     if (::access(exe.c_str(), X_OK) != 0) exe = "/usr/bin/nats-server";
-    proc = ChildProcess({exe, "-a", "127.0.0.1", "-p", "-1", "--ports_file_dir", dir.path(), "--user", "u", "--pass",
-                         "right", "-l", dir.file("nats.log")});
+    proc = ChildProcess({exe, "-a", "127.0.0.1", "-p", port ? std::to_string(port) : "-1", "--ports_file_dir",
+                         dir.path(), "--user", "u", "--pass", "right", "-l", dir.file("nats.log")});
     const std::string marker = "nats://127.0.0.1:";
     std::string ports = dir.file("nats-server_" + std::to_string(proc.pid()) + ".ports");
     REQUIRE(wait_until([&] { return read_file(ports).find(marker) != std::string::npos; }, 10000));
@@ -531,6 +532,18 @@ TEST_CASE("a refused NATS login (wrong password, bad creds file) exits 1 naming 
     CHECK_MESSAGE(log.find("Authorization Violation") != std::string::npos, log);
     CHECK(mono_ns() - t0 < 5'000'000'000);
     CHECK_FALSE(store_state(dir.file("s.store")).writer_alive);
+  }
+  // Started before the server: the first attempt finds nobody, the refusal
+  // comes on a reconnect, where libnats does not close the connection itself.
+  {
+    int port = free_port();
+    Apiclient early(dir, "nats://127.0.0.1:" + std::to_string(port), "early",
+                    {"--nats-user", "u", "--nats-password", "wrong"});
+    usleep(300'000);
+    AuthNatsServer later(port);
+    int status = early.proc.wait(5000);
+    CHECK_MESSAGE(exited_with(status, 1), read_file(early.log));
+    CHECK_MESSAGE(read_file(early.log).find("Authorization Violation") != std::string::npos, read_file(early.log));
   }
   write_file(dir.file("bad.creds"), "not a creds file\n");
   int status = run_to_exit(dir, args({"--nats-creds", dir.file("bad.creds")}), &log, 5000);
