@@ -19,6 +19,9 @@ int parse_options(int argc, char** argv, Options* out) {
       "  tickfan-apiserver --config /etc/tickfan/apiserver.toml\n"
       "Docs: docs/apiserver.md (operation), docs/ticks.md (input formats), docs/protocol.md (wire)."};
   app.set_config("--config", "", "Read options from this TOML file (command-line values win)");
+  // An unknown key in the file (a typo such as heartbeat-msx) is an error
+  // naming it, not silently ignored (CLI11's default).
+  app.allow_config_extras(CLI::config_extras_mode::error);
   app.option_defaults()->always_capture_default();
 
   std::vector<std::string> sources;

@@ -26,6 +26,9 @@ std::string Config::snapshot_request_payload() const {
 int parse_config(int argc, char** argv, Config* c) {
   CLI::App app{"tickfan-apiclient: NATS quote batches -> the local shared-memory store (single writer)"};
   app.set_config("--config", "", "TOML config file (flags on the command line win)");
+  // An unknown key in the file (a typo such as heartbeat-msx) is an error
+  // naming it, not silently ignored (CLI11's default).
+  app.allow_config_extras(CLI::config_extras_mode::error);
   app.add_option("--store", c->store_path, "Store file to create or reopen (e.g. /dev/shm/tickfan.store)")->required();
   app.add_option("--capacity", c->capacity, "Symbols the store holds; used only when creating it")
       ->capture_default_str()

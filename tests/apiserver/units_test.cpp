@@ -318,3 +318,26 @@ TEST_CASE("command line: units are converted, defaults hold, repeated sources an
   CHECK(parse_args({"--source", "synthetic:", "--ring-size", "1000"}, &bad) == 2);
   CHECK(parse_args({}, &bad) == 2);  // --source is required
 }
+
+#include "process.h"
+
+TEST_CASE("config file: an unknown key is a usage error naming it (was silently ignored)") {
+  tickfan::testing::TempDir dir;
+  auto write = [&](const std::string& name, const std::string& text) {
+    FILE* f = std::fopen(dir.file(name).c_str(), "w");
+    REQUIRE(f);
+    std::fputs(text.c_str(), f);
+    std::fclose(f);
+    return dir.file(name);
+  };
+  Options good;
+  CHECK(parse_args({"--config", write("good.toml", "source = [\"synthetic:\"]\nmax-batch = 32\n")}, &good) == -1);
+  CHECK(good.server.max_batch == 32);
+  Options bad;
+  std::string path = write("bad.toml", "source = [\"synthetic:\"]\nmax-batchx = 32\n");
+  // CLI11 prints the error (naming the key) to stderr; the exit code is what we check here.
+  CHECK(parse_args({"--config", path}, &bad) == 2);
+  // The committed example parses.
+  Options example;
+  CHECK(parse_args({"--config", std::string(TICKFAN_SOURCE_DIR) + "/apiserver/apiserver.example.toml"}, &example) == -1);
+}

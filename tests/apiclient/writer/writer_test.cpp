@@ -632,3 +632,14 @@ TEST_CASE("no responders (nobody serves snapshots) is a snapshot failure, not a 
   CHECK(log.find("snapshot failed: no responders") != std::string::npos);
   CHECK(log.find("rejected payload") == std::string::npos);
 }
+
+TEST_CASE("an unknown key in the config file is a usage error naming it (was silently ignored)") {
+  TempDir dir;
+  std::string log;
+  // (nats: a port where nothing listens, should the file be accepted.)
+  write_file(dir.file("typo.toml"), "store = \"" + dir.file("s.store") + "\"\nnats = \"nats://127.0.0.1:" +
+                                        std::to_string(free_port()) + "\"\nheartbeat-msx = 5\n");
+  CHECK_MESSAGE(exited_with(run_to_exit(dir, {"--config", dir.file("typo.toml")}, &log), 2), log);
+  CHECK_MESSAGE(log.find("heartbeat-msx") != std::string::npos, log);
+  CHECK_FALSE(store_state(dir.file("s.store")).writer_alive);  // never got as far as the store
+}
