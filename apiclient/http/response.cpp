@@ -2,10 +2,12 @@
 //  - Date on every response: RFC 9110 §6.6.1 (an origin server with a clock MUST).
 //  - Content-Length always (also on HEAD, the GET length: RFC 9110 §8.6, §9.3.2);
 //    never on 304 bodies, which have none (RFC 9110 §15.4.5). With gzip the
-//    length is that of a GET at the same moment: age_ms's digits change the
-//    compressed size by a byte or two over time (a different representation
-//    at another instant, hence the weak ETag), accepted and documented in
-//    docs/http.md rather than padding the compressed stream.
+//    length is that of a GET at the same moment. A cached list's gzip body is
+//    compressed once per commit behind an uncompressed age_ms prefix, so its
+//    length is constant per commit; other compressed bodies carry age_ms
+//    inside the stream, whose digits change the size by a byte or two over
+//    time (a different representation at another instant, hence the weak
+//    ETag), accepted and documented in docs/http.md.
 //  - ETag is weak (W/): bodies carry age_ms, which changes with time at the
 //    same commit, so two responses are semantically equivalent, not byte
 //    identical (RFC 9110 §8.8.1, §8.8.3).

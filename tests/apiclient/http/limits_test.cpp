@@ -144,9 +144,11 @@ TEST_CASE("slowloris: headers not complete within the header timeout get 408 and
 TEST_CASE("an idle keep-alive connection is closed after the idle timeout") {
   HttpFixture f({"--idle-timeout-ms", "500"});
   RawConn c(f.port);
+  // Timed from before the request: the server's idle timer starts after its
+  // answer, so a test thread stalled after reading cannot shorten the wait.
+  auto t0 = std::chrono::steady_clock::now();
   REQUIRE(c.send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"));
   CHECK(c.read().status == 200);
-  auto t0 = std::chrono::steady_clock::now();
   CHECK(c.closed_within(3000));
   CHECK(std::chrono::steady_clock::now() - t0 >= std::chrono::milliseconds(300));
 }
@@ -482,7 +484,9 @@ TEST_CASE("out of file descriptors: new clients get 503, the worker does not spi
     idle.push_back(std::make_unique<RawConn>(port));
     REQUIRE(idle.back()->ok());
   }
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  // Until the worker has run out (not a fixed sleep: a slow machine accepts later).
+  REQUIRE(wait_until([&] { return read_file(dir.file("http.log")).find("out of file descriptors") != std::string::npos; },
+                     5000));
   // A new client is told 503 at once instead of waiting in the backlog.
   auto r = raw(port, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", 2000);
   CHECK(r.status == 503);
