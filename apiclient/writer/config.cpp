@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include <CLI/CLI.hpp>
+#include <climits>
 
 #include "quote.h"
 
@@ -64,7 +65,7 @@ int parse_config(int argc, char** argv, Config* c) {
       ->check(CLI::Range(1000, 100'000'000));
   app.add_option("--pending-bytes", c->nats.pending_bytes, "Bytes allowed to wait for the apply thread")
       ->capture_default_str()
-      ->check(CLI::Range(int64_t{1} << 20, int64_t{1} << 40));
+      ->check(CLI::Range(int64_t{1} << 20, int64_t{INT32_MAX}));  // libnats takes an int
   app.add_option("--prefix", c->subject_prefix, "Delta subjects are <prefix>.<market>.<shard>")->capture_default_str();
   app.add_option("--markets", c->markets, "Markets to follow, e.g. sh,sz (default: all)")
       ->delimiter(',')

@@ -61,7 +61,9 @@ void Daemon::close_nats() {
 bool Daemon::healthy(std::string* reason) const {
   int s = state_.load(std::memory_order_relaxed);
   if (s == static_cast<int>(SyncState::live)) return true;
-  *reason = s == static_cast<int>(SyncState::stale) ? "stale: no live data from the apiserver" : "syncing";
+  *reason = s == static_cast<int>(SyncState::stale)     ? "stale: no live data from the apiserver"
+            : s == static_cast<int>(SyncState::syncing) ? "syncing"
+                                                         : "starting";
   return false;
 }
 

@@ -193,7 +193,7 @@ void NatsConn::subscribe(const std::vector<std::string>& delta_subjects) {
     check(s, "NATS subscribe " + subject);
     // Explicit limits (the default 65 536 messages filled up in measurements).
     // Past them the library drops and reports NATS_SLOW_CONSUMER: we resync.
-    int bytes = config_.pending_bytes > INT32_MAX ? INT32_MAX : static_cast<int>(config_.pending_bytes);
+    int bytes = static_cast<int>(config_.pending_bytes);  // <= INT32_MAX (config.cpp)
     check(natsSubscription_SetPendingLimits(sub, config_.pending_msgs, bytes), "NATS pending limits " + subject);
     subs_.push_back(sub);
   };

@@ -472,6 +472,13 @@ TEST_CASE("usage errors exit 2 (not CLI11's own codes), with a message") {
   CHECK_MESSAGE(exited_with(run_to_exit(dir, {"--config", dir.file("missing.toml")}, &log), 2), log);
   CHECK(log.find("missing.toml") != std::string::npos);
   CHECK_MESSAGE(exited_with(run_to_exit(dir, {"--store", dir.file("s"), "--no-such-flag"}, &log), 2), log);
+  // Above what libnats takes (an int): refused, no longer clamped silently.
+  const std::string nowhere = "nats://127.0.0.1:" + std::to_string(free_port());  // should it be accepted
+  CHECK_MESSAGE(
+      exited_with(run_to_exit(dir, {"--store", dir.file("s"), "--nats", nowhere, "--pending-bytes", "3000000000"}, &log),
+                  2),
+      log);
+  CHECK(log.find("--pending-bytes") != std::string::npos);
   CHECK_MESSAGE(exited_with(run_to_exit(dir, {"--help"}, &log), 0), log);
 }
 
