@@ -565,30 +565,35 @@ void check_record(const Ctx& c, const Json& rec, uint32_t fields) {
   if (k != rec.keys.size()) fuzz::fail("fields= record has extra keys", shown(text));
 }
 
+// The fields= value as the model reads it: adds the selected fields to
+// *fields (symbol and ts always); false for a bad escape, an empty list or
+// an unknown name, all of which the server must refuse with 400.
+bool model_fields(std::string_view value, uint32_t* fields) {
+  std::string scratch;
+  if (!unescape(value, &scratch) || split_commas(scratch).empty()) return false;
+  *fields = 1 | 1u << 4;
+  bool ok = true;
+  for (std::string_view f : split_commas(scratch)) {
+    int i = 0;
+    while (i < kFieldCount && f != kFieldNames[i]) ++i;
+    if (i == kFieldCount)
+      ok = false;
+    else
+      *fields |= 1u << i;
+  }
+  return ok;
+}
+
 // GET /v1/quotes?symbols=&fields=
 void check_quotes(const Ctx& c, const Json* doc) {
   bool fields_ok = true, have = false;
   uint32_t fields = 0;
   std::string_view raw;
-  std::string scratch;
   for (const Param& p : params_of(c.req.query)) {
     if (p.key == "symbols") {
       raw = p.value, have = true;
-    } else if (p.key == "fields") {
-      if (!unescape(p.value, &scratch)) {
-        fields_ok = false;
-        continue;
-      }
-      fields = 1 | 1u << 4;                                  // symbol and ts, always
-      if (split_commas(scratch).empty()) fields_ok = false;  // fields= selecting nothing
-      for (std::string_view f : split_commas(scratch)) {
-        int i = 0;
-        while (i < kFieldCount && f != kFieldNames[i]) ++i;
-        if (i == kFieldCount)
-          fields_ok = false;
-        else
-          fields |= 1u << i;
-      }
+    } else if (p.key == "fields" && !model_fields(p.value, &fields)) {
+      fields_ok = false;
     }
   }
   std::string list;
@@ -630,23 +635,8 @@ void check_quotes(const Ctx& c, const Json* doc) {
 void check_quote(const Ctx& c, const Json* doc) {
   uint32_t fields = 0;
   bool fields_ok = !repeated(params_of(c.req.query), {"fields"});
-  std::string scratch;
-  for (const Param& p : params_of(c.req.query)) {
-    if (p.key != "fields") continue;
-    if (!unescape(p.value, &scratch) || split_commas(scratch).empty()) {
-      fields_ok = false;
-      continue;
-    }
-    fields = 1 | 1u << 4;
-    for (std::string_view f : split_commas(scratch)) {
-      int i = 0;
-      while (i < kFieldCount && f != kFieldNames[i]) ++i;
-      if (i == kFieldCount)
-        fields_ok = false;
-      else
-        fields |= 1u << i;
-    }
-  }
+  for (const Param& p : params_of(c.req.query))
+    if (p.key == "fields" && !model_fields(p.value, &fields)) fields_ok = false;
   if (!fields_ok) return c.expect(c.rep.status == 400, "a bad fields= on /v1/quotes/{symbol} is not 400");
   std::string sym;
   if (!unescape(c.req.path.substr(11), &sym))
