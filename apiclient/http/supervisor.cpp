@@ -100,10 +100,21 @@ int run_supervisor(const Options& given) {
   pid_t self = getpid();
   std::vector<Slot> slots(static_cast<size_t>(n));
   LOG_INFO("http", "supervisor pid=%d starting workers=%d port=%d store=%s", self, n, o.port, o.store_path.c_str());
-  for (int i = 0; i < n; ++i) {
-    slots[static_cast<size_t>(i)].pid = spawn(o, i, handoff, old_mask, self);
-    slots[static_cast<size_t>(i)].started_ns = mono_ns();
-  }
+  // A fork that fails (EAGAIN: a process or memory limit) leaves the slot
+  // empty and is retried a second later, like a worker that died.
+  auto start = [&](size_t i) {
+    Slot& s = slots[i];
+    s.started_ns = mono_ns();
+    s.pid = spawn(o, static_cast<int>(i), handoff, old_mask, self);
+    if (s.pid < 0) {
+      LOG_ERROR("http", "worker=%zu fork failed: %s; retrying in 1000 ms", i, std::strerror(errno));
+      s.pid = 0;
+      s.restart_at_ns = s.started_ns + 1'000'000'000LL;
+      return false;
+    }
+    return true;
+  };
+  for (size_t i = 0; i < slots.size(); ++i) start(i);
   int exit_code = 0;
   bool stopping = false;
   while (!stopping) {
@@ -148,11 +159,7 @@ int run_supervisor(const Options& given) {
     int64_t now = mono_ns();
     for (size_t i = 0; i < slots.size(); ++i) {
       Slot& s = slots[i];
-      if (s.pid == 0 && now >= s.restart_at_ns) {
-        s.pid = spawn(o, static_cast<int>(i), handoff, old_mask, self);
-        s.started_ns = now;
-        LOG_INFO("http", "worker=%zu restarted pid=%d", i, s.pid);
-      }
+      if (s.pid == 0 && now >= s.restart_at_ns && start(i)) LOG_INFO("http", "worker=%zu restarted pid=%d", i, s.pid);
     }
   }
   for (Slot& s : slots)
