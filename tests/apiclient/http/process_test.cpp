@@ -72,9 +72,31 @@ TEST_CASE("a killed worker is restarted and the other worker keeps serving") {
   std::set<int> before;
   // The fixture waited for one worker; the other may still be starting.
   REQUIRE(wait_until([&] { return (before = worker_pids(f.port, 2)).size() == 2; }, 5000));
-  int victim = *before.begin();
+  // A keep-alive connection to one worker, opened before the kill; the
+  // other worker is the victim.
+  const std::string healthz = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+  std::unique_ptr<RawConn> kept;
+  int survivor = 0;
+  for (int i = 0; i < 50 && !survivor; ++i) {
+    auto c = std::make_unique<RawConn>(f.port);
+    if (!c->send(healthz)) continue;
+    survivor = pid_of(c->read());
+    if (survivor) kept = std::move(c);
+  }
+  REQUIRE(survivor != 0);
+  int victim = survivor == *before.begin() ? *before.rbegin() : *before.begin();
   ::kill(victim, SIGKILL);
-  // Meanwhile every request that reaches a live worker is served.
+  // The survivor's open connection is unaffected: every request on it is
+  // answered, by the survivor.
+  int kept_served = 0;
+  for (int i = 0; i < 20; ++i) {
+    if (!kept->send(healthz)) break;
+    auto r = kept->read();
+    kept_served += r.status == 200 && pid_of(r) == survivor;
+  }
+  CHECK(kept_served == 20);
+  // Meanwhile new connections reach a live worker (the victim's queued
+  // ones may be reset).
   int served = 0;
   for (int i = 0; i < 20; ++i) served += http_get(f.port, "/v1/quotes/sh600000").status == 200;
   CHECK(served > 0);
@@ -85,6 +107,10 @@ TEST_CASE("a killed worker is restarted and the other worker keeps serving") {
       },
       10000);
   CHECK(restarted);
+  // Once it is back, every new connection is served.
+  int after = 0;
+  for (int i = 0; i < 20; ++i) after += http_get(f.port, "/v1/quotes/sh600000").status == 200;
+  CHECK(after == 20);
   CHECK(f.log().find("killed by signal 9") != std::string::npos);
   CHECK(f.server.running());
 }
