@@ -4,6 +4,7 @@
 #include "rank_cache.h"
 
 #include <algorithm>
+#include <cstring>
 
 #include "clock.h"
 #include "metrics.h"
@@ -26,9 +27,10 @@ bool rank_key_from_name(std::string_view name, RankKey* out) {
 
 const char* rank_key_name(RankKey k) { return kKeyNames[static_cast<int>(k)]; }
 
-void RankCache::refresh(const shm::StoreReader& r, uint64_t commit, int64_t commit_ns, int64_t mono,
+bool RankCache::refresh(const shm::StoreReader& r, uint64_t commit, int64_t commit_ns, int64_t mono,
                         uint32_t interval_ms, Counter* recomputes) {
-  if (taken_ns_ != 0 && (commit == commit_ || mono - taken_ns_ < static_cast<int64_t>(interval_ms) * 1000000)) return;
+  if (taken_ns_ != 0 && (commit == commit_ || mono - taken_ns_ < static_cast<int64_t>(interval_ms) * 1000000))
+    return false;
   int64_t t0 = mono_ns();
   uint32_t used = r.used();
   entries_.clear();
@@ -53,13 +55,21 @@ void RankCache::refresh(const shm::StoreReader& r, uint64_t commit, int64_t comm
     json_.append(buf, len);
     entries_.push_back(e);
   }
-  for (auto& dir : built_)
-    for (auto& row : dir) std::fill(std::begin(row), std::end(row), false);
+  std::memcpy(was_built_, built_, sizeof built_);
+  std::memset(built_, 0, sizeof built_);
   commit_ = commit;
   commit_ns_ = commit_ns;
   taken_ns_ = mono;
   build_ns_ = mono_ns() - t0;
   if (recomputes) recomputes->inc();
+  return true;
+}
+
+void RankCache::warm() {
+  for (int asc = 0; asc < 2; ++asc)
+    for (int k = 0; k < static_cast<int>(RankKey::count); ++k)
+      for (int m = 0; m < kRankMarkets; ++m)
+        if (was_built_[asc][k][m]) order(static_cast<RankKey>(k), m, asc != 0);
 }
 
 const std::vector<uint32_t>& RankCache::order(RankKey k, int market, bool asc) {

@@ -1,7 +1,9 @@
 // rank_cache.h — per-worker rankings: a snapshot of every quote's sort keys
 // and pre-rendered JSON, taken at most once per store commit and at most every
 // --rank-interval-ms, with orderings built lazily per (key, market) and kept
-// until the next snapshot. A /v1/rank request is then an index walk and a
+// until the next snapshot. While rankings are being asked for, the worker's
+// ranking timer takes the snapshots and sorts the orderings in use (warm),
+// so requests do not pay for them. A /v1/rank request is then an index walk and a
 // copy of `limit` JSON records: it never sorts the market. Rows come from the
 // same snapshot as the order, so a ranking is always internally consistent
 // (values and order agree) even while the writer updates the store.
@@ -31,8 +33,13 @@ class RankCache {
  public:
   // Takes a new snapshot when the store's commit differs from the snapshot's
   // and at least interval_ms passed since the last one (or none exists yet).
-  void refresh(const shm::StoreReader& r, uint64_t commit, int64_t commit_ns, int64_t mono_ns, uint32_t interval_ms,
+  // True when it took one.
+  bool refresh(const shm::StoreReader& r, uint64_t commit, int64_t commit_ns, int64_t mono_ns, uint32_t interval_ms,
                Counter* recomputes);
+  // Sorts, for the current snapshot, every ordering the previous snapshot
+  // was asked for: called off the request path (the worker's ranking timer)
+  // so requests for rankings in steady use find them ready.
+  void warm();
   // Entry indexes sorted by `k`, descending or ascending; ties keep the
   // order of the store slots in both directions (docs/http.md); market 0 is
   // the whole store.
@@ -58,6 +65,7 @@ class RankCache {
   std::string json_;
   std::vector<uint32_t> orders_[2][static_cast<int>(RankKey::count)][kRankMarkets];  // [asc]
   bool built_[2][static_cast<int>(RankKey::count)][kRankMarkets] = {};
+  bool was_built_[2][static_cast<int>(RankKey::count)][kRankMarkets] = {};  // by the previous snapshot
   uint64_t commit_ = 0;
   int64_t commit_ns_ = 0;
   int64_t taken_ns_ = 0;

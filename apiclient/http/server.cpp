@@ -46,6 +46,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cinttypes>
 #include <cstring>
@@ -148,6 +149,7 @@ struct Server {
   int cpu = -1;  // pinned to this CPU (-1: not pinned)
   uv_poll_t inbox;
   uv_timer_t sweep;
+  uv_timer_t rank_timer;  // keeps rankings warm while they are asked for (rank_cache.h)
   uv_prepare_t tick_prepare;
   int64_t tick = 0;  // loop iterations: the store header is re-read once per tick
   uv_signal_t sigterm, sigint;
@@ -1083,6 +1085,20 @@ void close_if_idle(Conn* c) {
   if (c->phase != Phase::closing && is_idle(c)) close_conn(c);
 }
 
+// Every --rank-interval-ms while /v1/rank was asked for in the last 5 s: a
+// new snapshot if the store committed since, and the orderings in use
+// sorted, so the requests that follow only walk them.
+void on_rank_timer(uv_timer_t* t) {
+  Server* s = static_cast<Server*>(t->data);
+  Worker& w = s->w;
+  int64_t now = mono_ns();
+  if (w.rank_wanted_ns == 0 || now - w.rank_wanted_ns >= Worker::kRankWarmNs || s->stopping) return;
+  if (!w.refresh(++s->tick)) return;  // a fresh header copy (a new tick: requests re-read it too)
+  if (w.rank.refresh(*w.reader, w.state.commit_count, w.state.commit_ns, now, w.opts.rank_interval_ms,
+                     w.metrics.rank_recomputes))
+    w.rank.warm();
+}
+
 void on_sweep(uv_timer_t* t) {
   Server* s = static_cast<Server*>(t->data);
   int64_t now = static_cast<int64_t>(uv_now(s->loop));
@@ -1311,6 +1327,10 @@ int run_worker(const Options& opts, int index, const Handoff& handoff) {
   uv_timer_init(s->loop, &s->sweep);
   s->sweep.data = s;
   uv_timer_start(&s->sweep, on_sweep, kSweepMs, kSweepMs);
+  uv_timer_init(s->loop, &s->rank_timer);
+  s->rank_timer.data = s;
+  uint64_t rank_every = std::max<uint64_t>(s->opts.rank_interval_ms, 10);
+  uv_timer_start(&s->rank_timer, on_rank_timer, rank_every, rank_every);
   uv_timer_init(s->loop, &s->drain_timer);
   s->drain_timer.data = s;
   uv_signal_init(s->loop, &s->sigterm);

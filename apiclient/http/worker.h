@@ -63,6 +63,10 @@ struct Worker {
   std::unique_ptr<shm::StoreReader> reader;
   int64_t next_open_ns = 0;
   shm::StoreState state;  // copy of the header, refreshed once per loop tick
+  // Monotonic time of the last /v1/rank request: within kRankWarmNs of it the
+  // ranking timer keeps the snapshot fresh and its orderings sorted.
+  int64_t rank_wanted_ns = 0;
+  static constexpr int64_t kRankWarmNs = 5'000'000'000;
   int64_t state_tick = -1;
   int64_t now_wall_ns = 0;  // wall clock at the same tick (data age)
 

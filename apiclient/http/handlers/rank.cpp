@@ -62,8 +62,14 @@ void handle_rank(Worker& w, const Request& req, Reply& rep, Buffer& out) {
       market_name = market_code(m);
     }
   }
-  w.rank.refresh(*w.reader, w.state.commit_count, w.state.commit_ns, mono_ns(), w.opts.rank_interval_ms,
-                 w.metrics.rank_recomputes);
+  // While rankings are in steady use the worker's ranking timer refreshes
+  // the snapshot every --rank-interval-ms (server.cpp); a request refreshes
+  // it itself only after a quiet spell, or if the timer fell behind.
+  int64_t now = mono_ns();
+  bool warm = w.rank_wanted_ns != 0 && now - w.rank_wanted_ns < Worker::kRankWarmNs;
+  w.rank_wanted_ns = now;
+  w.rank.refresh(*w.reader, w.state.commit_count, w.state.commit_ns, now,
+                 warm ? 2 * w.opts.rank_interval_ms : w.opts.rank_interval_ms, w.metrics.rank_recomputes);
   set_data_reply(w, rep, w.rank.commit(), w.rank.commit_ns());
   // The representation depends only on the snapshot and the query, so the
   // snapshot's commit is a valid validator (RFC 9110 §8.8.3).

@@ -4,6 +4,10 @@
 #include <doctest/doctest.h>
 #include <libdeflate.h>
 
+#include <chrono>
+#include <string>
+#include <thread>
+
 #include "fixture.h"
 
 using namespace tickfan::testing;
@@ -168,6 +172,29 @@ TEST_CASE("rank reflects a new commit after the rank interval") {
         return http_get(f.port, "/v1/rank?by=volume&limit=1").body.find(HttpFixture::symbol(0)) != std::string::npos;
       },
       3000));
+}
+
+TEST_CASE("rankings in steady use are refreshed off the request path, by the worker's ranking timer") {
+  HttpFixture f({"--rank-interval-ms", "50"}, 40, 1);
+  auto snapshots = [&] {
+    auto m = http_get(f.port, "/metrics").body;
+    const std::string series = "tickfan_http_rank_snapshots_total{worker=\"0\"} ";
+    size_t at = m.find(series);
+    return at == std::string::npos ? -1 : std::stoi(m.substr(at + series.size()));
+  };
+  REQUIRE(http_get(f.port, "/v1/rank?by=volume&limit=1").status == 200);  // takes the first snapshot itself
+  int before = snapshots();
+  REQUIRE(before >= 1);
+  f.writer->upsert(make_quote(HttpFixture::symbol(0), 100000, 999999));
+  f.commit();
+  // No rank request meanwhile: the timer takes the new commit's snapshot.
+  CHECK(wait_until([&] { return snapshots() > before; }, 2000));
+  int after = snapshots();
+  // So the next request finds it ready, already showing the new commit.
+  CHECK(http_get(f.port, "/v1/rank?by=volume&limit=1").body.find(HttpFixture::symbol(0)) != std::string::npos);
+  // No commit, no new snapshot.
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  CHECK(snapshots() == after);
 }
 
 TEST_CASE("healthz, readyz and metrics answer") {
