@@ -124,13 +124,18 @@ void route(Worker& w, const Request& req, Reply& rep, Buffer& out) {
     return;
   }
   std::string_view p = req.path;
-  if (p == "*" && req.method == HTTP_OPTIONS) {
+  if (p == "*") {
     // "OPTIONS *" asks about the server as a whole (RFC 9110 §9.3.7, the
-    // asterisk-form of RFC 9112 §3.2.4): 204 with the methods we allow.
-    // Any other method on "*" stays 404.
+    // asterisk-form of RFC 9112 §3.2.4): 204 with the methods we allow. The
+    // asterisk-form is only defined for OPTIONS, so with any other method
+    // the request target itself is malformed: 400, not 404.
     rep.endpoint = Endpoint::other;
-    rep.status = 204;
-    rep.allow = kAllow;
+    if (req.method == HTTP_OPTIONS) {
+      rep.status = 204;
+      rep.allow = kAllow;
+    } else {
+      error_reply(rep, out, out.size(), 400, "the request target * is only for OPTIONS (RFC 9112 §3.2.4)", "");
+    }
     return;
   }
   Endpoint e = Endpoint::other;

@@ -765,7 +765,8 @@ void check_reply(const Ctx& c) {
   c.expect((s == 405) == (known && !get && req.method != HTTP_OPTIONS),
            "405 is for other methods on a known path, and only");
   if (s == 405 || s == 204) c.expect(rep.allow && std::strcmp(rep.allow, "GET, HEAD, OPTIONS") == 0, "wrong Allow");
-  if (!known && !options_star) c.expect(s == 404, "unknown path not 404");
+  if (req.path == "*" && !options_star) c.expect(s == 400, "* with a method other than OPTIONS is not 400");
+  if (!known && req.path != "*") c.expect(s == 404, "unknown path not 404");
   if (s == 304) c.expect(is_data(e) && !req.if_none_match.empty() && rep.etag[0], "304 without If-None-Match or ETag");
   if (s == 204 || s == 304) c.expect(c.body.empty() && !rep.ext_body, "204/304 with a body");
   if (known && get) {

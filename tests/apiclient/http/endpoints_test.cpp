@@ -324,6 +324,12 @@ TEST_CASE("OPTIONS * (the server as a whole) is 204 with Allow (RFC 9110 §9.3.7
   CHECK(r.body.empty());
   CHECK(c.read().status == 200);  // the connection stays usable
   CHECK(http_get(f.port, "/nope", {}, "OPTIONS").status == 404);
+  // The asterisk-form is only for OPTIONS (RFC 9112 §3.2.4): a malformed target otherwise.
+  RawConn g(f.port);
+  REQUIRE(g.send("GET * HTTP/1.1\r\nHost: x\r\n\r\n"));
+  auto bad = g.read();
+  CHECK(bad.status == 400);
+  CHECK(bad.body.find("only for OPTIONS") != std::string::npos);
 }
 
 TEST_CASE("HEAD has the GET headers and no body, and the connection stays usable") {
