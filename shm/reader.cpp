@@ -133,9 +133,8 @@ static_assert(offsetof(Record, json_len) == kPayloadOffset + 8 && offsetof(Recor
 // descheduled inside the update, or dead). Serves the header's undo copy if
 // it is this slot's, complete, and intact (a complete undo copy always
 // matches its checksum, so a mismatch is damage from outside and is not
-// served). The undo copy holds the quote, not its
-// JSON (layout.h): the JSON is rendered here. Out of line, so read()'s hot
-// path keeps a small frame.
+// served). The undo copy holds the quote, not its JSON (layout.h): the JSON
+// is rendered here. Out of line, so read()'s hot path keeps a small frame.
 [[gnu::cold, gnu::noinline]] bool read_undo(const Header* h, uint32_t slot, const Want& want, uint64_t* version,
                                             uint64_t* retries) {
   uint64_t u1 = h->undo_seq.load(std::memory_order_acquire);
