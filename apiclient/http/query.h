@@ -3,6 +3,7 @@
 // encoding, which clients of a JSON API do not use, so it stays '+'), parse
 // bounded integers and escape text for JSON error bodies.
 #pragma once
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -16,6 +17,31 @@ struct QueryParam {
 };
 // Takes the next key=value from *q (advancing it); false at the end.
 bool next_param(std::string_view* q, QueryParam* p);
+
+// The parameters an endpoint defines, each allowed once: a repeat is 400
+// naming it, never "the last one wins" (a repeated symbols= used to drop
+// symbols silently; docs/http.md). Parameters not named are ignored.
+template <size_t N>
+class OnceParams {
+ public:
+  explicit OnceParams(const std::string_view (&names)[N]) : names_(names) {}
+  // Index of `key` among the names, or -1 if it is not one of them;
+  // *repeated is set when it was already seen.
+  int index(std::string_view key, bool* repeated) {
+    for (size_t i = 0; i < N; ++i) {
+      if (key != names_[i]) continue;
+      *repeated = (seen_ >> i) & 1;
+      seen_ |= 1u << i;
+      return static_cast<int>(i);
+    }
+    return -1;
+  }
+  bool seen(size_t i) const { return (seen_ >> i) & 1; }
+
+ private:
+  const std::string_view (&names_)[N];
+  unsigned seen_ = 0;
+};
 // Decodes %XX escapes into *out; false on a malformed escape or a NUL byte.
 bool percent_decode(std::string_view in, std::string* out);
 // Decimal, no sign, at most `max`; false otherwise.

@@ -129,25 +129,23 @@ void handle_quotes(Worker& w, const Request& req, Reply& rep, Buffer& out) {
   size_t start = out.size();
   if (!check_store(w, rep, out, start)) return;
   std::string_view symbols_raw;
-  bool have_symbols = false;
   uint32_t mask = 0;
+  static constexpr std::string_view kParams[] = {"symbols", "fields"};
+  OnceParams params(kParams);
   std::string_view q = req.query;
   QueryParam p;
-  bool have_fields = false;
   while (next_param(&q, &p)) {
-    if (p.key == "symbols") {
-      // A repeated parameter is refused, not resolved: taking the last one
-      // silently dropped the symbols of the others (docs/http.md).
-      if (have_symbols) return error_reply(rep, out, start, 400, "repeated query parameter: ", p.key);
+    bool repeated = false;
+    int i = params.index(p.key, &repeated);
+    if (i < 0) continue;
+    if (repeated) return error_reply(rep, out, start, 400, "repeated query parameter: ", p.key);
+    if (i == 0) {
       symbols_raw = p.value;
-      have_symbols = true;
-    } else if (p.key == "fields") {
-      if (have_fields) return error_reply(rep, out, start, 400, "repeated query parameter: ", p.key);
-      have_fields = true;
-      if (!parse_fields(p.value, &mask, rep, out, start)) return;
+    } else if (!parse_fields(p.value, &mask, rep, out, start)) {
+      return;
     }
   }
-  if (!have_symbols) return error_reply(rep, out, start, 400, "missing query parameter: symbols");
+  if (!params.seen(0)) return error_reply(rep, out, start, 400, "missing query parameter: symbols");
   // A cached body for this exact query at this commit means it was valid
   // when rendered (same query, same limits): skip re-validating several KB
   // of symbols.
@@ -217,13 +215,14 @@ void handle_quote(Worker& w, const Request& req, std::string_view raw, Reply& re
   if (!check_store(w, rep, out, start)) return;
   // fields= works as on the list (it used to be ignored here).
   uint32_t mask = 0;
-  bool have_fields = false;
+  static constexpr std::string_view kParams[] = {"fields"};
+  OnceParams params(kParams);
   std::string_view q = req.query;
   QueryParam p;
   while (next_param(&q, &p)) {
-    if (p.key != "fields") continue;
-    if (have_fields) return error_reply(rep, out, start, 400, "repeated query parameter: ", p.key);
-    have_fields = true;
+    bool repeated = false;
+    if (params.index(p.key, &repeated) < 0) continue;
+    if (repeated) return error_reply(rep, out, start, 400, "repeated query parameter: ", p.key);
     if (!parse_fields(p.value, &mask, rep, out, start)) return;
   }
   std::string& sym = w.decoded;

@@ -3,8 +3,6 @@
 // commit and per --rank-interval-ms, orderings sorted once per snapshot, so a
 // request costs a walk over `limit` indexes. The body's commit/age describe
 // the snapshot the ranking was computed from.
-#include <iterator>
-
 #include "clock.h"
 #include "handlers.h"
 
@@ -20,20 +18,13 @@ void handle_rank(Worker& w, const Request& req, Reply& rep, Buffer& out) {
   const char* market_name = nullptr;
   std::string_view q = req.query;
   QueryParam p;
-  // Each parameter at most once: a repeated one is 400 naming it, never
-  // "the last one wins" (docs/http.md).
   static constexpr std::string_view kParams[] = {"by", "order", "limit", "offset", "market"};
-  unsigned seen = 0;
+  OnceParams params(kParams);
   std::string decoded;
   while (next_param(&q, &p)) {
-    bool ours = false;
-    for (unsigned i = 0; i < std::size(kParams); ++i) {
-      if (p.key != kParams[i]) continue;
-      if (seen & (1u << i)) return error_reply(rep, out, start, 400, "repeated query parameter: ", p.key);
-      seen |= 1u << i;
-      ours = true;
-    }
-    if (!ours) continue;
+    bool repeated = false;
+    if (params.index(p.key, &repeated) < 0) continue;
+    if (repeated) return error_reply(rep, out, start, 400, "repeated query parameter: ", p.key);
     // Values are percent-decoded like symbols (RFC 3986 §2.1: "change%5Fpct"
     // is "change_pct").
     if (!percent_decode(p.value, &decoded))
