@@ -216,24 +216,25 @@ Status StoreReader::get(std::string_view symbol, Quote* out) const {
 size_t StoreReader::get_many(std::span<const std::string_view> symbols, Quote* out, Status* status) const {
   const Mapping& m = impl_->m;
   // Two stages ahead, as in StoreWriter::apply_batch: the index line of the
-  // quote kIndexAhead further on, the record of the one kRecordAhead on
-  // (its index line has arrived by then).
+  // quote kIndexAhead further on, the record of the one kRecordAhead on (its
+  // index line has arrived by then). Each hash is computed once, kept in a
+  // ring; 0 marks a symbol that cannot be a key (nothing to prefetch).
   constexpr size_t kIndexAhead = 4, kRecordAhead = 2;
-  auto hash_of = [&](size_t i, uint64_t* hash) {
+  uint64_t ahead[kIndexAhead] = {};
+  auto stage = [&](size_t i) {
     Key k;
-    if (!Key::from(symbols[i], &k)) return false;
-    *hash = k.hash();
-    return true;
+    uint64_t hash = Key::from(symbols[i], &k) ? k.hash() : 0;
+    ahead[i % kIndexAhead] = hash;
+    if (hash) prefetch_index(m, hash);
   };
-  uint64_t hash = 0;
-  for (size_t i = 0; i < kIndexAhead && i < symbols.size(); ++i)
-    if (hash_of(i, &hash)) prefetch_index(m, hash);
+  for (size_t i = 0; i < kIndexAhead && i < symbols.size(); ++i) stage(i);
   size_t found = 0;
   for (size_t i = 0; i < symbols.size(); ++i) {
-    if (i + kIndexAhead < symbols.size() && hash_of(i + kIndexAhead, &hash)) prefetch_index(m, hash);
-    if (i + kRecordAhead < symbols.size() && hash_of(i + kRecordAhead, &hash)) prefetch_record_for_read(m, hash);
+    if (i + kRecordAhead < symbols.size() && ahead[(i + kRecordAhead) % kIndexAhead])
+      prefetch_record_for_read(m, ahead[(i + kRecordAhead) % kIndexAhead]);
     status[i] = get(symbols[i], &out[i]);
     found += status[i] == Status::ok;
+    if (i + kIndexAhead < symbols.size()) stage(i + kIndexAhead);
   }
   return found;
 }
