@@ -13,13 +13,22 @@ Gzip::Gzip(int level) : c_(libdeflate_alloc_compressor(level)) {
 }
 Gzip::~Gzip() { libdeflate_free_compressor(c_); }
 
-bool Gzip::deflate(const char* in, size_t n, std::string* out) {
-  size_t bound = libdeflate_deflate_compress_bound(c_, n);
+namespace {
+// One-shot compression into *out with libdeflate's matching bound/compress
+// pair (raw deflate or gzip); false when it fails or would not shrink `in`.
+template <auto Bound, auto Compress>
+bool compress_with(libdeflate_compressor* c, const char* in, size_t n, std::string* out) {
+  size_t bound = Bound(c, n);
   if (out->size() < bound) out->resize(bound);
-  size_t got = libdeflate_deflate_compress(c_, in, n, out->data(), bound);
+  size_t got = Compress(c, in, n, out->data(), bound);
   if (got == 0 || got >= n) return false;
   out->resize(got);
   return true;
+}
+}  // namespace
+
+bool Gzip::deflate(const char* in, size_t n, std::string* out) {
+  return compress_with<libdeflate_deflate_compress_bound, libdeflate_deflate_compress>(c_, in, n, out);
 }
 
 void Gzip::head(char* out, size_t stored_len) {
@@ -69,12 +78,7 @@ uint32_t Gzip::crc32_combine(uint32_t crc_a, uint32_t crc_b, uint64_t len_b) {
 }
 
 bool Gzip::compress(const char* in, size_t n, std::string* out) {
-  size_t bound = libdeflate_gzip_compress_bound(c_, n);
-  if (out->size() < bound) out->resize(bound);
-  size_t got = libdeflate_gzip_compress(c_, in, n, out->data(), bound);
-  if (got == 0 || got >= n) return false;
-  out->resize(got);
-  return true;
+  return compress_with<libdeflate_gzip_compress_bound, libdeflate_gzip_compress>(c_, in, n, out);
 }
 
 }  // namespace tickfan::http
