@@ -1092,7 +1092,7 @@ void on_rank_timer(uv_timer_t* t) {
   Server* s = static_cast<Server*>(t->data);
   Worker& w = s->w;
   int64_t now = mono_ns();
-  if (w.rank_wanted_ns == 0 || now - w.rank_wanted_ns >= Worker::kRankWarmNs || s->stopping) return;
+  if (!w.rankings_in_use(now) || s->stopping) return;
   if (!w.refresh(++s->tick)) return;  // a fresh header copy (a new tick: requests re-read it too)
   if (w.rank.refresh(*w.reader, w.state.commit_count, w.state.commit_ns, now, w.opts.rank_interval_ms,
                      w.metrics.rank_recomputes))

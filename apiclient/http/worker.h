@@ -67,6 +67,9 @@ struct Worker {
   // ranking timer keeps the snapshot fresh and its orderings sorted.
   int64_t rank_wanted_ns = 0;
   static constexpr int64_t kRankWarmNs = 5'000'000'000;
+  bool rankings_in_use(int64_t mono_now) const {
+    return rank_wanted_ns != 0 && mono_now - rank_wanted_ns < kRankWarmNs;
+  }
   int64_t state_tick = -1;
   int64_t now_wall_ns = 0;  // wall clock at the same tick (data age)
 

@@ -57,7 +57,7 @@ void handle_rank(Worker& w, const Request& req, Reply& rep, Buffer& out) {
   // the snapshot every --rank-interval-ms (server.cpp); a request refreshes
   // it itself only after a quiet spell, or if the timer fell behind.
   int64_t now = mono_ns();
-  bool warm = w.rank_wanted_ns != 0 && now - w.rank_wanted_ns < Worker::kRankWarmNs;
+  bool warm = w.rankings_in_use(now);
   w.rank_wanted_ns = now;
   w.rank.refresh(*w.reader, w.state.commit_count, w.state.commit_ns, now,
                  warm ? 2 * w.opts.rank_interval_ms : w.opts.rank_interval_ms, w.metrics.rank_recomputes);
