@@ -85,42 +85,6 @@ std::string errno_text(const char* what, const std::string& path) {
   return std::string(what) + " " + path + ": " + std::strerror(errno);
 }
 
-// Probe for `key`: returns the slot or -1, and the index position where the
-// probe stopped (an empty entry) for an insert. The entry's tag filters out
-// most mismatches without touching a record; a tag match is confirmed
-// against the record's own symbol, which sits on the record's first cache
-// line: the line the read that follows needs anyway.
-int64_t probe(const Mapping& m, const Key& key, uint32_t* stop_at, uint32_t* probes) {
-  const Header* h = m.header();
-  const uint32_t mask = h->index_size - 1;
-  const Record* recs = m.records();
-  auto* index = m.index();
-  const uint64_t hash = key.hash();
-  const uint32_t tag = index_tag(hash);
-  uint32_t pos = static_cast<uint32_t>(hash) & mask;
-  for (uint32_t n = 1; n <= h->index_size; ++n, pos = (pos + 1) & mask) {
-    uint32_t e = index[pos].load(std::memory_order_acquire);
-    if (e == 0) {
-      if (stop_at) *stop_at = pos;
-      if (probes) *probes = n;
-      return -1;
-    }
-    if (entry_tag(e) != tag) continue;
-    uint32_t slot = entry_slot(e);
-    if (slot >= h->capacity) continue;
-    // A slot's symbol never changes once published, but the writer rewrites
-    // the same bytes on every update: atomic loads keep that race-free.
-    const auto* sym = reinterpret_cast<const uint64_t*>(recs[slot].quote.symbol()->Data());
-    if (__atomic_load_n(&sym[0], __ATOMIC_RELAXED) == key.w[0] &&
-        __atomic_load_n(&sym[1], __ATOMIC_RELAXED) == key.w[1]) {
-      if (probes) *probes = n;
-      return slot;
-    }
-  }
-  if (stop_at) *stop_at = UINT32_MAX;
-  return -1;
-}
-
 Status classify_file(int fd, const std::string& path, size_t* size, bool* creating, std::string* error) {
   struct stat st {};
   if (::fstat(fd, &st) != 0) {

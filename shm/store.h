@@ -162,6 +162,10 @@ struct ReaderStats {
   uint64_t busy = 0;
 };
 
+namespace detail {
+struct Want;  // what one read copies (reader.cpp)
+}  // namespace detail
+
 class StoreReader {
  public:
   // Maps `path` read-only. Fails with not_ready (creator still initialising),
@@ -227,6 +231,10 @@ class StoreReader {
  private:
   struct Impl;
   StoreReader() = default;
+  // read()'s body, inlined into each public read (reader.cpp), and its
+  // out-of-line path for a record that stays mid-update.
+  Status read_inline(uint32_t slot, Quote* quote, char* json, size_t* json_len, uint64_t* version) const;
+  uint64_t read_stalled(uint32_t slot, const detail::Want& want, Status* status) const;
   std::unique_ptr<Impl> impl_;
   mutable ReaderStats stats_;
 };
