@@ -129,14 +129,34 @@ std::string stop_and_summary(Apiclient& a, int* status) {
   return at == std::string::npos ? "" : text.substr(at, text.find('\n', at) - at);
 }
 
-// GET /metrics from the apiclient's listener (its port is in its log).
-std::string scrape_metrics(const std::string& log) {
+// The port of the apiclient's /metrics and /healthz listener (started with
+// --metrics-port -1), read from its log; 0 if it never says.
+int metrics_port(const std::string& log) {
   const std::string marker = "metrics on http://127.0.0.1:";
   std::string text;
   wait_until([&] { return (text = read_file(log)).find(marker) != std::string::npos; }, 5000);
   size_t at = text.find(marker);
-  if (at == std::string::npos) return "";
-  return loopback_http_get(std::atoi(text.c_str() + at + marker.size()), "/metrics");
+  return at == std::string::npos ? 0 : std::atoi(text.c_str() + at + marker.size());
+}
+
+// GET /metrics from the apiclient's listener (its port is in its log).
+std::string scrape_metrics(const std::string& log) {
+  int port = metrics_port(log);
+  return port ? loopback_http_get(port, "/metrics") : "";
+}
+
+// GET /healthz: the status code (0 if no answer) and the body.
+struct Health {
+  int status = 0;
+  std::string body;
+};
+Health healthz(int port) {
+  std::string raw = loopback_http_get(port, "/healthz");
+  Health h;
+  if (raw.rfind("HTTP/1.1 ", 0) == 0) h.status = std::atoi(raw.c_str() + 9);
+  size_t at = raw.find("\r\n\r\n");
+  if (at != std::string::npos) h.body = raw.substr(at + 4);
+  return h;
 }
 
 }  // namespace
@@ -522,25 +542,35 @@ TEST_CASE("NATS configuration errors exit 1 with one line naming the problem, ne
 }
 
 namespace {
-// A nats-server that requires user `u`, password `right`: on a free port of
-// its own choosing (-p -1, read back from its ports file), stopped by PID.
-// `port` 0: the server picks a free one (-p -1, read back from its ports file).
-struct AuthNatsServer {
+// A nats-server with extra command-line `args` (credentials, a config file)
+// that NatsServer does not take: loopback only, on `port`, or with 0 on a
+// free port of its own choosing (-p -1, read back from its ports file);
+// stopped by PID.
+struct ConfiguredNatsServer {
   TempDir dir;
   ChildProcess proc;
   std::string url;
-  explicit AuthNatsServer(int port = 0) {
+  explicit ConfiguredNatsServer(const std::vector<std::string>& args, int port = 0) {
     std::string exe = "/usr/sbin/nats-server";
     if (::access(exe.c_str(), X_OK) != 0) exe = "/usr/bin/nats-server";
-    proc = ChildProcess({exe, "-a", "127.0.0.1", "-p", port ? std::to_string(port) : "-1", "--ports_file_dir",
-                         dir.path(), "--user", "u", "--pass", "right", "-l", dir.file("nats.log")});
+    std::vector<std::string> argv = {
+        exe,        "-a", "127.0.0.1",         "-p", port ? std::to_string(port) : "-1", "--ports_file_dir",
+        dir.path(), "-l", dir.file("nats.log")};
+    argv.insert(argv.end(), args.begin(), args.end());
+    proc = ChildProcess(argv);
     const std::string marker = "nats://127.0.0.1:";
     std::string ports = dir.file("nats-server_" + std::to_string(proc.pid()) + ".ports");
-    REQUIRE(wait_until([&] { return read_file(ports).find(marker) != std::string::npos; }, 10000));
+    REQUIRE_MESSAGE(wait_until([&] { return read_file(ports).find(marker) != std::string::npos; }, 10000),
+                    read_file(dir.file("nats.log")));
     std::string text = read_file(ports);
     url = marker + std::to_string(std::atoi(text.c_str() + text.find(marker) + marker.size()));
   }
-  ~AuthNatsServer() { proc.stop(SIGINT, 5000); }
+  ~ConfiguredNatsServer() { proc.stop(SIGINT, 5000); }
+};
+
+// A nats-server that requires user `u`, password `right`.
+struct AuthNatsServer : ConfiguredNatsServer {
+  explicit AuthNatsServer(int port = 0) : ConfiguredNatsServer({"--user", "u", "--pass", "right"}, port) {}
 };
 }  // namespace
 
@@ -594,6 +624,73 @@ TEST_CASE("a refused NATS login (wrong password, bad creds file) exits 1 naming 
   CHECK(wait_until([&] { return read_file(a.log).find("resync reason=start") != std::string::npos; }, 3000));
   CHECK(a.proc.wait(500) == -1);  // still running
   CHECK_MESSAGE(read_file(a.log).find("Authorization") == std::string::npos, read_file(a.log));
+}
+
+TEST_CASE("the NATS library closing the connection after subscribe exits 1 naming why, within a bounded time") {
+  // Not a refused login (the test above): the server answers the second SUB
+  // with -ERR 'maximum subscriptions exceeded' and keeps the connection, but
+  // libnats closes it for good on any -ERR it does not know (no reconnect,
+  // whatever the reconnect settings). Only the closed callback can see this;
+  // without it the writer would hold the store with a dead connection.
+  TempDir dir;
+  write_file(dir.file("nats.conf"), "max_subscriptions: 1\n");  // the apiclient takes 2: deltas, its inbox
+  ConfiguredNatsServer nats({"-c", dir.file("nats.conf")});
+  int64_t t0 = mono_ns();
+  Apiclient a(dir, nats.url);
+  int status = a.proc.wait(5000);  // -1: still running with a dead connection, the hang this is about
+  int64_t took_ms = (mono_ns() - t0) / 1'000'000;
+  std::string log = read_file(a.log);
+  CHECK_MESSAGE(exited_with(status, 1), log);
+  CHECK_MESSAGE(took_ms < 3000, took_ms);  // measured: 10-20 ms
+  // Normally, after subscribe():
+  //   error nats connection closed by the NATS library: maximum subscriptions exceeded; exiting
+  // and in a few starts in a hundred the close lands inside subscribe() itself:
+  //   tickfan-apiclient: NATS connection closed while subscribing to _INBOX...: maximum subscriptions exceeded
+  bool after =
+      log.find("connection closed by the NATS library: maximum subscriptions exceeded; exiting") != std::string::npos;
+  bool during = log.find("NATS connection closed while subscribing to ") != std::string::npos &&
+                log.find("maximum subscriptions exceeded") != std::string::npos;
+  CHECK_MESSAGE((after || during), log);
+  if (!after) MESSAGE("closed inside subscribe() this time: " << log);
+  CHECK_MESSAGE(log.find("terminate called") == std::string::npos, log);
+  // The store was checkpointed and its writer lock released for the next run.
+  CHECK_FALSE(store_state(dir.file("quotes.store")).writer_alive);
+}
+
+TEST_CASE("/healthz: 503 starting until the first sync begins, 503 syncing or stale until live, then 200 ok") {
+  NatsServer nats;
+  TempDir dir;
+  TestPublisher pub(nats.url());
+  pub.publish(market(50, 0));
+  pub.answer_snapshots(false);
+  pub.flush();
+  // The first sync begins only once the first connect attempt is over. With
+  // the server frozen (SIGSTOP, by PID) the apiclient's TCP connect completes
+  // in the kernel's accept queue but the server's INFO does not come, so that
+  // attempt blocks (libnats' handshake timeout: 2 s) while /healthz already
+  // answers.
+  REQUIRE(::kill(nats.pid(), SIGSTOP) == 0);
+  struct Resume {  // whatever happens below, never leave the server stopped
+    pid_t pid;
+    ~Resume() { ::kill(pid, SIGCONT); }
+  } resume{nats.pid()};
+  Apiclient a(dir, nats.url(), "apiclient", {"--metrics-port", "-1"});
+  int port = metrics_port(a.log);
+  REQUIRE_MESSAGE(port > 0, read_file(a.log));
+  Health h = healthz(port);
+  CHECK_MESSAGE(h.status == 503, h.status << " " << h.body << read_file(a.log));
+  CHECK_MESSAGE(h.body == "starting\n", h.body << read_file(a.log));
+  REQUIRE(::kill(nats.pid(), SIGCONT) == 0);
+  // Connected: the sync has begun, but nobody answers the snapshot request.
+  CHECK(wait_until([&] { return (h = healthz(port)).body != "starting\n"; }, 3000));
+  CHECK_MESSAGE(h.status == 503, h.status << " " << h.body);
+  CHECK_MESSAGE((h.body == "syncing\n" || h.body == "stale: no live data from the apiserver\n"), h.body);
+  CHECK(wait_until([&] { return pub.snapshot_requests() >= 1; }, 3000));
+  pub.answer_snapshots(true);
+  CHECK(wait_until([&] { return (h = healthz(port)).status == 200; }, 5000));
+  CHECK_MESSAGE(h.body == "ok\n", h.body);
+  check_store_matches(dir, pub);
+  CHECK(a.proc.running());
 }
 
 TEST_CASE("a restart never shows the previous run's `live`; the heartbeat advances while NATS is unreachable") {
