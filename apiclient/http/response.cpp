@@ -14,6 +14,10 @@
 //  - Vary: Accept-Encoding on anything we may compress (RFC 9110 §12.5.5), and
 //    Origin on every cacheable response when a list of origins is configured
 //    (the CORS headers then depend on Origin, RFC 9111 §4.1).
+//  - X-Data-Age-Ms on every response while the store is open, refusals and
+//    the canned 503 (render_overload) included: the server refreshes the
+//    worker's copy of the store header before rendering any of them, so the
+//    age is the one at sending, not at the last routed request.
 //  - Connection: close when we are going to close (RFC 9112 §9.6); an
 //    HTTP/1.0 client asking for keep-alive gets "Connection: keep-alive".
 #include "response.h"
@@ -26,30 +30,6 @@
 #include <string_view>
 
 namespace tickfan::http {
-
-#define TF_OVERLOAD_BODY "{\"error\":{\"status\":503,\"message\":\"too many connections, retry later\"}}"
-static_assert(sizeof(TF_OVERLOAD_BODY) - 1 == 70, "Content-Length below must match the body");
-#define TF_OVERLOAD_DATE "Date: Sun, 06 Nov 1994 08:49:37 GMT\r\n"  // placeholder, same length as every date
-#define TF_OVERLOAD_HEAD "HTTP/1.1 503 Service Unavailable\r\nServer: tickfan\r\n"
-namespace {
-// The canned 503 with its Date line overwritten in place when read: the Date
-// has a fixed length (IMF-fixdate), so the response's length never changes.
-char overload_bytes[] = TF_OVERLOAD_HEAD TF_OVERLOAD_DATE
-    "Content-Type: application/json\r\nContent-Length: 70\r\n"
-    "Retry-After: 1\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n" TF_OVERLOAD_BODY;
-std::string_view date_line();
-}  // namespace
-const OverloadResponse kOverloadResponse{};
-const size_t kOverloadResponseLen = sizeof(overload_bytes) - 1;
-
-OverloadResponse::operator const char*() const {
-  // RFC 9110 §6.6.1: an origin server with a clock MUST send Date, on this
-  // answer too (refreshed once per second, like every other Date here).
-  std::string_view d = date_line();
-  if (d.size() == sizeof(TF_OVERLOAD_DATE) - 1)
-    std::memcpy(overload_bytes + sizeof(TF_OVERLOAD_HEAD) - 1, d.data(), d.size());
-  return overload_bytes;
-}
 
 const char* reason_phrase(int status) {
   switch (status) {
@@ -210,6 +190,30 @@ size_t render_head(const Worker& w, const Request& req, const Reply& rep, const 
     o.lit("Connection: keep-alive\r\n");
   }
   o.lit("\r\n");
+  return static_cast<size_t>(o.p - buf);
+}
+
+size_t render_overload(const Worker& w, char* buf) {
+  static constexpr std::string_view kBody =
+      "{\"error\":{\"status\":503,\"message\":\"too many connections, retry later\"}}";
+  Out o{buf, buf + kOverloadMax};
+  // RFC 9110 §15.6.4: 503 for a temporary overload, with Retry-After;
+  // Date as on every response (§6.6.1).
+  o.lit("HTTP/1.1 503 Service Unavailable\r\nServer: tickfan\r\n");
+  o.lit(date_line());
+  o.lit("Content-Type: application/json\r\nContent-Length: ");
+  o.num(static_cast<long long>(kBody.size()));
+  o.lit("\r\n");
+  if (w.reader) {
+    // The data's age, as in render_head (it used to be the one response
+    // without it). Only the worker's header copy is read: no descriptor is
+    // needed, and the caller may have none to spare.
+    o.lit("X-Data-Age-Ms: ");
+    o.num(w.age_ms());
+    o.lit("\r\n");
+  }
+  o.lit("Retry-After: 1\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n");
+  o.lit(kBody);
   return static_cast<size_t>(o.p - buf);
 }
 

@@ -24,16 +24,12 @@ struct HeadParams {
 size_t render_head(const Worker& w, const Request& req, const Reply& rep, const HeadParams& hp, char* buf);
 const char* reason_phrase(int status);
 
-// Canned answer for a connection refused at --max-connections (no parser
-// state exists yet): 503 with Server, Date, Retry-After and Connection:
-// close; no X-Data-Age-Ms (no worker state is consulted for it). Reading
-// kOverloadResponse as bytes (const char*) refreshes its Date line, whose
-// length is fixed, so kOverloadResponseLen stays valid.
-class OverloadResponse {
- public:
-  operator const char*() const;  // NOLINT(google-explicit-constructor): used as the bytes
-};
-extern const OverloadResponse kOverloadResponse;
-extern const size_t kOverloadResponseLen;
+// The answer to a connection refused at --max-connections or for want of a
+// descriptor (no parser state exists for it): 503 with Server, Date,
+// X-Data-Age-Ms (while the store is open, as on every response; the caller
+// refreshes w's header copy first), Retry-After and Connection: close.
+// Written into buf (kOverloadMax bytes); returns its length.
+inline constexpr size_t kOverloadMax = 512;
+size_t render_overload(const Worker& w, char* buf);
 
 }  // namespace tickfan::http

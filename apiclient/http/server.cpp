@@ -405,7 +405,8 @@ void respond(Conn* c, const Request& req, Reply& rep, bool keep_alive, bool http
   if (!hp.keep_alive) c->close_after = true;
 }
 
-// A response to a request the parser refused; the connection closes after it.
+// A response to a request the parser refused (or whose headers did not
+// come in time); the connection closes after it.
 void respond_error(Conn* c, int status, const char* message) {
   Request req;
   req.origin = c->request.origin;
@@ -413,6 +414,11 @@ void respond_error(Conn* c, int status, const char* message) {
   rep.endpoint = Endpoint::other;
   rep.close = true;
   Server* s = c->srv;
+  // X-Data-Age-Ms as of now, as a routed request gets it: without this the
+  // head repeated the header copy of the last routed request, however old
+  // (a 408 from the sweep, a parse error on an otherwise quiet worker), and
+  // had no age at all until a routed request opened a new store.
+  s->w.refresh(s->tick);
   Buffer& out = render_buffer(c);
   size_t seg_start = out.size();
   out.tail(kHeadMax);
@@ -882,8 +888,11 @@ void add_conn(Server* s, int fd, int64_t moved_left_ms = -1, bool stays = false)
     // RFC 9110 §15.6.4: 503 for a temporary overload, with Retry-After.
     s->w.metrics.rejected_overload->inc();
     log_bad(s, BadReason::overload, "max connections reached");
-    c->out.append(kOverloadResponse, kOverloadResponseLen);
-    c->segs.push_back({0, kOverloadResponseLen, -1});
+    s->w.refresh(s->tick);  // its X-Data-Age-Ms
+    char canned[kOverloadMax];
+    size_t n = render_overload(s->w, canned);
+    c->out.append(canned, n);
+    c->segs.push_back({0, n, -1});
     c->close_after = true;
     s->w.metrics.count(Endpoint::other, 503, 0);
     flush(c);
@@ -919,6 +928,15 @@ void on_accept_pause_end(uv_timer_t* t) {
 // clients time out.
 bool refuse_out_of_fds(Server* s, int lfd) {
   if (s->reserve_fd >= 0) {
+    // The answer's X-Data-Age-Ms. With the store open, refreshing the
+    // header copy only reads the mapping (and F_OFD_GETLK on the reader's
+    // descriptor): no descriptor needed. Without it, no attempt to open it
+    // here, where it would fail for want of one and log a misleading
+    // "store not available"; the answer then has no age, as every response
+    // does while the store is not open.
+    if (s->w.reader) s->w.refresh(s->tick);
+    char canned[kOverloadMax];
+    size_t canned_len = render_overload(s->w, canned);
     close(s->reserve_fd);
     s->reserve_fd = -1;
     int fd = accept4(lfd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -929,7 +947,7 @@ bool refuse_out_of_fds(Server* s, int lfd) {
       char sink[4096];
       while (read(fd, sink, sizeof sink) > 0) {
       }
-      ssize_t n = send(fd, kOverloadResponse, kOverloadResponseLen, MSG_NOSIGNAL | MSG_DONTWAIT);
+      ssize_t n = send(fd, canned, canned_len, MSG_NOSIGNAL | MSG_DONTWAIT);
       (void)n;
       close(fd);
       s->w.metrics.rejected_overload->inc();

@@ -24,6 +24,12 @@ HttpResponse raw(int port, const std::string& bytes, int timeout_ms = 3000) {
   return c.read(timeout_ms);
 }
 bool still_serving(int port) { return http_get(port, "/v1/quotes/sh600000").status == 200; }
+// X-Data-Age-Ms of a response; -2 when it is absent or not a number.
+long age_ms(const HttpResponse& r) {
+  std::string v = r.header("X-Data-Age-Ms");
+  if (v.empty() || v.find_first_not_of("-0123456789") != std::string::npos) return -2;
+  return std::stol(v);
+}
 // Sends `req` on a fresh connection and checks it is refused the way a
 // malformed request must be: 400, a JSON error body, Connection: close, and
 // the connection closed. Returns the response for further checks.
@@ -109,6 +115,44 @@ TEST_CASE("a request target over the limit gets 414, a header section over the l
   for (int i = 0; i < 200; ++i) many += "X-H" + std::to_string(i) + ": vvvvvvvvvvvvvvvv\r\n";
   CHECK(raw(f.port, many + "\r\n").status == 431);
   CHECK(still_serving(f.port));
+}
+
+TEST_CASE("refusals before routing (400, 408, 413, 414, 431, 505) carry the data's age when they are sent") {
+  HttpFixture f({"--max-uri-bytes", "1024", "--max-header-bytes", "2048", "--header-timeout-ms", "1000"}, 40, 1);
+  // The worker reads the store header for this request; then nothing asks
+  // it to for a while. A refusal sent after that must report the age as of
+  // its own sending (it used to repeat the one of the last routed request,
+  // and had none at all until a routed request found a new store).
+  auto data = http_get(f.port, "/v1/quotes/sh600000");
+  REQUIRE(data.status == 200);
+  const long before = age_ms(data);
+  REQUIRE(before >= 0);
+  std::this_thread::sleep_for(std::chrono::milliseconds(1200));
+  const std::vector<std::pair<int, std::string>> refused = {
+      {400, "GARBAGE\r\n\r\n"},
+      {413, "GET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello"},
+      {414, "GET /v1/quotes?symbols=" + std::string(2000, 'a') + " HTTP/1.1\r\nHost: x\r\n\r\n"},
+      {431, "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(4000, 'b') + "\r\n\r\n"},
+      {505, "GET /healthz HTTP/2.0\r\nHost: x\r\n\r\n"},
+      // Last: route()'s own refusal (RFC 9112 §3.2) re-reads the header, as
+      // every routed request does, and would hide the ones above.
+      {400, "GET /healthz HTTP/1.1\r\nHost: a b\r\n\r\n"},
+  };
+  long last = -2;
+  for (const auto& [status, req] : refused) {
+    CAPTURE(status);
+    auto r = raw(f.port, req);
+    CHECK(r.status == status);
+    last = age_ms(r);
+    CHECK(last >= before + 1000);
+  }
+  // 408: sent by the worker's sweep at least --header-timeout-ms after the
+  // request began, so after the last refusal above.
+  RawConn slow(f.port);
+  REQUIRE(slow.send("GET /v1/quotes/sh600000 HTTP/1.1\r\nHost: x\r\n"));
+  auto timeout = slow.read(4000);
+  CHECK(timeout.status == 408);
+  CHECK(age_ms(timeout) >= last + 900);
 }
 
 TEST_CASE("a body on GET gets 413 and the connection is closed") {
@@ -251,6 +295,8 @@ TEST_CASE("connections over --max-connections get 503 and a close; others are se
   CHECK(over.header("Date").ends_with(" GMT"));  // RFC 9110 §6.6.1, on the canned answer too
   CHECK(over.header("Date").find("1994") == std::string::npos);  // the current date, not the placeholder
   CHECK(over.header("Server") == "tickfan");
+  // Every response carries the data's age (docs/http.md), this one too.
+  CHECK(age_ms(over) >= 0);
   CHECK(over.body.find("too many connections") != std::string::npos);
   REQUIRE(held[0]->send("GET /v1/quotes/sh600000 HTTP/1.1\r\nHost: x\r\n\r\n"));
   CHECK(held[0]->read().status == 200);
@@ -488,6 +534,7 @@ TEST_CASE("out of file descriptors: new clients get 503, the worker does not spi
   auto r = raw(port, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", 2000);
   CHECK(r.status == 503);
   CHECK(r.header("Retry-After") == "1");
+  CHECK(age_ms(r) >= 0);  // the data's age, known without a descriptor
   // And the worker is not spinning on its readable listening socket.
   double t0 = cpu_seconds(pid);
   std::this_thread::sleep_for(std::chrono::seconds(1));
