@@ -12,6 +12,10 @@ bool next_param(std::string_view* q, QueryParam* p) {
     size_t eq = pair.find('=');
     p->key = pair.substr(0, eq);
     p->value = eq == std::string_view::npos ? std::string_view() : pair.substr(eq + 1);
+    // Names are decoded as values are (RFC 3986 §6.2.2.2; form encoding
+    // decodes names too); only names with a '%' pay for it. On a malformed
+    // escape the raw name stays (query.h).
+    if (p->key.find('%') != std::string_view::npos && percent_decode(p->key, &p->key_buf)) p->key = p->key_buf;
     return true;
   }
   return false;

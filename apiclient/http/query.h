@@ -1,7 +1,8 @@
 // query.h — the query-string helpers the handlers share: split
-// `a=1&b=2`, percent-decode (RFC 3986 §2.1; '+' is a space only in HTML form
-// encoding, which clients of a JSON API do not use, so it stays '+'), parse
-// bounded integers and escape text for JSON error bodies.
+// `a=1&b=2` (names percent-decoded on the way), percent-decode (RFC 3986
+// §2.1; '+' is a space only in HTML form encoding, which clients of a JSON
+// API do not use, so it stays '+'), parse bounded integers and escape text
+// for JSON error bodies.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -13,14 +14,23 @@
 namespace tickfan::http {
 
 struct QueryParam {
-  std::string_view key, value;  // still percent-encoded
+  // The name, percent-decoded: an escaped unreserved character is the
+  // character itself (RFC 3986 §2.1, §6.2.2.2), so "sym%62ols" is "symbols"
+  // (it used to be an unknown parameter, ignored). A name whose escapes are
+  // malformed (or decode to NUL) is left as sent: it still holds a '%', so it
+  // names none of an endpoint's parameters and is ignored like any unknown
+  // one, never refused (cache busters carry arbitrary names).
+  std::string_view key;
+  std::string_view value;  // still percent-encoded: each handler decodes what it uses
+  std::string key_buf;     // a decoded key's bytes (reused from one parameter to the next)
 };
 // Takes the next key=value from *q (advancing it); false at the end.
 bool next_param(std::string_view* q, QueryParam* p);
 
 // The parameters an endpoint defines, each allowed once: a repeat is 400
 // naming it, never "the last one wins" (a repeated symbols= used to drop
-// symbols silently; docs/http.md). Parameters not named are ignored.
+// symbols silently; docs/http.md). Keys come decoded from next_param(), so
+// "symbols=a&sym%62ols=b" is a repeat too. Parameters not named are ignored.
 template <size_t N>
 class OnceParams {
  public:

@@ -395,8 +395,14 @@ Env& env() {
 
 // --- an independent reading of the query (docs/http.md) ---------------------
 
+bool unescape(std::string_view in, std::string* out);
+
+// Names are percent-decoded like values (RFC 3986 §6.2.2.2: "sym%62ols" is
+// "symbols"); a name with a malformed escape is kept as sent, so it names no
+// parameter of ours and is ignored (docs/http.md).
 struct Param {
-  std::string_view key, value;
+  std::string key;
+  std::string_view value;
 };
 std::vector<Param> params_of(std::string_view q) {
   std::vector<Param> out;
@@ -406,7 +412,10 @@ std::vector<Param> params_of(std::string_view q) {
     q = amp == std::string_view::npos ? std::string_view() : q.substr(amp + 1);
     if (pair.empty()) continue;
     size_t eq = pair.find('=');
-    out.push_back({pair.substr(0, eq), eq == std::string_view::npos ? std::string_view() : pair.substr(eq + 1)});
+    std::string_view raw = pair.substr(0, eq);
+    std::string key;
+    if (!unescape(raw, &key)) key.assign(raw);
+    out.push_back({std::move(key), eq == std::string_view::npos ? std::string_view() : pair.substr(eq + 1)});
   }
   return out;
 }

@@ -88,6 +88,40 @@ TEST_CASE("a repeated query parameter is 400 naming it, never silently resolved"
   CHECK(http_get(f.port, "/v1/quotes?symbols=sh600000&_=1&_=2").status == 200);
 }
 
+TEST_CASE("query parameter names are percent-decoded like values, for the at-most-once rule too") {
+  // RFC 3986 §2.1, §6.2.2.2: "%62" is "b", so "sym%62ols" names the same
+  // parameter as "symbols" (form encoding decodes names as well).
+  HttpFixture f;
+  auto list = http_get(f.port, "/v1/quotes?sym%62ols=sh600000,sz000001&%66%69%65%6C%64%73=last");
+  REQUIRE(list.status == 200);
+  CHECK(list.body.ends_with("\"data\":[{\"symbol\":\"sh600000\",\"ts\":1732200000123,\"last\":10},"
+                            "{\"symbol\":\"sz000001\",\"ts\":1732200000123,\"last\":10.01}],\"unknown\":[]}"));
+  auto one = http_get(f.port, "/v1/quotes/sh600000?fi%65lds=last");
+  REQUIRE(one.status == 200);
+  CHECK(one.body.ends_with("\"data\":{\"symbol\":\"sh600000\",\"ts\":1732200000123,\"last\":10}}"));
+  auto rank = http_get(f.port, "/v1/rank?%62y=volume&lim%69t=1&%6Frder=asc");
+  REQUIRE(rank.status == 200);
+  CHECK(rank.body.find("\"by\":\"volume\",\"order\":\"asc\"") != std::string::npos);
+  CHECK(rank.body.find("\"data\":[{\"symbol\":\"sh600000\"") != std::string::npos);  // the lowest volume
+  CHECK(rank.body.find("},{") == std::string::npos);                                     // limit=1 applied
+  // The decoded name is what counts as a repeat, and what the error names.
+  for (const auto& [target, name] : std::vector<std::pair<std::string, std::string>>{
+           {"/v1/quotes?symbols=sh600000&sym%62ols=sz000001", "symbols"},
+           {"/v1/quotes?%73ymbols=sh600000&symbol%73=sz000001", "symbols"},
+           {"/v1/quotes?symbols=sh600000&fields=last&%66ields=ts", "fields"},
+           {"/v1/quotes/sh600000?fields=last&fi%65lds=ts", "fields"},
+           {"/v1/rank?by=volume&%62y=price", "by"},
+           {"/v1/rank?m%61rket=sh&market=sz", "market"}}) {
+    CAPTURE(target);
+    auto r = http_get(f.port, target);
+    CHECK(r.status == 400);
+    CHECK(r.body == "{\"error\":{\"status\":400,\"message\":\"repeated query parameter: " + name + "\"}}");
+  }
+  // A name with a malformed escape names none of the endpoint's parameters:
+  // ignored like any other unknown one ('+' is not a space here, query.h).
+  CHECK(http_get(f.port, "/v1/quotes?symbols=sh600000&sym%6=x&%zz=1&%00=2&symbols+=3").status == 200);
+}
+
 TEST_CASE("quotes list refuses a missing or oversized symbol list with 400 and a JSON error") {
   HttpFixture f({"--max-symbols", "1000"});
   auto r = http_get(f.port, "/v1/quotes");
