@@ -7,8 +7,10 @@
 // real store (a few hundred symbols in five markets, some with awkward names)
 // and to a Worker whose store does not exist. The response head is rendered
 // with render_head() as the server does. Each input gets fresh Workers (the
-// store, its reader and writer live for the whole process), so an input's
-// outcome does not depend on the inputs before it.
+// store, its reader and writer live for the whole process; its file in
+// /dev/shm is unlinked as soon as both have it open, so none is left behind
+// however the process ends), so an input's outcome does not depend on the
+// inputs before it.
 //
 // Properties, for any bytes: no crash, hang or sanitizer report, and for
 // every request routed:
@@ -330,6 +332,18 @@ struct Env {
     std::string err;
     writer = shm::StoreWriter::open(path, shm::WriterOptions{1024, 0600}, &st, &err);
     if (!writer) fuzz::fail("cannot create the store", err);
+    reader = shm::StoreReader::open(path, &st, &err);
+    if (!reader) fuzz::fail("cannot open the store for reading", err);
+    // Nothing opens the store by name after this (each input's Worker is
+    // lent `reader`; the writer keeps its descriptor and mapping), so the
+    // name goes now: the file lives as long as they do and the kernel frees
+    // it however the process ends. ~Env's unlink alone left it in /dev/shm
+    // whenever libFuzzer stopped on a crash, a timeout or -rss_limit_mb
+    // (it exits with _Exit: no destructors, no atexit) or the run was
+    // killed; an atexit or signal handler cannot cover those either (and
+    // libFuzzer owns the signal handlers). Tested by
+    // killed_leaves_no_store.sh.
+    if (::unlink(path.c_str()) != 0) fuzz::fail("cannot unlink the store", path);
     auto add = [&](const std::string& sym, int64_t last, int64_t volume, std::string_view name, TradingStatus s) {
       Quote q = testing::make_quote(sym, last, volume);
       if (!name.empty()) set_name(q, name);
@@ -359,8 +373,6 @@ struct Env {
     for (const char* s : {"X", "idx.000001", "0123456789abcdef", "shA-B_C.D"}) next(s);
     writer->set_sync_state(shm::SyncState::live, 0, 0);
     writer->commit(1, ++seq);
-    reader = shm::StoreReader::open(path, &st, &err);
-    if (!reader) fuzz::fail("cannot open the store for reading", err);
     for (uint32_t slot = 0; slot < reader->used(); ++slot) {
       Quote q;
       char buf[kQuoteJsonMax];
@@ -371,7 +383,7 @@ struct Env {
       per_market[""]++;
       if (q.market() != Market::Unknown) per_market[market_code(q.market())]++;
     }
-    opts.store_path = path;
+    opts.store_path = path;  // by name only for Options' sake: each input's Worker is lent `reader`
     opts.cors_origins.assign(std::begin(kOrigins), std::end(kOrigins));
     opts_nostore = opts;
     opts_nostore.store_path = path + "-absent";
@@ -379,7 +391,6 @@ struct Env {
   ~Env() {
     reader.reset();
     writer.reset();
-    ::unlink(path.c_str());
   }
   // Keeps /readyz ready in long runs (its bound is 30 s): a new commit
   // between inputs when the last one is 10 s old.
