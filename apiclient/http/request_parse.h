@@ -67,6 +67,18 @@ class RequestHead {
   }
   // After refuse_head() let the head through: final header values.
   void headers_complete();
+  // The Origin of a head refused before it was complete (respond_error():
+  // a parse error, 408, 431) or at its end (413, 505, before
+  // headers_complete()): the value of the Origin field lines llhttp has
+  // finished (it ends a value when the next line begins), "" while one is
+  // not (what it says in full is unknown; a prefix of it must not pass for
+  // a listed origin).
+  std::string_view origin_received() const {
+    if (cur_ == Hdr::origin) return {};
+    std::string_view o = origin;
+    if (!o.empty() && o.back() == ',') o.remove_suffix(1);
+    return o;
+  }
   // The request as handlers see it (views into this object and its url);
   // sets Request::refuse when the head breaks a rule that needs a 400.
   void to_request(llhttp_t* p, Request* r) const;

@@ -13,7 +13,13 @@
 //    identical (RFC 9110 §8.8.1, §8.8.3).
 //  - Vary: Accept-Encoding on anything we may compress (RFC 9110 §12.5.5), and
 //    Origin on every cacheable response when a list of origins is configured
-//    (the CORS headers then depend on Origin, RFC 9111 §4.1).
+//    (the CORS headers then depend on Origin, RFC 9111 §4.1) and on every
+//    response that echoes an origin.
+//  - CORS: with "*", Access-Control-Allow-Origin: * on every response, the
+//    canned 503 included; with a list, the request's Origin echoed when it
+//    is listed. Refusals before routing know the Origin only if its field
+//    line arrived before the fault (server.cpp, respond_error()); the canned
+//    503 never does (the request is not read), so with a list it has none.
 //  - X-Data-Age-Ms on every response while the store is open, refusals and
 //    the canned 503 (render_overload) included: the server refreshes the
 //    worker's copy of the store header before rendering any of them, so the
@@ -211,6 +217,14 @@ size_t render_overload(const Worker& w, char* buf) {
     o.lit("X-Data-Age-Ms: ");
     o.num(w.age_ms());
     o.lit("\r\n");
+  }
+  if (cors_for(w.opts, {}).wildcard) {
+    // CORS: with "*" every response may be read by any origin, this one
+    // too, so a script sees the 503 (and may read when to retry) instead
+    // of a network error. With a list of origins it has no CORS headers:
+    // the answer is sent before the request is read (the point of it is
+    // to spend nothing on the connection), so the Origin is unknown.
+    o.lit("Access-Control-Allow-Origin: *\r\nAccess-Control-Expose-Headers: Retry-After, X-Data-Age-Ms\r\n");
   }
   o.lit("Retry-After: 1\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n");
   o.lit(kBody);

@@ -27,7 +27,9 @@ const char* reason_phrase(int status);
 // The answer to a connection refused at --max-connections or for want of a
 // descriptor (no parser state exists for it): 503 with Server, Date,
 // X-Data-Age-Ms (while the store is open, as on every response; the caller
-// refreshes w's header copy first), Retry-After and Connection: close.
+// refreshes w's header copy first), Retry-After, Connection: close, and with
+// --cors-origin * Access-Control-Allow-Origin: * (with a list of origins no
+// CORS headers: the request, and so its Origin, is never read).
 // Written into buf (kOverloadMax bytes); returns its length.
 inline constexpr size_t kOverloadMax = 512;
 size_t render_overload(const Worker& w, char* buf);

@@ -409,7 +409,19 @@ void respond(Conn* c, const Request& req, Reply& rep, bool keep_alive, bool http
 // come in time); the connection closes after it.
 void respond_error(Conn* c, int status, const char* message) {
   Request req;
-  req.origin = c->request.origin;
+  // CORS (docs/http.md): with "*" every refusal has Access-Control-Allow-
+  // Origin. With a list, a browser can read the refusal only if it names
+  // its origin (Fetch standard, CORS check), so a listed Origin is echoed
+  // (with Vary: Origin, render_head) when the parser had finished its field
+  // line before the refusal: always for 413 and 505 (the head is complete),
+  // for 400, 408 and 431 when the Origin line preceded the faulty or last
+  // line (llhttp ends a line's value when the next line begins), never for
+  // 414 (the target comes before any header). A line cut short is no
+  // origin: its prefix could match a listed one. (This used to read the
+  // raw value, which keeps a ',' after each line until the head is
+  // complete: no refusal ever matched, but a 408 cut inside the value
+  // echoed the prefix.) Outside a head (phase idle) nothing is known.
+  if (c->phase == Phase::headers) req.origin = c->request.origin_received();
   Reply rep;
   rep.endpoint = Endpoint::other;
   rep.close = true;

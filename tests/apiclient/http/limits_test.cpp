@@ -155,6 +155,98 @@ TEST_CASE("refusals before routing (400, 408, 413, 414, 431, 505) carry the data
   CHECK(age_ms(timeout) >= last + 900);
 }
 
+TEST_CASE("CORS with --cors-origin *: every refusal before routing says Access-Control-Allow-Origin: *") {
+  HttpFixture f(
+      {"--cors-origin", "*", "--max-uri-bytes", "1024", "--max-header-bytes", "2048", "--header-timeout-ms", "1000"},
+      40, 1);
+  // docs/http.md, CORS: with "*" every response may be read by any origin,
+  // with or without an Origin header; a browser's script then sees the
+  // status instead of a network error.
+  RawConn slow(f.port);  // 408, answered by the sweep while the others run
+  REQUIRE(slow.send("GET /v1/quotes/sh600000 HTTP/1.1\r\nHost: x\r\n"));
+  const std::vector<std::pair<int, std::string>> refused = {
+      {400, "GARBAGE\r\n\r\n"},
+      {400, "GET /healthz HTTP/1.1\r\nHost: x\r\nOrigin: https://a.example\r\nX-Bad: a\x01z\r\n\r\n"},
+      {413, "GET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello"},
+      {414, "GET /v1/quotes?symbols=" + std::string(2000, 'a') +
+                " HTTP/1.1\r\nHost: x\r\nOrigin: https://a.example\r\n\r\n"},
+      {431, "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(4000, 'b') + "\r\n\r\n"},
+      {505, "GET /healthz HTTP/2.0\r\nHost: x\r\n\r\n"},
+  };
+  for (const auto& [status, req] : refused) {
+    CAPTURE(req.substr(0, 80));
+    auto r = raw(f.port, req);
+    CHECK(r.status == status);
+    CHECK(r.header("Access-Control-Allow-Origin") == "*");
+    CHECK(r.header("Access-Control-Expose-Headers").find("X-Data-Age-Ms") != std::string::npos);
+    CHECK(r.header("Vary").empty());  // the same for every Origin: nothing varies
+  }
+  auto timeout = slow.read(4000);
+  CHECK(timeout.status == 408);
+  CHECK(timeout.header("Access-Control-Allow-Origin") == "*");
+}
+
+TEST_CASE("CORS with a list of origins: a refusal echoes a listed Origin whose line it received whole, with Vary") {
+  HttpFixture f({"--cors-origin", "https://a.example", "--max-uri-bytes", "1024", "--max-header-bytes", "2048",
+                 "--header-timeout-ms", "1000"},
+                40, 1);
+  const std::string origin = "Origin: https://a.example\r\n";
+  // 408s: one whose Origin line is over (echoed; the parser knows a line
+  // is over when the next one begins), one cut inside the value, where
+  // "https://a.example" may be the start of "https://a.example.evil"
+  // (never echoed).
+  RawConn slow_whole(f.port), slow_cut(f.port);
+  REQUIRE(slow_whole.send("GET /v1/quotes/sh600000 HTTP/1.1\r\nHost: x\r\n" + origin + "Accept: */*\r\n"));
+  REQUIRE(slow_cut.send("GET /v1/quotes/sh600000 HTTP/1.1\r\nHost: x\r\nOrigin: https://a.example"));
+  struct Case {
+    int status;
+    std::string req;
+    bool echoed;
+  };
+  const std::string big = "X-Big: " + std::string(4000, 'b') + "\r\n";
+  const std::vector<Case> cases = {
+      // The head is complete: the Origin is known as for any request.
+      {413, "GET /healthz HTTP/1.1\r\nHost: x\r\n" + origin + "Content-Length: 5\r\n\r\nhello", true},
+      {505, "GET /healthz HTTP/2.0\r\nHost: x\r\n" + origin + "\r\n", true},
+      {413, "GET /healthz HTTP/1.1\r\nHost: x\r\nOrigin: https://evil.example\r\nContent-Length: 5\r\n\r\nhello",
+       false},
+      // A malformed line or an oversized header section: known if the
+      // Origin line came first.
+      {400, "GET /healthz HTTP/1.1\r\nHost: x\r\n" + origin + "X-Bad: a\x01z\r\n\r\n", true},
+      {400, "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Bad: a\x01z\r\n" + origin + "\r\n", false},
+      {400, "GET /healthz HTTP/1.1\r\nHost: x\r\nOrigin: https://a.example\x01\r\n\r\n", false},  // the fault in it
+      {431, "GET /healthz HTTP/1.1\r\nHost: x\r\n" + origin + big + "\r\n", true},
+      {431, "GET /healthz HTTP/1.1\r\nHost: x\r\n" + big + origin + "\r\n", false},
+      // The request target comes before any header.
+      {414, "GET /v1/quotes?symbols=" + std::string(2000, 'a') + " HTTP/1.1\r\nHost: x\r\n" + origin + "\r\n", false},
+  };
+  auto check = [](const HttpResponse& r, bool echoed) {
+    if (echoed) {
+      CHECK(r.header("Access-Control-Allow-Origin") == "https://a.example");
+      CHECK(r.header("Access-Control-Expose-Headers").find("X-Data-Age-Ms") != std::string::npos);
+      // The echoed origin makes the response depend on Origin (Fetch, RFC 9111 §4.1).
+      CHECK(r.header("Vary").find("Origin") != std::string::npos);
+    } else {
+      CHECK(r.header("Access-Control-Allow-Origin").empty());
+      CHECK(r.header("Access-Control-Expose-Headers").empty());
+    }
+  };
+  for (const auto& c : cases) {
+    CAPTURE(c.req.substr(0, 100));
+    auto r = raw(f.port, c.req);
+    CHECK(r.status == c.status);
+    CHECK(r.header("Connection") == "close");
+    check(r, c.echoed);
+  }
+  auto whole = slow_whole.read(4000);
+  CHECK(whole.status == 408);
+  check(whole, true);
+  auto cut = slow_cut.read(4000);
+  CHECK(cut.status == 408);
+  check(cut, false);
+  CHECK(still_serving(f.port));
+}
+
 TEST_CASE("a body on GET gets 413 and the connection is closed") {
   HttpFixture f;
   RawConn c(f.port);
@@ -302,6 +394,34 @@ TEST_CASE("connections over --max-connections get 503 and a close; others are se
   CHECK(held[0]->read().status == 200);
   held.clear();
   CHECK(wait_until([&] { return http_get(f.port, "/healthz").status == 200; }, 3000));
+}
+
+TEST_CASE("the canned 503 has Access-Control-Allow-Origin: * with --cors-origin *, none with a list of origins") {
+  for (const char* cors : {"*", "https://a.example"}) {
+    CAPTURE(cors);
+    HttpFixture f({"--max-connections", "2", "--cors-origin", cors}, 40, 1);
+    std::vector<std::unique_ptr<RawConn>> held;
+    for (int i = 0; i < 2; ++i) {
+      held.push_back(std::make_unique<RawConn>(f.port));
+      REQUIRE(held.back()->send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"));
+      REQUIRE(held.back()->read().status == 200);
+    }
+    auto over = raw(f.port, "GET /healthz HTTP/1.1\r\nHost: x\r\nOrigin: https://a.example\r\n\r\n");
+    REQUIRE(over.status == 503);
+    if (std::string(cors) == "*") {
+      // Any origin may read it, so a script sees the 503 and when to retry.
+      CHECK(over.header("Access-Control-Allow-Origin") == "*");
+      CHECK(over.header("Access-Control-Expose-Headers") == "Retry-After, X-Data-Age-Ms");
+      CHECK(over.header("Vary").empty());
+    } else {
+      // Answered before the request is read: its Origin is unknown, and
+      // echoing one unread would be a guess (docs/http.md, CORS).
+      CHECK(over.header("Access-Control-Allow-Origin").empty());
+      CHECK(over.header("Access-Control-Expose-Headers").empty());
+    }
+    CHECK(over.header("Retry-After") == "1");
+    CHECK(over.body.find("too many connections") != std::string::npos);
+  }
 }
 
 namespace {
@@ -516,7 +636,7 @@ TEST_CASE("out of file descriptors: new clients get 503, the worker does not spi
   // Hard limit too (sh's ulimit sets both), so the server cannot raise it.
   ChildProcess server({"/bin/sh", "-c", "ulimit -n 256 && exec \"$0\" \"$@\"", binary("apiclient/http/tickfan-http"),
                        "--store", f.dir.file("store"), "--port", std::to_string(port), "--workers", "1",
-                       "--log-level", "warn"},
+                       "--cors-origin", "*", "--log-level", "warn"},
                       dir.file("http.log"));
   REQUIRE(wait_until([&] { return http_get(port, "/healthz").status == 200; }, 5000));
   const int pid = worker_pid(port);
@@ -535,6 +655,7 @@ TEST_CASE("out of file descriptors: new clients get 503, the worker does not spi
   CHECK(r.status == 503);
   CHECK(r.header("Retry-After") == "1");
   CHECK(age_ms(r) >= 0);  // the data's age, known without a descriptor
+  CHECK(r.header("Access-Control-Allow-Origin") == "*");  // --cors-origin *: every response, this one too
   // And the worker is not spinning on its readable listening socket.
   double t0 = cpu_seconds(pid);
   std::this_thread::sleep_for(std::chrono::seconds(1));
