@@ -77,13 +77,19 @@ int Daemon::run() {
   nats_ = std::make_unique<NatsConn>(config_.nats, *this);
   nats_->subscribe(delta_subjects_);
   // The timer: heartbeat and timeouts even when the library delivers nothing
-  // (no server yet, or a connection it closed).
+  // (no server yet, or a connection it closed). Its first run, at once,
+  // starts the first sync now that the subscriptions exist — unless
+  // subscribing already failed for good (a denied subject). The first sync
+  // used to start on the delivery thread, woken by an empty "kick" published
+  // to our own inbox; but a server that lets the apiclient publish only
+  // snapshot requests answers that with a permissions violation, and those
+  // are fatal now (nats_conn.h).
   const auto period = std::chrono::milliseconds(std::min<int64_t>(config_.heartbeat_ms, 100));
   std::string fatal;
-  for (;;) {
+  for (bool first = true;; first = false) {
     {
       std::unique_lock<std::mutex> lock(stop_mu_);
-      if (stop_cv_.wait_for(lock, period, [&] { return stop_requested_; })) {
+      if (stop_cv_.wait_for(lock, first ? std::chrono::milliseconds(0) : period, [&] { return stop_requested_; })) {
         fatal = fatal_;
         break;
       }
@@ -93,9 +99,10 @@ int Daemon::run() {
   close_nats();
   if (!fatal.empty()) {
     // A supervisor (systemd Restart=) starts a fresh process, which retries
-    // the login and logs it again: better than a writer holding the store
-    // lock with no connection and a stopped heartbeat.
-    LOG_ERROR("nats", "connection closed by the NATS library: %s; exiting", fatal.c_str());
+    // the login or subscriptions and logs it again: better than a writer
+    // holding the store lock with no connection and a stopped heartbeat, or
+    // one saying live while the server drops every delta it should get.
+    LOG_ERROR("nats", "%s; exiting", fatal.c_str());
   }
   applier_.heartbeat();
   shm::Status cs = applier_.checkpoint();
@@ -124,15 +131,14 @@ void Daemon::on_message(natsMsg* msg, bool reply) {
   }
   int64_t now = mono_ns();
   if (!started_) {
-    // The first callback (normally the kick NatsConn sends itself) starts the
-    // first sync here, on the delivery thread, after the subscriptions exist.
+    // A delta that beat run()'s first timer call: the subscriptions exist.
     started_ = true;
     sync_.start(now);
   }
   if (has_events_.load(std::memory_order_acquire)) drain_events(now);
   uint64_t request_id = reply ? nats_->request_id_of(natsMsg_GetSubject(msg)) : 0;
   if (reply && request_id == 0) {
-    natsMsg_Destroy(msg);  // the kick
+    natsMsg_Destroy(msg);  // `<inbox>.0` or not ours: no request of ours has that id
   } else if (reply && natsMsg_IsNoResponders(msg)) {
     // The server's 503 status (empty payload): nobody serves snapshots. A
     // failed attempt, not a corrupt payload.
@@ -170,9 +176,9 @@ void Daemon::on_event(NatsEvent e) {
   has_events_.store(true, std::memory_order_release);
 }
 
-void Daemon::on_closed(const std::string& why) {
+void Daemon::on_fatal(const std::string& what) {
   std::lock_guard<std::mutex> lock(stop_mu_);
-  if (fatal_.empty()) fatal_ = why;
+  if (fatal_.empty()) fatal_ = what;  // the first cause; later ones follow from it
   stop_requested_ = true;
   stop_cv_.notify_all();
 }

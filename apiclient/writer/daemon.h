@@ -4,8 +4,11 @@
 // quiet market from a dead writer) and the machine's timeouts are driven by
 // a timer on run()'s thread that does not depend on the library delivering
 // anything; it and the callbacks take `handler_mu_`, so the store still has
-// one writer at a time. Connection events from other library threads are
-// queued and picked up by either.
+// one writer at a time. Connection events from other library threads (and
+// the connect from NatsConn's connector thread) are queued and picked up by
+// either. What a retry cannot fix (the library closed the connection, a
+// refused login, a denied subscription or snapshot request) ends run() with
+// one error line and exit code 1, after the usual checkpoint.
 //
 // The main thread opens the store before any callback can run and takes it
 // back for the final checkpoint only after NatsConn::close() has joined the
@@ -49,7 +52,7 @@ class Daemon final : public SyncSink, public NatsHandler {
   // NatsHandler
   void on_message(natsMsg* msg, bool reply) override;
   void on_event(NatsEvent e) override;
-  void on_closed(const std::string& why) override;
+  void on_fatal(const std::string& what) override;
 
   // The daemon's own timer (run()'s thread, every min(heartbeat, 100 ms)):
   // heartbeat, connection events and the state machine's timeouts, whether
@@ -92,7 +95,7 @@ class Daemon final : public SyncSink, public NatsHandler {
   std::mutex stop_mu_;
   std::condition_variable stop_cv_;
   bool stop_requested_ = false;
-  std::string fatal_;  // set by on_closed: run() returns 1 with it
+  std::string fatal_;  // set by on_fatal: run() logs it and returns 1
 
   std::atomic<int> state_{0};
   Counter& gaps_total_;

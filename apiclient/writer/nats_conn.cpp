@@ -2,11 +2,14 @@
 #include "nats_conn.h"
 
 #include <cctype>
+#include <chrono>
 #include <cstring>
 #include <fstream>
+#include <random>
 #include <sstream>
 #include <stdexcept>
 
+#include "clock.h"
 #include "log.h"
 
 namespace tickfan::apiclient {
@@ -15,6 +18,27 @@ namespace {
 void check(natsStatus s, const std::string& what) {
   if (s != NATS_OK)
     throw std::runtime_error(what + ": " + natsStatus_GetText(s) + " (" + nats_GetLastError(nullptr) + ")");
+}
+
+bool mentions_login(const std::string& text) {
+  std::string lower;
+  for (char c : text) lower += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return lower.find("authoriz") != std::string::npos || lower.find("authenticat") != std::string::npos;
+}
+
+// A connect attempt's text from the library's thread-local error, e.g.
+// "(unix/sock.c:58): Timeout" -> "Timeout", with a hint where the library's
+// own words do not say what happened.
+std::string attempt_error(natsStatus s) {
+  std::string text = nats_GetLastError(nullptr) ? nats_GetLastError(nullptr) : "";
+  if (!text.empty() && text[0] == '(') {
+    size_t at = text.find("): ");
+    if (at != std::string::npos) text = text.substr(at + 3);
+  }
+  if (text.empty()) text = natsStatus_GetText(s);
+  if (s == NATS_TIMEOUT) text += " (the server accepted the connection but did not answer)";
+  if (s == NATS_NO_SERVER) text += " (refused or unreachable)";
+  return text;
 }
 }  // namespace
 
@@ -83,51 +107,143 @@ void NatsConn::init() {
   // forever or not. A writer left with a closed connection would sit there
   // doing nothing while holding the store: the daemon exits 1 instead.
   check(natsOptions_SetClosedCB(opts_, &NatsConn::on_closed_cb, this), "NATS closed cb");
-  // Start even when no server is up: the store stays readable (stale) and the
-  // connect completes in the background; on_reconnected then triggers a sync.
-  check(natsOptions_SetRetryOnFailedConnect(opts_, true, &NatsConn::on_reconnected, this), "NATS retry on connect");
-  natsStatus s = natsConnection_Connect(&nc_, opts_);
-  if (s == NATS_NOT_YET_CONNECTED) {
-    // Why (refused connection, TLS handshake, a refused login...): the
-    // library keeps it as the thread's last error.
-    note_error(nc_, false);
-    std::string why = last_error(nc_);
-    LOG_WARN("nats", "not connected to %s yet (%s); retrying in the background",
-             config_.servers[0].c_str(), why.empty() ? natsStatus_GetText(s) : why.c_str());
-  } else {
-    check(s, "NATS connect to " + config_.servers[0]);
-    LOG_INFO("nats", "connected to %s", config_.servers[0].c_str());
-  }
+  // No natsOptions_SetRetryOnFailedConnect: libnats 3.4.1 gives up for good
+  // when an attempt fails after the TCP connect (see nats_conn.h); the
+  // connector thread retries instead.
   natsInbox* inbox = nullptr;
   check(natsInbox_Create(&inbox), "NATS inbox");
   inbox_ = inbox;
   natsInbox_Destroy(inbox);
+  natsConnection* nc = nullptr;
+  std::string why;
+  natsStatus s = connect_once(&nc, &why);
+  if (s == NATS_OK) {
+    nc_.store(nc, std::memory_order_release);
+    LOG_INFO("nats", "connected to %s", servers_text().c_str());
+  } else if (s == NATS_CONNECTION_AUTH_FAILED || mentions_login(why)) {
+    // Retrying will not change the answer; the supervisor restarts us.
+    throw std::runtime_error("NATS login refused by " + servers_text() + ": " + why);
+  } else {
+    LOG_WARN("nats", "not connected to %s yet (%s); retrying in the background", servers_text().c_str(), why.c_str());
+  }
+}
+
+natsStatus NatsConn::connect_once(natsConnection** nc, std::string* why) {
+  attempted_ = true;
+  *nc = nullptr;
+  natsStatus s = natsConnection_Connect(nc, opts_);
+  if (s == NATS_OK) return s;
+  *why = attempt_error(s);
+  if (*nc) {  // not expected without retry-on-failed-connect; never leak one
+    natsConnection_Destroy(*nc);
+    *nc = nullptr;
+  }
+  return s;
+}
+
+std::string NatsConn::servers_text() const {
+  std::string out;
+  for (const std::string& url : config_.servers) out += (out.empty() ? "" : ",") + url;
+  return out;
+}
+
+void NatsConn::connect_loop() {
+  std::minstd_rand rng(static_cast<uint32_t>(mono_ns()));
+  uint64_t attempts = 1;  // the constructor's
+  uint64_t unlogged = 0;
+  std::string logged_why;
+  int64_t logged_ns = mono_ns();
+  for (;;) {
+    // The library's reconnect pacing: wait + 0..jitter, so a fleet does not
+    // stampede a server that comes back.
+    int64_t wait_ms = config_.reconnect_wait_ms;
+    if (config_.reconnect_jitter_ms > 0) wait_ms += static_cast<int64_t>(rng() % (config_.reconnect_jitter_ms + 1));
+    {
+      std::unique_lock<std::mutex> lock(connector_mu_);
+      if (connector_cv_.wait_for(lock, std::chrono::milliseconds(wait_ms), [&] { return closing_.load(); })) return;
+    }
+    natsConnection* nc = nullptr;
+    std::string why;
+    natsStatus s = connect_once(&nc, &why);
+    ++attempts;
+    if (s == NATS_OK) {
+      if (closing_.load()) {
+        natsConnection_Destroy(nc);  // close() is waiting for us; nothing was subscribed
+        return;
+      }
+      bool subscribed = false;
+      try {
+        subscribed = subscribe_on(nc);
+      } catch (const std::exception& e) {
+        handler_.on_fatal(e.what());
+      }
+      nc_.store(nc, std::memory_order_release);  // close() releases it
+      if (!subscribed) return;  // the daemon is on its way out
+      LOG_INFO("nats", "connected to %s after %llu attempts", servers_text().c_str(),
+               static_cast<unsigned long long>(attempts));
+      // What the library's connected callback used to say: start the resync.
+      handler_.on_event(NatsEvent::reconnected);
+      return;
+    }
+    if (closing_.load()) return;  // the attempt close() waited out: no "retrying"
+    if (s == NATS_CONNECTION_AUTH_FAILED || mentions_login(why)) {
+      handler_.on_fatal("login refused by " + servers_text() + ": " + why + "; not retrying");
+      return;
+    }
+    // Every failure is a line, but a dead server refuses 5-10 connects a
+    // second: a new cause at once, the same one at most every 5 s.
+    int64_t now = mono_ns();
+    if (why != logged_why || now - logged_ns >= 5'000'000'000) {
+      std::string quiet = unlogged ? ", " + std::to_string(unlogged) + " failed attempts not logged" : "";
+      LOG_WARN("nats", "connect to %s failed: %s (attempt %llu%s); retrying", servers_text().c_str(), why.c_str(),
+               static_cast<unsigned long long>(attempts), quiet.c_str());
+      logged_why = why;
+      logged_ns = now;
+      unlogged = 0;
+    } else {
+      ++unlogged;
+    }
+  }
 }
 
 NatsConn::~NatsConn() { close(); }
 
 void NatsConn::close() {
-  closing_.store(true);
-  for (natsSubscription* sub : subs_) {
-    natsSubscription_Unsubscribe(sub);
-    natsSubscription_Destroy(sub);
+  {
+    std::lock_guard<std::mutex> lock(connector_mu_);
+    closing_.store(true);
   }
-  subs_.clear();
-  if (nc_) {
+  connector_cv_.notify_all();
+  if (connector_.joinable()) connector_.join();  // an attempt in progress ends within the connect timeout
+  {
+    std::lock_guard<std::mutex> lock(subs_mu_);
+    for (natsSubscription* sub : subs_) {
+      natsSubscription_Unsubscribe(sub);
+      natsSubscription_Destroy(sub);
+    }
+    subs_.clear();
+  }
+  natsConnection* nc = nc_.exchange(nullptr);
+  if (nc) {
     // Closed by the library already (a refused login): nothing more can be
     // delivered. libnats 3.4.1 then keeps a reference to a subscription made
     // while it was (re)connecting, and nats_CloseAndWait would wait its whole
     // timeout for it with no thread of its own left (measured: 5 s, in about
     // one start in ten).
-    bool closed_by_library = natsConnection_IsClosed(nc_);
-    natsConnection_Close(nc_);
-    natsConnection_Destroy(nc_);
-    nc_ = nullptr;
+    bool closed_by_library = natsConnection_IsClosed(nc);
+    natsConnection_Close(nc);
+    natsConnection_Destroy(nc);
     // Joins the library's threads (the delivery thread included), so no
     // handler call can still be running or start later.
     natsStatus s = nats_CloseAndWait(closed_by_library ? 300 : 5000);
     if (s != NATS_OK) LOG_DEBUG("nats", "close: %s", natsStatus_GetText(s));
+  } else if (attempted_) {
+    // Never connected: no connection of ours is left, only the library's own
+    // threads (timers, async callbacks) to join.
+    natsStatus s = nats_CloseAndWait(300);
+    if (s != NATS_OK) LOG_DEBUG("nats", "close: %s", natsStatus_GetText(s));
   }
+  attempted_ = false;
   if (opts_) {
     natsOptions_Destroy(opts_);
     opts_ = nullptr;
@@ -151,23 +267,21 @@ void NatsConn::note_error(natsConnection* nc, bool log) {
 }
 
 void NatsConn::watch() {
-  if (!nc_ || natsConnection_Status(nc_) == NATS_CONN_STATUS_CONNECTED) return;
-  note_error(nc_);
-  // libnats closes the connection after a refused login only on some paths
-  // (the first connect; two refusals in a row on a reconnect): when the first
-  // attempt found no server and a later one is refused, it was measured to go
-  // on retrying for good. A refusal is not something a retry fixes: give up
-  // as if it had closed (exit 1, the supervisor restarts us and logs it again).
+  natsConnection* nc = nc_.load(std::memory_order_acquire);
+  if (!nc || natsConnection_Status(nc) == NATS_CONN_STATUS_CONNECTED) return;
+  note_error(nc);
+  // On a reconnect libnats closes the connection only after two refusals in
+  // a row (and before this daemon did its own first connect, its retry was
+  // measured to go on for good after one). A refusal is not something a
+  // retry fixes: give up at the first (exit 1, the supervisor restarts us and
+  // logs it again).
   std::string noted;
   {
     std::lock_guard<std::mutex> lock(error_mu_);
     noted = noted_error_;
   }
-  std::string lower;
-  for (char c : noted) lower += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  if (lower.find("authoriz") != std::string::npos || lower.find("authenticat") != std::string::npos) {
-    if (!refusal_reported_.exchange(true)) handler_.on_closed(noted + " (login refused; not retrying)");
-  }
+  if (mentions_login(noted) && !refusal_reported_.exchange(true))
+    handler_.on_fatal("login refused: " + noted + "; not retrying");
 }
 
 std::string NatsConn::closed_reason(natsConnection* nc) {
@@ -183,41 +297,68 @@ std::string NatsConn::closed_reason(natsConnection* nc) {
 }
 
 void NatsConn::subscribe(const std::vector<std::string>& delta_subjects) {
+  delta_subjects_ = delta_subjects;
+  natsConnection* nc = nc_.load(std::memory_order_acquire);
+  if (nc) {
+    subscribe_on(nc);
+  } else {
+    // The connector subscribes once connected; the daemon's resync waits
+    // for its NatsEvent::reconnected.
+    connector_ = std::thread([this] { connect_loop(); });
+  }
+}
+
+bool NatsConn::subscribe_on(natsConnection* nc) {
   auto add = [&](const std::string& subject, natsMsgHandler cb) {
     natsSubscription* sub = nullptr;
-    natsStatus s = natsConnection_Subscribe(&sub, nc_, subject.c_str(), cb, this);
+    natsStatus s = natsConnection_Subscribe(&sub, nc, subject.c_str(), cb, this);
     if (s == NATS_CONNECTION_CLOSED) {
       // Closed by the library before we got here: say why (a refused login).
-      throw std::runtime_error("NATS connection closed before subscribing to " + subject + ": " + closed_reason(nc_));
+      throw std::runtime_error("NATS connection closed before subscribing to " + subject + ": " + closed_reason(nc));
     }
     check(s, "NATS subscribe " + subject);
-    subs_.push_back(sub);  // close() releases it, also when we throw below
+    {
+      std::lock_guard<std::mutex> lock(subs_mu_);
+      subs_.push_back(sub);  // close() releases it, also when we throw below
+    }
     // Explicit limits (the default 65 536 messages filled up in measurements).
     // Past them the library drops and reports NATS_SLOW_CONSUMER: we resync.
     int bytes = static_cast<int>(config_.pending_bytes);  // <= INT32_MAX (config.cpp)
     s = natsSubscription_SetPendingLimits(sub, config_.pending_msgs, bytes);
-    if (s != NATS_OK && natsConnection_IsClosed(nc_)) {
+    if (s != NATS_OK && natsConnection_IsClosed(nc)) {
       // The server's -ERR to this very SUB (e.g. "maximum subscriptions
       // exceeded") can make the library close the connection one round trip
       // later, before we get here: say why rather than "Invalid Subscription"
       // (measured: 2 starts in 60 against max_subscriptions: 1).
-      throw std::runtime_error("NATS connection closed while subscribing to " + subject + ": " + closed_reason(nc_));
+      throw std::runtime_error("NATS connection closed while subscribing to " + subject + ": " + closed_reason(nc));
     }
     check(s, "NATS pending limits " + subject);
   };
-  for (const std::string& s : delta_subjects) add(s, &NatsConn::on_delta);
+  for (const std::string& s : delta_subjects_) add(s, &NatsConn::on_delta);
   add(inbox_ + ".*", &NatsConn::on_reply);
   // Make sure the server has the subscriptions before the first snapshot
-  // request; when not connected yet they are sent on connect, before it.
-  if (natsConnection_Status(nc_) == NATS_CONN_STATUS_CONNECTED) natsConnection_FlushTimeout(nc_, 2000);
-  LOG_INFO("nats", "subscribed subjects=%zu inbox=%s.*", delta_subjects.size(), inbox_.c_str());
-  std::string kick = inbox_ + ".0";
-  natsConnection_Publish(nc_, kick.c_str(), nullptr, 0);
+  // request; when not connected (an outage right now) they are sent on
+  // reconnect, before it.
+  if (natsConnection_Status(nc) == NATS_CONN_STATUS_CONNECTED && natsConnection_FlushTimeout(nc, 2000) == NATS_OK) {
+    // A denied SUB is answered by -ERR before the flush's PONG, and only
+    // SUBs were sent so far: decide here, before the first sync could make
+    // the store say live without deltas. (The error handler sees it too, a
+    // little later, on another thread.)
+    const char* text = nullptr;
+    if (natsConnection_GetLastError(nc, &text) == NATS_NOT_PERMITTED) {
+      handler_.on_fatal("permission denied by the NATS server: " + std::string(text && *text ? text : "Not Permitted"));
+      return false;
+    }
+  }
+  LOG_INFO("nats", "subscribed subjects=%zu inbox=%s.*", delta_subjects_.size(), inbox_.c_str());
+  return true;
 }
 
 natsStatus NatsConn::request_snapshot(const std::string& subject, const std::string& payload, uint64_t request_id) {
+  natsConnection* nc = nc_.load(std::memory_order_acquire);
+  if (!nc) return NATS_NOT_YET_CONNECTED;
   std::string reply = inbox_ + "." + std::to_string(request_id);
-  return natsConnection_PublishRequest(nc_, subject.c_str(), reply.c_str(), payload.data(),
+  return natsConnection_PublishRequest(nc, subject.c_str(), reply.c_str(), payload.data(),
                                        static_cast<int>(payload.size()));
 }
 
@@ -233,6 +374,7 @@ uint64_t NatsConn::request_id_of(const char* subject) const {
 }
 
 int64_t NatsConn::dropped() const {
+  std::lock_guard<std::mutex> lock(subs_mu_);
   int64_t total = 0;
   for (natsSubscription* sub : subs_) {
     int64_t d = 0;
@@ -242,6 +384,7 @@ int64_t NatsConn::dropped() const {
 }
 
 int64_t NatsConn::pending() const {
+  std::lock_guard<std::mutex> lock(subs_mu_);
   int64_t total = 0;
   for (natsSubscription* sub : subs_) {
     int msgs = 0, bytes = 0;
@@ -271,13 +414,29 @@ void NatsConn::on_reconnected(natsConnection*, void* closure) {
 void NatsConn::on_closed_cb(natsConnection* nc, void* closure) {
   auto* self = static_cast<NatsConn*>(closure);
   if (self->closing_.load()) return;  // our own close at shutdown
-  // `nc`, not nc_: this can run before natsConnection_Connect has returned it.
-  self->handler_.on_closed(self->closed_reason(nc));
+  // `nc`, not nc_: this can run before the connector has published it.
+  self->handler_.on_fatal("connection closed by the NATS library: " + self->closed_reason(nc));
 }
 
-void NatsConn::on_error(natsConnection*, natsSubscription*, natsStatus err, void* closure) {
+void NatsConn::on_error(natsConnection* nc, natsSubscription*, natsStatus err, void* closure) {
+  auto* self = static_cast<NatsConn*>(closure);
   if (err == NATS_SLOW_CONSUMER) {
-    static_cast<NatsConn*>(closure)->handler_.on_event(NatsEvent::slow_consumer);
+    self->handler_.on_event(NatsEvent::slow_consumer);
+    return;
+  }
+  if (err == NATS_NOT_PERMITTED) {
+    // -ERR 'Permissions Violation for Subscription to "<subject>"' (or for
+    // Publish to the snapshot subject): the server keeps the connection and
+    // libnats passes only the status, keeping the server's text as the
+    // connection's last error. We subscribe to nothing and publish nothing
+    // we can do without, so any denial is fatal. The text can already be a
+    // later violation's (libnats keeps one): still a subject that was denied.
+    if (self->closing_.load()) return;
+    const char* text = nullptr;
+    std::string what = natsConnection_GetLastError(nc, &text) == NATS_NOT_PERMITTED && text && *text
+                           ? text
+                           : "Not Permitted (the server's text was already replaced)";
+    self->handler_.on_fatal("permission denied by the NATS server: " + what);
     return;
   }
   static RateLimit limit(5, 1'000'000'000);

@@ -12,14 +12,33 @@
 // events (disconnected, reconnected, slow consumer) arrive on other library
 // threads and are only queued; the delivery thread picks them up on its next
 // message, or the daemon's own timer does (daemon.h).
+//
+// The first connect is ours, not the library's: libnats 3.4.1's "retry on
+// failed connect" only survives a refused TCP connect. Any failure after the
+// TCP connect (a server that accepts and never answers, a TLS or protocol
+// error) clears its current server, and its reconnect thread then closes the
+// connection for good ("No server available for connection"). So the
+// constructor makes one attempt, and if that fails, a connector thread of ours
+// retries (reconnect wait + jitter, the cause logged at a bounded rate) until
+// a connection exists; it then subscribes and reports NatsEvent::reconnected,
+// which starts the resync. Once connected, outages are the library's to
+// reconnect (forever). A refused login is never retried (the handler is told).
+//
+// Permission violations are fatal: nats-server answers a denied SUB or PUB
+// with -ERR 'Permissions Violation for ...' and keeps the connection, and
+// libnats only reports NATS_NOT_PERMITTED to the error handler. A denied
+// delta subject would leave a store that says live while no update ever
+// arrives, so the handler is told (on_fatal) with the server's text.
 #pragma once
 #include <nats/nats.h>
 
 #include <atomic>
+#include <condition_variable>
 #include <cstdint>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace tickfan::apiclient {
@@ -46,35 +65,45 @@ class NatsHandler {
   virtual ~NatsHandler() = default;
   // Delivery thread. Takes ownership of msg. `reply` = on our snapshot inbox.
   virtual void on_message(natsMsg* msg, bool reply) = 0;
-  // Any library thread other than the delivery thread: must only record it.
+  // Any library thread other than the delivery thread, or the connector
+  // thread: must only record it.
   virtual void on_event(NatsEvent e) = 0;
-  // The library closed the connection for good, or the server refused our
-  // login (at start or on a reconnect): no message will come again. `why` is the
-  // connection's last error. Any library thread; must only record it.
-  virtual void on_closed(const std::string& why) = 0;
+  // Nothing a retry fixes: the library closed the connection for good, the
+  // server refused our login, or it denied one of our subscriptions or the
+  // snapshot request (permissions). `what` says which, with the server's or
+  // library's text. Any thread; must only record it (the daemon exits 1).
+  virtual void on_fatal(const std::string& what) = 0;
 };
 
 class NatsConn {
  public:
-  // Connects (or keeps trying in the background if no server is up yet: the
-  // daemon must start and keep the store readable without NATS). Throws
-  // std::runtime_error on a configuration error (bad creds file, TLS files).
+  // Makes the first connect attempt (up to the library's 2 s connect timeout
+  // against a server that accepts but does not answer). If it fails, the
+  // connector thread keeps trying once subscribe() is called: the daemon must
+  // start and keep the store readable without NATS. Throws
+  // std::runtime_error on a configuration error (bad creds file, TLS files)
+  // and on a refused login.
   NatsConn(const NatsConfig& config, NatsHandler& handler);
   ~NatsConn();
   NatsConn(const NatsConn&) = delete;
   NatsConn& operator=(const NatsConn&) = delete;
 
   // Subscribes to the delta subjects and to this client's reply inbox
-  // `<inbox>.*`, then sends one "kick" message to `<inbox>.0` so the delivery
-  // thread starts the first sync at once. Throws on failure (start-up only;
-  // a connection the library already closed names its last error).
+  // `<inbox>.*`. Connected: at once, and throws on failure (start-up only; a
+  // connection the library already closed names its last error); a denied
+  // subscription goes to on_fatal, naming its subject. Not connected yet:
+  // starts the connector thread, which subscribes once it has a connection.
   void subscribe(const std::vector<std::string>& delta_subjects);
   // Publishes a snapshot request with reply `<inbox>.<request_id>`. The
   // state machine sends none while !connected() (the library would buffer it).
   natsStatus request_snapshot(const std::string& subject, const std::string& payload, uint64_t request_id);
   // True while the connection is up (natsConnection_Status == CONNECTED).
-  bool connected() const { return nc_ && natsConnection_Status(nc_) == NATS_CONN_STATUS_CONNECTED; }
-  // Parses the request id from a reply subject (0 = the kick or not ours).
+  // False until the connector thread has connected and subscribed.
+  bool connected() const {
+    natsConnection* nc = nc_.load(std::memory_order_acquire);
+    return nc && natsConnection_Status(nc) == NATS_CONN_STATUS_CONNECTED;
+  }
+  // Parses the request id from a reply subject (0 = not one of our requests).
   uint64_t request_id_of(const char* subject) const;
   // Messages the library dropped for slow consumption, summed over subscriptions.
   int64_t dropped() const;
@@ -82,14 +111,26 @@ class NatsConn {
   int64_t pending() const;
   // Called by the daemon's timer: while not connected, remembers why (the
   // connection's last error), for the message when the library gives up and
-  // closes the connection; a refused login is reported as closed at once.
+  // closes the connection; a refused login on a reconnect is reported
+  // (on_fatal) at once.
   void watch();
-  // Unsubscribes, closes, and waits for the library's threads to finish: no
-  // handler call runs after this returns. Idempotent.
+  // Stops the connector thread (waiting out an attempt in progress: up to the
+  // 2 s connect timeout), unsubscribes, closes, and waits for the library's
+  // threads to finish: no handler call runs after this returns. Idempotent.
   void close();
 
  private:
   void init();
+  // One natsConnection_Connect. NATS_OK: *nc is connected. Else *why says
+  // why (the library's text, without its source location).
+  natsStatus connect_once(natsConnection** nc, std::string* why);
+  // The connector thread: retries until connected (then subscribes and
+  // reports NatsEvent::reconnected), a refused login (on_fatal) or close().
+  void connect_loop();
+  // Creates the subscriptions on `nc`; throws (see subscribe()). False when
+  // the server denied one (already reported through on_fatal).
+  bool subscribe_on(natsConnection* nc);
+  std::string servers_text() const;
   static void on_delta(natsConnection*, natsSubscription*, natsMsg* msg, void* closure);
   static void on_reply(natsConnection*, natsSubscription*, natsMsg* msg, void* closure);
   static void on_disconnected(natsConnection*, void* closure);
@@ -107,9 +148,18 @@ class NatsConn {
   NatsConfig config_;
   NatsHandler& handler_;
   natsOptions* opts_ = nullptr;
-  natsConnection* nc_ = nullptr;
+  // Set once: by the constructor (connected at the first attempt), or by the
+  // connector thread only after it has subscribed, so that connected() stays
+  // false, and no snapshot request leaves, before the reply inbox exists.
+  std::atomic<natsConnection*> nc_{nullptr};
+  bool attempted_ = false;  // a connect was tried: the library's threads need joining
+  mutable std::mutex subs_mu_;  // subs_: appended by subscribe, read by the heartbeat
   std::vector<natsSubscription*> subs_;
+  std::vector<std::string> delta_subjects_;
   std::string inbox_;
+  std::thread connector_;
+  std::mutex connector_mu_;
+  std::condition_variable connector_cv_;  // wakes the connector's wait at close()
   std::atomic<bool> closing_{false};  // our own close(): the closed callback is expected
   std::atomic<bool> refusal_reported_{false};
   std::mutex error_mu_;

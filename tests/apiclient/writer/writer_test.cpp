@@ -657,6 +657,115 @@ TEST_CASE("the NATS library closing the connection after subscribe exits 1 namin
   CHECK_FALSE(store_state(dir.file("quotes.store")).writer_alive);
 }
 
+TEST_CASE("a subscription or snapshot request the NATS server denies exits 1 naming the subject, within a bounded time") {
+  // nats-server answers a denied SUB or PUB with -ERR 'Permissions Violation
+  // for ...' and keeps the connection; libnats only tells the error handler
+  // "Not Permitted". Was: one warning without the subject, and a writer that
+  // ran on. With the deltas denied but the inbox allowed, the snapshot landed
+  // and the store said live, heartbeat fresh, while no update ever came.
+  struct Case {
+    std::string permissions;  // for user u, the apiclient's
+    std::vector<std::string> args;
+    std::string named;  // the server's text, which the exit must carry
+  };
+  const std::vector<Case> cases = {
+      {"subscribe: { deny: [\"tickfan.q.>\"] }", {}, "Permissions Violation for Subscription to \"tickfan.q.>\""},
+      // Only one market's deltas denied: the exit names exactly that subject.
+      {"subscribe: { deny: [\"tickfan.q.sz.*\"] }",
+       {"--markets", "sh,sz"},
+       "Permissions Violation for Subscription to \"tickfan.q.sz.*\""},
+      {"publish: { deny: [\"tickfan.q-snapshot\"] }", {}, "Permissions Violation for Publish to \"tickfan.q-snapshot\""},
+  };
+  for (const Case& c : cases) {
+    CAPTURE(c.named);
+    TempDir dir;
+    // User pub (the stand-in apiserver) may do anything; user u may not do
+    // one thing the apiclient needs.
+    write_file(dir.file("nats.conf"), "authorization { users = [\n"
+                                      "  { user: pub, password: pw }\n"
+                                      "  { user: u, password: pw, permissions: { " +
+                                          c.permissions + " } }\n]}\n");
+    ConfiguredNatsServer nats({"-c", dir.file("nats.conf")});
+    TestPublisher pub("nats://pub:pw@" + nats.url.substr(std::strlen("nats://")));
+    pub.publish(market(50, 0));
+    pub.flush();
+    std::vector<std::string> args = {"--nats-user", "u", "--nats-password", "pw"};
+    args.insert(args.end(), c.args.begin(), c.args.end());
+    int64_t t0 = mono_ns();
+    Apiclient a(dir, nats.url, "apiclient", args);
+    int status = a.proc.wait(5000);  // -1: still running, the defect
+    int64_t took_ms = (mono_ns() - t0) / 1'000'000;
+    std::string log = read_file(a.log);
+    CHECK_MESSAGE(exited_with(status, 1), log);
+    CHECK_MESSAGE(took_ms < 3000, took_ms);  // measured: ~10 ms after connecting
+    CHECK_MESSAGE(log.find("error nats permission denied by the NATS server: " + c.named + "; exiting") !=
+                      std::string::npos,
+                  log);
+    CHECK_MESSAGE(log.find("checkpoint=ok") != std::string::npos, log);
+    // The store was checkpointed and its writer lock released for the next run.
+    CHECK_FALSE(store_state(dir.file("quotes.store")).writer_alive);
+  }
+}
+
+TEST_CASE("a server that accepts but never answers the first connect: retried, heartbeat advancing, live once it answers") {
+  // The first connect attempt reaches the kernel's accept queue of a frozen
+  // nats-server (SIGSTOP, by PID) and waits for an INFO that does not come.
+  // Was: libnats 3.4.1 gave up for good after that attempt's 2 s timeout
+  // ("No server available for connection") and the apiclient exited 1,
+  // saying only "not connected ... yet (Not Yet Connected)".
+  NatsServer nats;
+  TempDir dir;
+  TestPublisher pub(nats.url());
+  pub.publish(market(50, 0));
+  pub.flush();
+  REQUIRE(::kill(nats.pid(), SIGSTOP) == 0);
+  struct Resume {  // whatever happens below, never leave the server stopped
+    pid_t pid;
+    ~Resume() { ::kill(pid, SIGCONT); }
+  } resume{nats.pid()};
+  const std::string path = dir.file("quotes.store");
+  Apiclient a(dir, nats.url());
+  REQUIRE(wait_until([&] { return store_state(path).writer_alive; }, 5000));
+  // Past the first attempt's timeout (2 s), where the old code exited.
+  CHECK_MESSAGE(a.proc.wait(3000) == -1, read_file(a.log));
+  int64_t hb = store_state(path).heartbeat_ns;
+  CHECK_MESSAGE(a.proc.wait(2500) == -1, read_file(a.log));  // 5.5 s in, a second attempt timed out too
+  shm::StoreState s = store_state(path);
+  CHECK(s.heartbeat_ns > hb + 2'000'000'000);  // --heartbeat-ms 50: the store is not left looking dead
+  CHECK(s.sync_state == shm::SyncState::stale);
+  // Each failed attempt says why (the constructor's and the connector's).
+  std::string log = read_file(a.log);
+  size_t named = 0;
+  for (size_t at = 0; (at = log.find("did not answer", at)) != std::string::npos; ++at) ++named;
+  CHECK_MESSAGE(named >= 2, log);
+  REQUIRE(::kill(nats.pid(), SIGCONT) == 0);
+  CHECK_MESSAGE(wait_live(dir), read_file(a.log));
+  pub.publish(market(50, 1));
+  pub.flush();
+  check_store_matches(dir, pub);
+  CHECK(read_file(a.log).find("connected to " + nats.url() + " after ") != std::string::npos);
+}
+
+TEST_CASE("a TLS failure at the first connect is retried in the background, naming it") {
+  // The client wants TLS; a plain server says it has none. Was: the same
+  // give-up as a silent server, at once (exit 1). A server being switched to
+  // TLS is worth waiting for; the log says what is wrong.
+  NatsServer nats;
+  TempDir dir;
+  Apiclient a(dir, nats.url(), "apiclient", {"--nats-tls", "--nats-tls-skip-verify"});
+  REQUIRE(wait_until([&] { return store_state(dir.file("quotes.store")).writer_alive; }, 5000));
+  CHECK_MESSAGE(a.proc.wait(1000) == -1, read_file(a.log));
+  std::string log = read_file(a.log);
+  CHECK_MESSAGE(log.find("not connected to " + nats.url() + " yet (Secure Connection not available)") !=
+                    std::string::npos,
+                log);
+  CHECK_MESSAGE(log.find("failed: Secure Connection not available (attempt 2") != std::string::npos, log);
+  int status = 0;
+  stop_and_summary(a, &status);
+  CHECK_MESSAGE(exited_with(status, 0), read_file(a.log));
+  CHECK_FALSE(store_state(dir.file("quotes.store")).writer_alive);
+}
+
 TEST_CASE("/healthz: 503 starting until the first sync begins, 503 syncing or stale until live, then 200 ok") {
   NatsServer nats;
   TempDir dir;
