@@ -7,9 +7,15 @@
 // lines replay sends (CSV and JSONL), whatever its fields hold: a recording
 // keeps corrupt messages as evidence, and the apiserver that receives the
 // lines is the one that validates them.
+//
+// The file is an unnamed one in /dev/shm (O_TMPFILE, fuzz_store.h), opened
+// by TickInput as /proc/self/fd/N: a run that crashes, times out or is
+// killed, even in the middle of an input, leaves nothing behind (the named
+// case file it used to write stayed wherever an input stopped).
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdint>
 #include <cstring>
 #include <string>
@@ -25,14 +31,13 @@ using namespace tickfan;
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static const bool quiet = (log_set_level(LogLevel::error), true);
   (void)quiet;
-  static const std::string path = "/dev/shm/tickfan-fuzz-recording-" + std::to_string(::getpid());
-  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC, 0600);
-  if (fd < 0) fuzz::fail("cannot write the case file", path);
-  if (size && ::write(fd, data, size) != static_cast<ssize_t>(size)) fuzz::fail("short write", path);
-  ::close(fd);
+  int fd = fuzz::unnamed_file();
+  const std::string path = fuzz::fd_path(fd);
+  if (size && ::write(fd, data, size) != static_cast<ssize_t>(size)) fuzz::fail("short write", std::strerror(errno));
 
   std::string error;
   auto input = tools::TickInput::open(path, &error);
+  fuzz::kill_midway_if_asked();
   if (input) {
     std::vector<tools::TickEvent> first;
     tools::TickEvent e;
@@ -56,6 +61,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (i != first.size())
       fuzz::fail("the second pass is shorter", std::to_string(i) + " of " + std::to_string(first.size()));
   }
-  ::unlink(path.c_str());
+  input.reset();
+  ::close(fd);
   return 0;
 }

@@ -8,12 +8,27 @@
 // report in open, state, get, read by slot, verify, the writer's repair, and
 // updates after it — a damaged file is refused with a status or served as
 // well as it can be, never trusted blindly.
+//
+// Files: the template and each damaged copy are unnamed files in /dev/shm
+// (O_TMPFILE, fuzz_store.h), which the reader and the writer open as
+// /proc/self/fd/N, so a run that crashes, times out or is killed, even in
+// the middle of an input, leaves nothing behind. (They used to have names:
+// the template's was removed by a static destructor, which libFuzzer's _Exit
+// and SIGKILL skip, and a case file stayed wherever an input stopped. A
+// private mkdtemp directory removed at exit would be left the same way.)
+// One exception, input-independent: a writer that starts a file over
+// (empty, or a creator's unpublished header: the template, and cases cut
+// that short) checks the free space of the file's directory, which for
+// /proc/self/fd is none. Those opens go through a name in /dev/shm linked
+// to the same file for the duration of StoreWriter::open only.
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdint>
-#include <fstream>
-#include <iterator>
+#include <cstring>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -27,25 +42,52 @@ using namespace tickfan;
 namespace {
 const char* const kSymbols[] = {"sh600000", "sz000001", "sh600519"};
 
+const shm::WriterOptions kWriterOptions{4, 0600};
+
+// StoreWriter::open on the file of `fd`, as a writer that may start the file
+// over: through a name in /dev/shm that lasts only as long as the call (see
+// the top of this file).
+std::unique_ptr<shm::StoreWriter> open_writer_by_name(int fd, shm::Status* st, std::string* err) {
+  static const std::string name = "/dev/shm/tickfan-fuzz-store-" + std::to_string(::getpid());
+  ::unlink(name.c_str());  // left by an earlier run with this pid, if any
+  if (::linkat(AT_FDCWD, fuzz::fd_path(fd).c_str(), AT_FDCWD, name.c_str(), AT_SYMLINK_FOLLOW) != 0)
+    fuzz::fail("cannot link the store file into /dev/shm", name + ": " + std::strerror(errno));
+  auto w = shm::StoreWriter::open(name, kWriterOptions, st, err);
+  ::unlink(name.c_str());
+  return w;
+}
+
+// The writer on the case file by its /proc/self/fd path; a file the writer
+// starts over is refused there with no_space (statvfs of /proc reports no
+// room, and the check comes before anything is written), and opened again
+// through a name, as the daemon would open it.
+std::unique_ptr<shm::StoreWriter> open_writer(int fd, shm::Status* st, std::string* err) {
+  auto w = shm::StoreWriter::open(fuzz::fd_path(fd), kWriterOptions, st, err);
+  if (!w && *st == shm::Status::no_space) w = open_writer_by_name(fd, st, err);
+  return w;
+}
+
 struct Template {
-  std::string path = "/dev/shm/tickfan-fuzz-store-" + std::to_string(::getpid());
   std::vector<char> bytes;
   Template() {
     log_set_level(LogLevel::error);  // repairs log every damaged record
-    ::unlink(path.c_str());
+    int fd = fuzz::unnamed_file();
     shm::Status st;
     std::string err;
     {
-      auto w = shm::StoreWriter::open(path, shm::WriterOptions{4, 0600}, &st, &err);
+      auto w = open_writer_by_name(fd, &st, &err);
       if (!w) fuzz::fail("cannot create the template store", err);
       int64_t v = 1;
       for (const char* s : kSymbols) w->upsert(testing::make_quote(s, 100000 + v, v)), ++v;
       w->commit(1, 3);
     }
-    std::ifstream in(path, std::ios::binary);
-    bytes.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    struct stat sb {};
+    if (::fstat(fd, &sb) != 0) fuzz::fail("cannot stat the template store", std::strerror(errno));
+    bytes.resize(static_cast<size_t>(sb.st_size));
+    if (::pread(fd, bytes.data(), bytes.size(), 0) != static_cast<ssize_t>(bytes.size()))
+      fuzz::fail("short read of the template store", std::to_string(bytes.size()));
+    ::close(fd);
   }
-  ~Template() { ::unlink(path.c_str()); }
 };
 
 void exercise_reader(const std::string& path) {
@@ -96,19 +138,17 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       file[at] = static_cast<char>(data[i]);
     }
   }
-  std::string path = tmpl.path + ".case";
-  ::unlink(path.c_str());
-  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC, 0600);
-  if (fd < 0) fuzz::fail("cannot write the case file", path);
+  int fd = fuzz::unnamed_file();
+  const std::string path = fuzz::fd_path(fd);
   if (!file.empty() && ::write(fd, file.data(), file.size()) != static_cast<ssize_t>(file.size()))
-    fuzz::fail("short write of the case file", path);
-  ::close(fd);
+    fuzz::fail("short write of the case file", std::strerror(errno));
 
   exercise_reader(path);
   {
     shm::Status st;
     std::string err;
-    auto w = shm::StoreWriter::open(path, shm::WriterOptions{4, 0600}, &st, &err);
+    auto w = open_writer(fd, &st, &err);
+    fuzz::kill_midway_if_asked();
     if (w) {
       w->upsert(testing::make_quote("sh600000", 123400, 99));
       w->upsert(testing::make_quote("sz300750", 123400, 99));
@@ -116,6 +156,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     }
   }
   exercise_reader(path);
-  ::unlink(path.c_str());
+  ::close(fd);
   return 0;
 }
