@@ -1,10 +1,6 @@
 // body_cache.cpp — see body_cache.h.
 #include "body_cache.h"
 
-#include <sys/mman.h>
-#include <unistd.h>
-
-#include <cerrno>
 #include <cstring>
 #include <random>
 
@@ -48,23 +44,6 @@ size_t BodyCache::Hash::operator()(std::string_view k) const {
   return static_cast<size_t>(h ^ (h >> 32));
 }
 
-CachedBody::~CachedBody() {
-  if (fd >= 0) close(fd);
-}
-
-bool CachedBody::read_all(char* out) const {
-  size_t done = 0;
-  while (done < size) {
-    ssize_t n = pread(fd, out + done, size - done, static_cast<off_t>(done));
-    if (n <= 0) {
-      if (n < 0 && errno == EINTR) continue;
-      return false;
-    }
-    done += static_cast<size_t>(n);
-  }
-  return true;
-}
-
 std::shared_ptr<const CachedBody> BodyCache::find(std::string_view key, uint64_t commit, int64_t commit_ns) {
   auto it = map_.find(key);  // heterogeneous: no copy of a multi-KB key
   if (it == map_.end() || it->second.commit != commit || it->second.commit_ns != commit_ns) return nullptr;
@@ -72,48 +51,20 @@ std::shared_ptr<const CachedBody> BodyCache::find(std::string_view key, uint64_t
   return it->second.body;
 }
 
-namespace {
-// A memfd holding exactly [p, p+n), or null.
-std::shared_ptr<CachedBody> make_body(const char* p, size_t n) {
-  auto b = std::make_shared<CachedBody>();
-  b->fd = memfd_create("tickfan-body", MFD_CLOEXEC);
-  if (b->fd < 0) return nullptr;
-  size_t done = 0;
-  while (done < n) {
-    ssize_t w = write(b->fd, p + done, n - done);
-    if (w <= 0) {
-      if (w < 0 && errno == EINTR) continue;
-      return nullptr;
-    }
-    done += static_cast<size_t>(w);
-  }
-  b->size = n;
-  return b;
-}
-size_t pages(size_t n) { return (n + 4095) / 4096 * 4096; }
-}  // namespace
-
 std::shared_ptr<const CachedBody> BodyCache::deflated(std::string_view key,
-                                                      const std::shared_ptr<const CachedBody>& body,
-                                                      const char* plain, Gzip& gz, std::string* scratch) {
+                                                      const std::shared_ptr<const CachedBody>& body, Gzip& gz,
+                                                      std::string* scratch) {
   if (body->deflate_tried) return body->deflated;
   body->deflate_tried = true;
-  std::string copy;
-  if (!plain) {
-    copy.resize(body->size);
-    if (!body->read_all(copy.data())) return nullptr;
-    plain = copy.data();
-  }
   ++compressions_;
-  if (!gz.deflate(plain, body->size, scratch)) return nullptr;
-  auto d = make_body(scratch->data(), scratch->size());
-  if (!d) return nullptr;
-  body->crc = Gzip::crc32(0, plain, body->size);
+  if (!gz.deflate(body->data(), body->size, scratch)) return nullptr;
+  auto d = std::make_shared<const CachedBody>(std::string_view(*scratch));
+  body->crc = Gzip::crc32(0, body->data(), body->size);
   body->deflated = d;
   // Charge it to the entry, if the entry is still cached.
   auto it = map_.find(key);
   if (it != map_.end() && it->second.body == body) {
-    size_t cost = pages(d->size);
+    size_t cost = d->size;
     it->second.cost += cost;
     bytes_ += cost;
     while (bytes_ > max_bytes_ && !lru_.empty()) {
@@ -127,22 +78,9 @@ std::shared_ptr<const CachedBody> BodyCache::deflated(std::string_view key,
 }
 
 bool BodyCache::insert(std::string_view key, uint64_t commit, int64_t commit_ns, std::string_view body) {
-  // tmpfs holds a memfd in whole pages.
-  const size_t cost = (body.size() + 4095) / 4096 * 4096 + key.size();
+  const size_t cost = body.size() + key.size();
   if (cost > max_bytes_ / 4) return false;  // one entry may not crowd out the rest
-  auto b = std::make_shared<CachedBody>();
-  b->fd = memfd_create("tickfan-body", MFD_CLOEXEC);
-  if (b->fd < 0) return false;
-  size_t done = 0;
-  while (done < body.size()) {
-    ssize_t n = write(b->fd, body.data() + done, body.size() - done);
-    if (n <= 0) {
-      if (n < 0 && errno == EINTR) continue;
-      return false;
-    }
-    done += static_cast<size_t>(n);
-  }
-  b->size = body.size();
+  auto b = std::make_shared<const CachedBody>(body);
   std::string k(key);
   auto it = map_.find(k);
   if (it != map_.end()) {

@@ -3,23 +3,26 @@
 // asked for again before the next commit (clients polling the same
 // watchlist or index) is served without touching the store.
 //
-// Each entry lives in its own memfd (an anonymous tmpfs file), written once
-// and never modified, so the server sends it with sendfile(2): the kernel
-// hands the file's pages to the socket without copying them through user
-// space, exactly how nginx and h2o serve static files. Page references keep
-// the bytes valid even after the entry is evicted and its fd closed.
+// Each entry is one heap block, written once and never modified, shared
+// (shared_ptr) by every connection still sending it, so an evicted entry
+// lives until its last response is out. The server sends it from memory in
+// the same sendmsg as its head. (It used to live in a memfd sent with
+// sendfile(2), zero copy, as nginx serves static files; with the workers
+// pinned, on loopback under bbr, one copy from memory measured 1.3-1.6x
+// the list req/s of sendfile, which splices 16 pages at a time:
+// docs/BENCHMARKS.md, HTTP, 2026-11-22 08:45.)
 //
 // Only the part after the age/commit prefix is cached, so age_ms stays exact
 // per response. Bounded (LRU eviction) in bytes (--body-cache-bytes), counted
-// as what an entry really holds — its memfd's whole pages plus its key — and
-// in entries (kMaxEntries), since each holds a file descriptor: a client
-// asking for thousands of distinct lists must not use up the worker's
-// descriptors and stop it accepting connections. Skipped for small lists,
+// as what an entry holds — its bytes, its deflated companion and its key —
+// and in entries (kMaxEntries), which bounds the bookkeeping a client asking
+// for thousands of distinct small lists can make. Skipped for small lists,
 // which are cheaper to render than to look up.
 #pragma once
 #include <sys/types.h>
 
 #include <cstdint>
+#include <cstring>
 #include <list>
 #include <memory>
 #include <string>
@@ -29,16 +32,17 @@
 namespace tickfan::http {
 
 struct CachedBody {
-  int fd = -1;  // memfd holding exactly `size` bytes
+  std::unique_ptr<char[]> bytes;  // exactly `size` bytes, never modified
   size_t size = 0;
-  CachedBody() = default;
+  explicit CachedBody(std::string_view b) : bytes(new char[b.size()]), size(b.size()) {
+    if (size) std::memcpy(bytes.get(), b.data(), size);
+  }
   CachedBody(const CachedBody&) = delete;
   CachedBody& operator=(const CachedBody&) = delete;
-  ~CachedBody();
-  // Copies the bytes into `out` (for gzip, which needs them in memory).
-  bool read_all(char* out) const;
+  const char* data() const { return bytes.get(); }
+  std::string_view view() const { return {bytes.get(), size}; }
   // gzip companion, made on first use (BodyCache::deflated): the body as a
-  // raw deflate stream in a memfd of its own, and the body's CRC-32.
+  // raw deflate stream of its own, and the body's CRC-32.
   mutable std::shared_ptr<const CachedBody> deflated;
   mutable uint32_t crc = 0;
   mutable bool deflate_tried = false;  // tried: `deflated` null means it did not shrink
@@ -53,16 +57,16 @@ class BodyCache {
   bool enabled() const { return max_bytes_ > 0; }
   // The entry for `key` if it was rendered at (commit, commit_ns), else null.
   std::shared_ptr<const CachedBody> find(std::string_view key, uint64_t commit, int64_t commit_ns);
-  // Stores a copy of `body`; false (nothing cached) if no memfd could be made.
+  // Stores a copy of `body`; false (nothing cached) if it is too large for
+  // the budget.
   bool insert(std::string_view key, uint64_t commit, int64_t commit_ns, std::string_view body);
   // The raw-deflate companion of `body`, an entry cached under `key`:
   // compressed on first use and kept with the entry (charged to it and
   // evicted with it), so later gzip responses of the same list at the same
-  // commit, HEAD included, are not compressed again. `plain`: the body's
-  // bytes if the caller has them in memory (else read from its memfd).
-  // Null if compressing does not shrink the body or fails.
+  // commit, HEAD included, are not compressed again. Null if compressing
+  // does not shrink the body or fails.
   std::shared_ptr<const CachedBody> deflated(std::string_view key, const std::shared_ptr<const CachedBody>& body,
-                                             const char* plain, Gzip& gz, std::string* scratch);
+                                             Gzip& gz, std::string* scratch);
   uint64_t compressions() const { return compressions_; }
   size_t bytes() const { return bytes_; }
   size_t entries() const { return map_.size(); }
@@ -72,7 +76,7 @@ class BodyCache {
     uint64_t commit;
     int64_t commit_ns;
     std::shared_ptr<const CachedBody> body;
-    size_t cost;  // bytes charged: the memfd's pages and the key
+    size_t cost;  // bytes charged: the body's, its deflated companion's and the key's
     std::list<std::string>::iterator lru;
   };
   size_t max_bytes_;

@@ -2,11 +2,11 @@
 // enforce limits, route, write. Everything runs on the worker's one libuv
 // loop thread.
 //
-// Sockets are driven with uv_poll (readiness) and plain read/writev/sendfile
-// rather than uv_tcp streams: a response is a list of segments, memory
-// (headers and rendered bodies in one buffer, sent with one writev) or file
-// (a cached body in a memfd, sent with sendfile, zero copy), and libuv's
-// stream API has no way to interleave the two.
+// Sockets are driven with uv_poll (readiness) and plain read/sendmsg rather
+// than uv_tcp streams: a response is a list of segments, in the worker's or
+// the connection's buffer (headers and rendered bodies) or in a cached body
+// shared with other connections, all sent with one sendmsg; libuv's stream
+// API would copy or queue each write on its own.
 //
 // Memory per connection is kept small because a worker may hold 10 000 of
 // them: reads land in one per-worker buffer and are parsed at once (only the
@@ -39,7 +39,6 @@
 #include <netinet/tcp.h>
 #include <fcntl.h>
 #include <sched.h>
-#include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <malloc.h>
@@ -73,7 +72,7 @@ constexpr size_t kScratchKeep = 1u << 20;         // the worker's render buffer 
 constexpr size_t kMmapThreshold = 64u << 10;      // malloc: larger blocks are mmapped (returned to the system when freed)
 constexpr size_t kTrimPad = 1u << 20;             // heap kept by the sweep's malloc_trim
 constexpr uint64_t kAcceptPauseMs = 100;          // accepting paused this long when out of descriptors
-constexpr size_t kMaxSegments = 64;             // responses per writev
+constexpr size_t kMaxSegments = 64;             // segments per sendmsg
 constexpr size_t kUrlKeep = 1024;               // request-target copy kept between requests
 constexpr int64_t kIdleReleaseMs = 1000;        // idle this long: output buffer released
 constexpr int64_t kSweepMs = 250;
@@ -114,13 +113,13 @@ struct Conn {
   int reject_status = 0;
   BadReason reject_reason = BadReason::parse;
 
-  // Output: responses queued in order as segments; memory segments are
-  // offsets into `out` (append-only until everything is sent), file
+  // Output: responses queued in order as segments; own segments are
+  // offsets into `out` (append-only until everything is sent), shared
   // segments are cached bodies kept alive by `holds`.
   Buffer out;
   struct Seg {
     size_t off, len;
-    int file_fd;  // >= 0: send `len` bytes of this file from offset 0 + progress
+    const char* shared;  // non-null: `len` bytes at `shared` (a cached body), `off` unused
   };
   std::vector<Seg> segs;
   std::vector<std::shared_ptr<const CachedBody>> holds;
@@ -322,19 +321,22 @@ void respond(Conn* c, const Request& req, Reply& rep, bool keep_alive, bool http
     // A list body whose tail is in the body cache: its compressed form is
     // cached beside it (made on first use), and the response is the gzip
     // header, a stored block with the per-response prefix ({"age_ms":…),
-    // the cached deflate stream (sendfile) and the trailer. A HEAD or a
-    // repeated GET at the same commit compresses nothing.
+    // the cached deflate stream and the trailer. A HEAD or a repeated GET at
+    // the same commit compresses nothing.
     std::shared_ptr<const CachedBody> entry = rep.ext_body;
-    const char* plain = nullptr;  // the tail in memory, if just rendered
+    size_t prefix_len = body_len;  // a hit: `out` holds the prefix, the entry the rest
     if (!entry && rep.endpoint == Endpoint::quotes) {
+      // Rendered and cached just now: `out` holds the prefix and the entry's bytes.
       entry = w.bodies.find(req.query, w.state.commit_count, w.state.commit_ns);
-      if (entry && entry->size <= body_len) plain = out.data() + body_start + body_len - entry->size;
-      if (!plain) entry.reset();
+      if (entry && entry->size <= body_len) {
+        prefix_len = body_len - entry->size;
+      } else {
+        entry.reset();
+      }
     }
-    size_t prefix_len = plain ? body_len - entry->size : body_len;
     if (entry && prefix_len + entry->size >= s->opts.gzip_min_bytes && prefix_len <= 65535) {
       uint64_t before = w.bodies.compressions();
-      std::shared_ptr<const CachedBody> d = w.bodies.deflated(req.query, entry, plain, w.gzip, &w.gz);
+      std::shared_ptr<const CachedBody> d = w.bodies.deflated(req.query, entry, w.gzip, &w.gz);
       if (w.bodies.compressions() != before) w.metrics.gzip_compressions->inc();
       if (d) {
         out.resize(body_start + prefix_len);
@@ -388,13 +390,13 @@ void respond(Conn* c, const Request& req, Reply& rep, bool keep_alive, bool http
     trailer_len = 0;
   }
   std::memcpy(out.data() + body_start - hl, head, hl);
-  s->new_segs.push_back({body_start - hl, out.size() - (body_start - hl), -1});
+  s->new_segs.push_back({body_start - hl, out.size() - (body_start - hl), nullptr});
   if (ext_len) {
-    s->new_segs.push_back({0, ext_len, rep.ext_body->fd});
+    s->new_segs.push_back({0, ext_len, rep.ext_body->data()});
     s->new_holds.push_back(std::move(rep.ext_body));
   }
   if (trailer_len) {
-    s->new_segs.push_back({out.size(), trailer_len, -1});
+    s->new_segs.push_back({out.size(), trailer_len, nullptr});
     out.append(trailer, trailer_len);
   }
   (void)seg_start;
@@ -443,7 +445,7 @@ void respond_error(Conn* c, int status, const char* message) {
   char head[kHeadMax];
   size_t hl = render_head(s->w, req, rep, hp, head);
   std::memcpy(out.data() + body_start - hl, head, hl);
-  s->new_segs.push_back({body_start - hl, out.size() - (body_start - hl), -1});
+  s->new_segs.push_back({body_start - hl, out.size() - (body_start - hl), nullptr});
   (void)seg_start;
   s->w.metrics.bytes_out->inc(out.size() - (body_start - hl));
   s->w.metrics.count(Endpoint::other, status, 0);
@@ -454,30 +456,20 @@ void respond_error(Conn* c, int status, const char* message) {
 // if the connection was closed.
 bool send_queued(Conn* c, char* base) {
   while (c->seg_idx < c->segs.size()) {
-    const Conn::Seg& sg = c->segs[c->seg_idx];
-    ssize_t n;
-    if (sg.file_fd >= 0) {
-      off_t off = static_cast<off_t>(c->seg_done);
-      n = sendfile(c->fd, sg.file_fd, &off, sg.len - c->seg_done);
-    } else {
-      // Consecutive memory segments (pipelined responses) go in one writev.
-      iovec iov[kMaxSegments];
-      int k = 0;
-      size_t j = c->seg_idx;
-      for (; j < c->segs.size() && k < static_cast<int>(kMaxSegments) && c->segs[j].file_fd < 0; ++j, ++k) {
-        size_t skip = j == c->seg_idx ? c->seg_done : 0;
-        iov[k].iov_base = base + c->segs[j].off + skip;
-        iov[k].iov_len = c->segs[j].len - skip;
-      }
-      msghdr mh{};
-      mh.msg_iov = iov;
-      mh.msg_iovlen = static_cast<size_t>(k);
-      // Headers followed by a file body: MSG_MORE keeps them in the same
-      // segment as the body's first bytes instead of a tiny packet of their
-      // own (what nginx gets from tcp_nopush).
-      bool more = j < c->segs.size() && c->segs[j].file_fd >= 0;
-      n = sendmsg(c->fd, &mh, MSG_NOSIGNAL | (more ? MSG_MORE : 0));
+    // Every queued segment, own bytes and shared cached bodies alike, in one
+    // sendmsg: a list's head, body and gzip trailer leave together.
+    iovec iov[kMaxSegments];
+    int k = 0;
+    for (size_t j = c->seg_idx; j < c->segs.size() && k < static_cast<int>(kMaxSegments); ++j, ++k) {
+      const Conn::Seg& sg = c->segs[j];
+      size_t skip = j == c->seg_idx ? c->seg_done : 0;
+      iov[k].iov_base = const_cast<char*>(sg.shared ? sg.shared : base + sg.off) + skip;
+      iov[k].iov_len = sg.len - skip;
     }
+    msghdr mh{};
+    mh.msg_iov = iov;
+    mh.msg_iovlen = static_cast<size_t>(k);
+    ssize_t n = sendmsg(c->fd, &mh, MSG_NOSIGNAL);
     if (n < 0) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN || errno == EWOULDBLOCK) return true;
@@ -507,11 +499,11 @@ bool send_queued(Conn* c, char* base) {
 }
 
 // Charges c's unsent output to the worker's budget: the unsent part of
-// cached bodies (sendfile) plus the memory its own output buffer holds.
+// cached bodies it holds plus the memory its own output buffer holds.
 void account(Conn* c) {
   size_t pending = 0;
   for (size_t j = c->seg_idx; j < c->segs.size(); ++j)
-    if (c->segs[j].file_fd >= 0) pending += c->segs[j].len - (j == c->seg_idx ? c->seg_done : 0);
+    if (c->segs[j].shared) pending += c->segs[j].len - (j == c->seg_idx ? c->seg_done : 0);
   if (c->seg_idx < c->segs.size()) pending += c->out.capacity();
   Server* s = c->srv;
   s->queued_bytes = s->queued_bytes - c->queued + pending;
@@ -550,23 +542,23 @@ bool settle(Conn* c) {
   if (c->seg_idx < c->segs.size()) {
     size_t need = 0;
     for (size_t j = c->seg_idx; j < c->segs.size(); ++j)
-      if (c->segs[j].file_fd < 0) need += c->segs[j].len - (j == c->seg_idx ? c->seg_done : 0);
+      if (!c->segs[j].shared) need += c->segs[j].len - (j == c->seg_idx ? c->seg_done : 0);
     Buffer kept;
     kept.reserve_exact(need);
     std::vector<Conn::Seg> rest;
     rest.reserve(c->segs.size() - c->seg_idx);
     for (size_t j = c->seg_idx; j < c->segs.size(); ++j) {
       Conn::Seg sg = c->segs[j];
-      if (sg.file_fd < 0) {
+      if (!sg.shared) {
         const char* base = j >= first_new ? s->scratch.data() : c->out.data();
         size_t skip = j == c->seg_idx ? c->seg_done : 0;
-        rest.push_back({kept.size(), sg.len - skip, -1});
+        rest.push_back({kept.size(), sg.len - skip, nullptr});
         kept.append(base + sg.off + skip, sg.len - skip);
       } else {
-        rest.push_back(sg);  // a file segment keeps its progress (seg_done)
+        rest.push_back(sg);  // a shared segment keeps its progress (seg_done)
       }
     }
-    if (c->segs[c->seg_idx].file_fd < 0) c->seg_done = 0;
+    if (!c->segs[c->seg_idx].shared) c->seg_done = 0;
     c->segs.swap(rest);
     c->seg_idx = 0;
     c->out.swap(kept);
@@ -904,7 +896,7 @@ void add_conn(Server* s, int fd, int64_t moved_left_ms = -1, bool stays = false)
     char canned[kOverloadMax];
     size_t n = render_overload(s->w, canned);
     c->out.append(canned, n);
-    c->segs.push_back({0, n, -1});
+    c->segs.push_back({0, n, nullptr});
     c->close_after = true;
     s->w.metrics.count(Endpoint::other, 503, 0);
     flush(c);

@@ -1,7 +1,7 @@
 // server.h — one worker process's HTTP/1.1 server: its own SO_REUSEPORT
 // listening socket polled by libuv, connections parsed by llhttp, the limits
-// and timeouts of docs/http.md, and responses written with one writev per
-// batch of pipelined requests (plus sendfile for cached bodies).
+// and timeouts of docs/http.md, and responses written with one sendmsg per
+// batch of pipelined requests, cached list bodies included.
 #pragma once
 #include <vector>
 

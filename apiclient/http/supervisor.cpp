@@ -15,7 +15,6 @@
 #include <cstring>
 #include <vector>
 
-#include "body_cache.h"
 #include "clock.h"
 #include "log.h"
 #include "server.h"
@@ -51,11 +50,11 @@ void raise_fd_limit(const Options& o) {
     want.rlim_cur = rl.rlim_max;
     if (setrlimit(RLIMIT_NOFILE, &want) == 0) rl = want;
   }
-  // Besides connections: cached bodies (one memfd each), listeners, the
-  // store, hand-over sockets, the reserve descriptor and a few more.
-  const rlim_t need = static_cast<rlim_t>(o.max_connections) + BodyCache::kMaxEntries + 64;
+  // Besides connections: listeners, the store, hand-over sockets, the
+  // reserve descriptor and a few more.
+  const rlim_t need = static_cast<rlim_t>(o.max_connections) + 64;
   if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need) {
-    long long room = static_cast<long long>(rl.rlim_cur) - static_cast<long long>(BodyCache::kMaxEntries) - 64;
+    long long room = static_cast<long long>(rl.rlim_cur) - 64;
     LOG_WARN("http",
              "RLIMIT_NOFILE is %llu (hard limit): --max-connections %u needs about %llu descriptors per worker; "
              "beyond ~%lld connections a worker answers 503 (raise it: ulimit -n, systemd LimitNOFILE=)",

@@ -30,7 +30,7 @@
 //    reading of the query here, not by the server's);
 //  - a body whose content type is JSON is well-formed JSON (RFC 8259, UTF-8,
 //    no duplicate keys), including a cached body the reply points to
-//    (Reply::ext_body), read back from its memfd;
+//    (Reply::ext_body), joined to the rendered prefix;
 //  - errors are exactly {"error":{"status":N,"message":"…"}} with N the reply
 //    status (the one documented exception: /readyz's own 503 body);
 //  - 204 and 304 have no body; HEAD gets the status and length of the GET;
@@ -971,8 +971,7 @@ Reply route_one(Worker& w, const Request& req, Buffer& out, std::string* joined,
   if (rep.ext_body) {
     if (rep.ext_body->size == 0) fuzz::fail("empty cached body", std::string(req.target));
     joined->assign(*body);
-    joined->resize(body->size() + rep.ext_body->size);
-    if (!rep.ext_body->read_all(joined->data() + body->size())) fuzz::fail("cached body unreadable", "");
+    joined->append(rep.ext_body->view());
     *body = *joined;
   }
   if (counted) w.metrics.count(rep.endpoint, rep.status, 0);  // as respond() does
