@@ -80,6 +80,13 @@ std::shared_ptr<const CachedBody> BodyCache::deflated(std::string_view key,
 bool BodyCache::insert(std::string_view key, uint64_t commit, int64_t commit_ns, std::string_view body) {
   const size_t cost = body.size() + key.size();
   if (cost > max_bytes_ / 4) return false;  // one entry may not crowd out the rest
+  if (commit != commit_ || commit_ns != commit_ns_) {
+    map_.clear();
+    lru_.clear();
+    bytes_ = 0;
+    commit_ = commit;
+    commit_ns_ = commit_ns;
+  }
   auto b = std::make_shared<const CachedBody>(body);
   std::string k(key);
   auto it = map_.find(k);

@@ -58,7 +58,9 @@ class BodyCache {
   // The entry for `key` if it was rendered at (commit, commit_ns), else null.
   std::shared_ptr<const CachedBody> find(std::string_view key, uint64_t commit, int64_t commit_ns);
   // Stores a copy of `body`; false (nothing cached) if it is too large for
-  // the budget.
+  // the budget. The first insert at a new (commit, commit_ns) drops every
+  // entry of older ones: find() can never return them again, and in a live
+  // market they would otherwise sit in the worker's memory until evicted.
   bool insert(std::string_view key, uint64_t commit, int64_t commit_ns, std::string_view body);
   // The raw-deflate companion of `body`, an entry cached under `key`:
   // compressed on first use and kept with the entry (charged to it and
@@ -81,6 +83,8 @@ class BodyCache {
   };
   size_t max_bytes_;
   size_t bytes_ = 0;
+  uint64_t commit_ = 0;  // of the newest entry
+  int64_t commit_ns_ = 0;
   uint64_t compressions_ = 0;
   // Keys are whole query strings (4.6 KB for 500 symbols), hashed on every
   // list request: std::hash (murmur, one 8-byte word at a time) was 1.5-2 %

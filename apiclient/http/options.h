@@ -41,7 +41,7 @@ struct Options {
   // Behaviour.
   uint32_t rank_interval_ms = 200;        // rankings recomputed at most this often (and once per commit)
   int64_t ready_max_age_ms = 30000;       // /readyz 503 when the last commit is older
-  size_t body_cache_bytes = 8u << 20;     // per-worker cache of list bodies (0: off)
+  size_t body_cache_bytes = 4u << 20;     // per-worker cache of list bodies (0: off); counts in RSS
   size_t body_cache_min_symbols = 16;     // smaller lists are rendered every time
   size_t gzip_min_bytes = 1024;           // compress bodies at least this large
   int gzip_level = 1;                     // libdeflate level 1..12

@@ -28,6 +28,13 @@ TEST_CASE("the body cache bounds its bytes (keys included) and its entries") {
   CHECK(hit->view() == body);
   CHECK_FALSE(cache.find("symbols=sh600000", 1, 1));
   CHECK_FALSE(cache.find("symbols=sh609999", 2, 1));  // another commit: stale
+  // The first entry of a new commit drops the older ones (never served again).
+  REQUIRE(cache.insert("symbols=sh600001", 2, 1, body));
+  CHECK(cache.entries() == 1);
+  CHECK(cache.bytes() == body.size() + std::string("symbols=sh600001").size());
+  CHECK_FALSE(cache.find("symbols=sh609999", 1, 1));
+  REQUIRE(cache.insert("symbols=sh600002", 2, 2, body));  // same count, another store (commit_ns)
+  CHECK(cache.entries() == 1);
 
   // Big bodies: the byte budget binds first.
   BodyCache big(budget);
