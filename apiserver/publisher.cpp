@@ -2,6 +2,7 @@
 #include "publisher.h"
 
 #include "log.h"
+#include "url_redact.h"
 
 namespace tickfan::apiserver {
 
@@ -31,7 +32,7 @@ void Publisher::on_reconnected(natsConnection* nc, void* p) {
   self->reconnects_->inc();
   char url[256] = "";
   natsConnection_GetConnectedUrl(nc, url, sizeof url);
-  LOG_INFO("nats", "reconnected url=%s", url);
+  LOG_INFO("nats", "reconnected url=%s", redact_url(url).c_str());
 }
 
 void Publisher::on_closed(natsConnection*, void* p) {
@@ -105,7 +106,7 @@ bool Publisher::connect(const NatsConfig& cfg, std::string* error) {
         static_cast<Publisher*>(p)->connected_.store(true);
         char url[256] = "";
         natsConnection_GetConnectedUrl(nc, url, sizeof url);
-        LOG_INFO("nats", "connected (after retrying) url=%s", url);
+        LOG_INFO("nats", "connected (after retrying) url=%s", redact_url(url).c_str());
       },
       this);
   natsOptions_SetSendAsap(opts_, cfg.send_asap);
@@ -119,7 +120,7 @@ bool Publisher::connect(const NatsConfig& cfg, std::string* error) {
     connected_.store(true);
     char url[256] = "";
     natsConnection_GetConnectedUrl(conn_, url, sizeof url);
-    LOG_INFO("nats", "connected url=%s send_asap=%d", url, cfg.send_asap ? 1 : 0);
+    LOG_INFO("nats", "connected url=%s send_asap=%d", redact_url(url).c_str(), cfg.send_asap ? 1 : 0);
   } else if (s == NATS_NOT_YET_CONNECTED) {
     LOG_WARN("nats", "no server reachable yet, retrying in the background servers=%zu", cfg.servers.size());
   } else {

@@ -11,6 +11,7 @@
 
 #include "clock.h"
 #include "log.h"
+#include "url_redact.h"
 
 namespace tickfan::apiclient {
 
@@ -143,7 +144,7 @@ natsStatus NatsConn::connect_once(natsConnection** nc, std::string* why) {
 
 std::string NatsConn::servers_text() const {
   std::string out;
-  for (const std::string& url : config_.servers) out += (out.empty() ? "" : ",") + url;
+  for (const std::string& url : config_.servers) out += (out.empty() ? "" : ",") + redact_url(url);
   return out;
 }
 

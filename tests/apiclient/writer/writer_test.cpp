@@ -624,6 +624,14 @@ TEST_CASE("a refused NATS login (wrong password, bad creds file) exits 1 naming 
   CHECK(wait_until([&] { return read_file(a.log).find("resync reason=start") != std::string::npos; }, 3000));
   CHECK(a.proc.wait(500) == -1);  // still running
   CHECK_MESSAGE(read_file(a.log).find("Authorization") == std::string::npos, read_file(a.log));
+  // Credentials in the URL work too, and the password never reaches the log
+  // (it used to be printed with the URL): the user stays, the password is ***.
+  TempDir dir2;
+  std::string host = nats.url.substr(nats.url.find("://") + 3);
+  Apiclient b(dir2, "nats://u:right@" + host, "inurl");
+  CHECK(wait_until([&] { return read_file(b.log).find("resync reason=start") != std::string::npos; }, 3000));
+  CHECK_MESSAGE(read_file(b.log).find("nats://u:***@" + host) != std::string::npos, read_file(b.log));
+  CHECK_MESSAGE(read_file(b.log).find("right@") == std::string::npos, read_file(b.log));
 }
 
 TEST_CASE("the NATS library closing the connection after subscribe exits 1 naming why, within a bounded time") {
