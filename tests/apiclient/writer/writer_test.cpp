@@ -41,6 +41,18 @@ std::vector<Quote> market(int n, int round) {
   return out;
 }
 
+// A nats-server SIGSTOPped (by PID) for the scope: the kernel still accepts
+// connections for it, but its INFO never comes, so a client's connect attempt
+// hangs until its timeout. Always resumed on the way out.
+struct Frozen {
+  pid_t pid;
+  explicit Frozen(pid_t p) : pid(p) { REQUIRE(::kill(pid, SIGSTOP) == 0); }
+  ~Frozen() { ::kill(pid, SIGCONT); }
+  Frozen(const Frozen&) = delete;
+  Frozen& operator=(const Frozen&) = delete;
+  void thaw() { REQUIRE(::kill(pid, SIGCONT) == 0); }
+};
+
 struct Apiclient {
   ChildProcess proc;
   std::string log;
@@ -726,11 +738,7 @@ TEST_CASE("a server that accepts but never answers the first connect: retried, h
   TestPublisher pub(nats.url());
   pub.publish(market(50, 0));
   pub.flush();
-  REQUIRE(::kill(nats.pid(), SIGSTOP) == 0);
-  struct Resume {  // whatever happens below, never leave the server stopped
-    pid_t pid;
-    ~Resume() { ::kill(pid, SIGCONT); }
-  } resume{nats.pid()};
+  Frozen frozen(nats.pid());
   const std::string path = dir.file("quotes.store");
   Apiclient a(dir, nats.url());
   REQUIRE(wait_until([&] { return store_state(path).writer_alive; }, 5000));
@@ -746,7 +754,7 @@ TEST_CASE("a server that accepts but never answers the first connect: retried, h
   size_t named = 0;
   for (size_t at = 0; (at = log.find("did not answer", at)) != std::string::npos; ++at) ++named;
   CHECK_MESSAGE(named >= 2, log);
-  REQUIRE(::kill(nats.pid(), SIGCONT) == 0);
+  frozen.thaw();
   CHECK_MESSAGE(wait_live(dir), read_file(a.log));
   pub.publish(market(50, 1));
   pub.flush();
@@ -786,18 +794,14 @@ TEST_CASE("/healthz: 503 starting until the first sync begins, 503 syncing or st
   // in the kernel's accept queue but the server's INFO does not come, so that
   // attempt blocks (libnats' handshake timeout: 2 s) while /healthz already
   // answers.
-  REQUIRE(::kill(nats.pid(), SIGSTOP) == 0);
-  struct Resume {  // whatever happens below, never leave the server stopped
-    pid_t pid;
-    ~Resume() { ::kill(pid, SIGCONT); }
-  } resume{nats.pid()};
+  Frozen frozen(nats.pid());
   Apiclient a(dir, nats.url(), "apiclient", {"--metrics-port", "-1"});
   int port = metrics_port(a.log);
   REQUIRE_MESSAGE(port > 0, read_file(a.log));
   Health h = healthz(port);
   CHECK_MESSAGE(h.status == 503, h.status << " " << h.body << read_file(a.log));
   CHECK_MESSAGE(h.body == "starting\n", h.body << read_file(a.log));
-  REQUIRE(::kill(nats.pid(), SIGCONT) == 0);
+  frozen.thaw();
   // Connected: the sync has begun, but nobody answers the snapshot request.
   CHECK(wait_until([&] { return (h = healthz(port)).body != "starting\n"; }, 3000));
   CHECK_MESSAGE(h.status == 503, h.status << " " << h.body);
