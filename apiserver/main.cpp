@@ -1,7 +1,11 @@
 // main.cpp — tickfan-apiserver: options, signals, metrics listener, and the
 // server's core loop on the main thread. SIGTERM/SIGINT stop it cleanly:
 // sources stop reading, every tick already accepted is published, the NATS
-// buffer is flushed, state is saved (exit 0).
+// buffer is flushed, state is saved (exit 0). A NATS connection that can
+// never publish again (closed for good by the library, a login refused at a
+// later attempt) stops it the same way, but with exit 1: the supervisor
+// (systemd Restart=always) starts a fresh one rather than leaving a process
+// that looks alive and publishes nothing.
 #include <pthread.h>
 #include <signal.h>
 
@@ -61,6 +65,11 @@ int main(int argc, char** argv) {
   {
     std::lock_guard<std::mutex> lock(live_mu);
     live = nullptr;
+  }
+  std::string why;
+  if (server.failed(&why)) {
+    LOG_ERROR("apiserver", "exiting with status 1 so that the supervisor restarts it: %s", why.c_str());
+    return 1;
   }
   return 0;  // ~Server closes NATS and waits for its last callback
 }

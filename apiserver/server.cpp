@@ -19,7 +19,7 @@ constexpr uint64_t kDrainBudget = 4096;  // per ring per pass: keeps snapshots/t
 }  // namespace
 
 Server::Server(ServerConfig cfg, MetricsRegistry& metrics)
-    : cfg_(std::move(cfg)), metrics_(metrics), publisher_(metrics) {
+    : cfg_(std::move(cfg)), metrics_(metrics), publisher_(metrics, [this](const std::string& why) { fail(why); }) {
   MetricsRegistry& m = metrics_;
   published_ticks_ = &m.counter("tickfan_apiserver_published_ticks_total", "Quotes published in delta batches");
   published_batches_ = &m.counter("tickfan_apiserver_published_batches_total", "Delta batches published");
@@ -76,9 +76,9 @@ void Server::start() {
   symbols.set(arbiter_.symbols());
 
   std::string err;
-  if (!publisher_.connect(cfg_.nats, &err)) throw std::runtime_error(err);
-  std::string snap = snapshot_subject(cfg_.prefix);
-  if (!publisher_.subscribe(snap.c_str(), on_snapshot_msg, this, &err)) throw std::runtime_error(err);
+  if (!publisher_.connect(cfg_.nats, snapshot_subject(cfg_.prefix), on_snapshot_msg, this, &err)) {
+    throw std::runtime_error(err);
+  }
 
   SourceContext ctx;
   ctx.metrics = &metrics_;
@@ -129,7 +129,24 @@ void Server::stop() {
   bell_.ring();
 }
 
+void Server::fail(const std::string& why) {
+  {
+    std::lock_guard<std::mutex> lock(failure_mu_);
+    if (failure_.empty()) failure_ = why;
+  }
+  failed_.store(true, std::memory_order_release);
+  stop();
+}
+
+bool Server::failed(std::string* why) const {
+  if (!failed_.load(std::memory_order_acquire)) return false;
+  std::lock_guard<std::mutex> lock(failure_mu_);
+  *why = failure_;
+  return true;
+}
+
 bool Server::healthy(std::string* why) const {
+  if (failed(why)) return false;
   if (stop_.load(std::memory_order_relaxed)) {
     *why = "stopping";
     return false;

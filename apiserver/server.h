@@ -61,6 +61,11 @@ class Server {
   void run();
   // Async-signal-unsafe but thread-safe: called from the signal thread.
   void stop();
+  // True (with the cause) once publishing can never work again: the NATS
+  // connection was closed for good, or a later connect attempt was refused
+  // its login. run() then stops as for stop(); main exits 1 so the
+  // supervisor restarts the apiserver.
+  bool failed(std::string* why) const;
   bool healthy(std::string* why) const;
   uint64_t epoch() const { return epoch_; }
 
@@ -93,6 +98,9 @@ class Server {
   void persist();
   uint32_t subject_of(const Quote& q) const;
   static void on_snapshot_msg(natsConnection* nc, natsSubscription* sub, natsMsg* msg, void* self);
+  // The publisher's fatal handler (a NATS or connector thread): records why
+  // and stops.
+  void fail(const std::string& why);
 
   ServerConfig cfg_;
   MetricsRegistry& metrics_;
@@ -116,6 +124,9 @@ class Server {
   std::vector<SnapshotReply> snap_queue_;
   std::atomic<bool> snap_waiting_{false};
   std::atomic<bool> stop_{false};
+  std::atomic<bool> failed_{false};
+  mutable std::mutex failure_mu_;
+  std::string failure_;
 
   Counter* published_ticks_;
   Counter* published_batches_;
