@@ -55,9 +55,13 @@ int parse_options(int argc, char** argv, Options* out) {
   app.add_option("--nats-tls-key", c.nats.tls_key, "Client private key (PEM)")->group("NATS");
   app.add_flag("--nats-tls-skip-verify", c.nats.tls_skip_verify, "Do not verify the server certificate (tests only)")
       ->group("NATS");
+  // Bounded as in the apiclient: a zero or negative wait would make the
+  // connector retry a dead server in a tight loop.
   app.add_option("--nats-reconnect-wait-ms", c.nats.reconnect_wait_ms, "Wait between reconnect attempts (ms)")
+      ->check(CLI::Range(10, 60000))
       ->group("NATS");
   app.add_option("--nats-reconnect-jitter-ms", c.nats.reconnect_jitter_ms, "Random extra wait per attempt (ms)")
+      ->check(CLI::Range(0, 60000))
       ->group("NATS");
   app.add_option("--nats-reconnect-buffer-mb", c.nats.reconnect_buffer_mb,
                  "Publishes kept while disconnected (MiB); beyond it publishes fail and receivers resync")

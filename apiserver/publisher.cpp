@@ -1,40 +1,16 @@
 // publisher.cpp — see publisher.h.
 #include "publisher.h"
 
-#include <cctype>
 #include <chrono>
 #include <cstring>
 #include <random>
 
 #include "clock.h"
 #include "log.h"
+#include "nats_text.h"
 #include "url_redact.h"
 
 namespace tickfan::apiserver {
-
-namespace {
-bool mentions_login(const std::string& text) {
-  std::string lower;
-  for (char c : text) lower += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return lower.find("authoriz") != std::string::npos || lower.find("authenticat") != std::string::npos;
-}
-
-// A connect attempt's text from the library's thread-local error, e.g.
-// "(unix/sock.c:58): Timeout" -> "Timeout", with a hint where the library's
-// own words do not say what happened.
-std::string attempt_error(natsStatus s) {
-  const char* last = nats_GetLastError(nullptr);
-  std::string text = last ? last : "";
-  if (!text.empty() && text[0] == '(') {
-    size_t at = text.find("): ");
-    if (at != std::string::npos) text = text.substr(at + 3);
-  }
-  if (text.empty()) text = natsStatus_GetText(s);
-  if (s == NATS_TIMEOUT) text += " (the server accepted the connection but did not answer)";
-  if (s == NATS_NO_SERVER) text += " (refused or unreachable)";
-  return text;
-}
-}  // namespace
 
 Publisher::Publisher(MetricsRegistry& m, FatalHandler on_fatal) : on_fatal_(std::move(on_fatal)) {
   disconnects_ = &m.counter("tickfan_apiserver_nats_disconnects_total", "NATS disconnections");
@@ -53,9 +29,7 @@ void Publisher::report_fatal(const std::string& why) {
 }
 
 std::string Publisher::servers_text() const {
-  std::string out;
-  for (const std::string& url : cfg_.servers) out += (out.empty() ? "" : ",") + redact_url(url);
-  return out;
+  return redact_urls(cfg_.servers);
 }
 
 std::string Publisher::closed_reason(natsConnection* nc) {
@@ -199,7 +173,7 @@ bool Publisher::connect(const NatsConfig& cfg, const std::string& snapshot_subje
     LOG_INFO("nats", "connected url=%s send_asap=%d", redact_url(url).c_str(), cfg.send_asap ? 1 : 0);
     return true;
   }
-  if (s == NATS_CONNECTION_AUTH_FAILED || mentions_login(why)) {
+  if (s == NATS_CONNECTION_AUTH_FAILED || nats_mentions_login(why)) {
     // Retrying will not change the answer; the supervisor restarts us.
     *error = "nats login refused by " + servers_text() + ": " + why;
     return false;
@@ -214,7 +188,7 @@ natsStatus Publisher::connect_once(natsConnection** nc, std::string* why) {
   *nc = nullptr;
   natsStatus s = natsConnection_Connect(nc, opts_);
   if (s == NATS_OK) return s;
-  *why = attempt_error(s);
+  *why = nats_attempt_error(s);
   if (*nc) {  // not expected without retry-on-failed-connect; never leak one
     natsConnection_Destroy(*nc);
     *nc = nullptr;
@@ -292,7 +266,7 @@ void Publisher::connect_loop() {
       return;
     }
     if (closing_.load()) return;  // the attempt close() waited out: no "retrying"
-    if (s == NATS_CONNECTION_AUTH_FAILED || mentions_login(why)) {
+    if (s == NATS_CONNECTION_AUTH_FAILED || nats_mentions_login(why)) {
       std::string what = "login refused by " + servers_text() + ": " + why;
       LOG_ERROR("nats", "%s; not retrying", what.c_str());
       report_fatal("NATS " + what);

@@ -4,6 +4,7 @@
 #pragma once
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace tickfan {
 
@@ -24,6 +25,16 @@ inline std::string redact_url(std::string_view url) {
     out += ":***";
   }
   out += url.substr(at);
+  return out;
+}
+
+// A server list for a log line: each URL redacted, comma-separated.
+inline std::string redact_urls(const std::vector<std::string>& urls) {
+  std::string out;
+  for (const std::string& url : urls) {
+    if (!out.empty()) out += ',';
+    out += redact_url(url);
+  }
   return out;
 }
 

@@ -11,6 +11,7 @@
 
 #include "clock.h"
 #include "log.h"
+#include "nats_text.h"
 #include "url_redact.h"
 
 namespace tickfan::apiclient {
@@ -21,26 +22,6 @@ void check(natsStatus s, const std::string& what) {
     throw std::runtime_error(what + ": " + natsStatus_GetText(s) + " (" + nats_GetLastError(nullptr) + ")");
 }
 
-bool mentions_login(const std::string& text) {
-  std::string lower;
-  for (char c : text) lower += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return lower.find("authoriz") != std::string::npos || lower.find("authenticat") != std::string::npos;
-}
-
-// A connect attempt's text from the library's thread-local error, e.g.
-// "(unix/sock.c:58): Timeout" -> "Timeout", with a hint where the library's
-// own words do not say what happened.
-std::string attempt_error(natsStatus s) {
-  std::string text = nats_GetLastError(nullptr) ? nats_GetLastError(nullptr) : "";
-  if (!text.empty() && text[0] == '(') {
-    size_t at = text.find("): ");
-    if (at != std::string::npos) text = text.substr(at + 3);
-  }
-  if (text.empty()) text = natsStatus_GetText(s);
-  if (s == NATS_TIMEOUT) text += " (the server accepted the connection but did not answer)";
-  if (s == NATS_NO_SERVER) text += " (refused or unreachable)";
-  return text;
-}
 }  // namespace
 
 NatsConn::NatsConn(const NatsConfig& config, NatsHandler& handler) : config_(config), handler_(handler) {
@@ -121,7 +102,7 @@ void NatsConn::init() {
   if (s == NATS_OK) {
     nc_.store(nc, std::memory_order_release);
     LOG_INFO("nats", "connected to %s", servers_text().c_str());
-  } else if (s == NATS_CONNECTION_AUTH_FAILED || mentions_login(why)) {
+  } else if (s == NATS_CONNECTION_AUTH_FAILED || nats_mentions_login(why)) {
     // Retrying will not change the answer; the supervisor restarts us.
     throw std::runtime_error("NATS login refused by " + servers_text() + ": " + why);
   } else {
@@ -134,7 +115,7 @@ natsStatus NatsConn::connect_once(natsConnection** nc, std::string* why) {
   *nc = nullptr;
   natsStatus s = natsConnection_Connect(nc, opts_);
   if (s == NATS_OK) return s;
-  *why = attempt_error(s);
+  *why = nats_attempt_error(s);
   if (*nc) {  // not expected without retry-on-failed-connect; never leak one
     natsConnection_Destroy(*nc);
     *nc = nullptr;
@@ -143,9 +124,7 @@ natsStatus NatsConn::connect_once(natsConnection** nc, std::string* why) {
 }
 
 std::string NatsConn::servers_text() const {
-  std::string out;
-  for (const std::string& url : config_.servers) out += (out.empty() ? "" : ",") + redact_url(url);
-  return out;
+  return redact_urls(config_.servers);
 }
 
 void NatsConn::connect_loop() {
@@ -187,7 +166,7 @@ void NatsConn::connect_loop() {
       return;
     }
     if (closing_.load()) return;  // the attempt close() waited out: no "retrying"
-    if (s == NATS_CONNECTION_AUTH_FAILED || mentions_login(why)) {
+    if (s == NATS_CONNECTION_AUTH_FAILED || nats_mentions_login(why)) {
       handler_.on_fatal("login refused by " + servers_text() + ": " + why + "; not retrying");
       return;
     }
@@ -281,7 +260,7 @@ void NatsConn::watch() {
     std::lock_guard<std::mutex> lock(error_mu_);
     noted = noted_error_;
   }
-  if (mentions_login(noted) && !refusal_reported_.exchange(true))
+  if (nats_mentions_login(noted) && !refusal_reported_.exchange(true))
     handler_.on_fatal("login refused: " + noted + "; not retrying");
 }
 

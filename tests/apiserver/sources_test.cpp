@@ -123,6 +123,11 @@ TEST_CASE("bad command lines fail with exit 2 and say what is wrong") {
                  dir.file("log2"));
   CHECK(exited_with(q.wait(5000), 1));
   CHECK(read_file(dir.file("log2")).find("missing.csv") != std::string::npos);
+  // A reconnect wait of 0 or less would retry a dead server in a tight loop.
+  ChildProcess r({binary("apiserver/tickfan-apiserver"), "--nats-reconnect-wait-ms", "-5"}, dir.file("log3"));
+  CHECK(exited_with(r.wait(5000), 2));
+  CHECK_MESSAGE(read_file(dir.file("log3")).find("--nats-reconnect-wait-ms") != std::string::npos,
+                read_file(dir.file("log3")));
 }
 
 TEST_CASE("--state-file: last values survive a restart and are served by the next snapshot") {

@@ -14,4 +14,5 @@ TEST_CASE("redact_url hides a URL's password or token and keeps the rest") {
   CHECK(redact_url("nats://host:4222/path@x") == "nats://host:4222/path@x");  // '@' after the authority
   CHECK(redact_url("user:pw@host:4222") == "user:***@host:4222");            // no scheme
   CHECK(redact_url("") == "");
+  CHECK(tickfan::redact_urls({"nats://a:pw@h1:4222", "nats://h2:4222"}) == "nats://a:***@h1:4222,nats://h2:4222");
 }
