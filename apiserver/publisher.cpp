@@ -3,9 +3,7 @@
 
 #include <chrono>
 #include <cstring>
-#include <random>
 
-#include "clock.h"
 #include "log.h"
 #include "nats_text.h"
 #include "url_redact.h"
@@ -231,24 +229,13 @@ std::string Publisher::hand_over(natsConnection* nc) {
 }
 
 void Publisher::connect_loop() {
-  std::minstd_rand rng(static_cast<uint32_t>(mono_ns()));
-  uint64_t attempts = 1;  // connect()'s
-  uint64_t unlogged = 0;
-  std::string logged_why;
-  int64_t logged_ns = mono_ns();
+  ConnectRetry retry(cfg_.reconnect_wait_ms, cfg_.reconnect_jitter_ms);
   for (;;) {
-    // The library's reconnect pacing: wait + 0..jitter, so a fleet does not
-    // stampede a server that comes back.
-    int64_t wait_ms = cfg_.reconnect_wait_ms;
-    if (cfg_.reconnect_jitter_ms > 0) wait_ms += static_cast<int64_t>(rng() % (cfg_.reconnect_jitter_ms + 1));
-    {
-      std::unique_lock<std::mutex> lock(connector_mu_);
-      if (connector_cv_.wait_for(lock, std::chrono::milliseconds(wait_ms), [&] { return closing_.load(); })) return;
-    }
+    if (!retry.wait(connector_mu_, connector_cv_, [&] { return closing_.load(); })) return;
     natsConnection* nc = nullptr;
     std::string why;
     natsStatus s = connect_once(&nc, &why);
-    ++attempts;
+    retry.attempted();
     if (s == NATS_OK) {
       std::string error;
       bool subscribed = closing_.load() || subscribe_on(nc, &error);
@@ -262,7 +249,7 @@ void Publisher::connect_loop() {
       char url[256] = "";
       natsConnection_GetConnectedUrl(nc, url, sizeof url);
       LOG_INFO("nats", "connected url=%s attempts=%llu send_asap=%d%s", redact_url(url).c_str(),
-               static_cast<unsigned long long>(attempts), cfg_.send_asap ? 1 : 0, sent.c_str());
+               static_cast<unsigned long long>(retry.attempts()), cfg_.send_asap ? 1 : 0, sent.c_str());
       return;
     }
     if (closing_.load()) return;  // the attempt close() waited out: no "retrying"
@@ -272,18 +259,11 @@ void Publisher::connect_loop() {
       report_fatal("NATS " + what);
       return;
     }
-    // Every failure counts, but a dead server refuses 4-10 connects a
-    // second: a new cause at once, the same one at most every 5 s.
-    int64_t now = mono_ns();
-    if (why != logged_why || now - logged_ns >= 5'000'000'000) {
+    uint64_t unlogged = 0;
+    if (retry.should_log(why, &unlogged)) {
       LOG_WARN("nats", "connect failed servers=%s error=\"%s\" attempt=%llu not_logged=%llu; retrying",
-               servers_text().c_str(), why.c_str(), static_cast<unsigned long long>(attempts),
+               servers_text().c_str(), why.c_str(), static_cast<unsigned long long>(retry.attempts()),
                static_cast<unsigned long long>(unlogged));
-      logged_why = why;
-      logged_ns = now;
-      unlogged = 0;
-    } else {
-      ++unlogged;
     }
   }
 }

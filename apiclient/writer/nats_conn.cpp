@@ -2,14 +2,11 @@
 #include "nats_conn.h"
 
 #include <cctype>
-#include <chrono>
 #include <cstring>
 #include <fstream>
-#include <random>
 #include <sstream>
 #include <stdexcept>
 
-#include "clock.h"
 #include "log.h"
 #include "nats_text.h"
 #include "url_redact.h"
@@ -128,24 +125,13 @@ std::string NatsConn::servers_text() const {
 }
 
 void NatsConn::connect_loop() {
-  std::minstd_rand rng(static_cast<uint32_t>(mono_ns()));
-  uint64_t attempts = 1;  // the constructor's
-  uint64_t unlogged = 0;
-  std::string logged_why;
-  int64_t logged_ns = mono_ns();
+  ConnectRetry retry(config_.reconnect_wait_ms, config_.reconnect_jitter_ms);
   for (;;) {
-    // The library's reconnect pacing: wait + 0..jitter, so a fleet does not
-    // stampede a server that comes back.
-    int64_t wait_ms = config_.reconnect_wait_ms;
-    if (config_.reconnect_jitter_ms > 0) wait_ms += static_cast<int64_t>(rng() % (config_.reconnect_jitter_ms + 1));
-    {
-      std::unique_lock<std::mutex> lock(connector_mu_);
-      if (connector_cv_.wait_for(lock, std::chrono::milliseconds(wait_ms), [&] { return closing_.load(); })) return;
-    }
+    if (!retry.wait(connector_mu_, connector_cv_, [&] { return closing_.load(); })) return;
     natsConnection* nc = nullptr;
     std::string why;
     natsStatus s = connect_once(&nc, &why);
-    ++attempts;
+    retry.attempted();
     if (s == NATS_OK) {
       if (closing_.load()) {
         natsConnection_Destroy(nc);  // close() is waiting for us; nothing was subscribed
@@ -160,7 +146,7 @@ void NatsConn::connect_loop() {
       nc_.store(nc, std::memory_order_release);  // close() releases it
       if (!subscribed) return;  // the daemon is on its way out
       LOG_INFO("nats", "connected to %s after %llu attempts", servers_text().c_str(),
-               static_cast<unsigned long long>(attempts));
+               static_cast<unsigned long long>(retry.attempts()));
       // What the library's connected callback used to say: start the resync.
       handler_.on_event(NatsEvent::reconnected);
       return;
@@ -170,18 +156,11 @@ void NatsConn::connect_loop() {
       handler_.on_fatal("login refused by " + servers_text() + ": " + why + "; not retrying");
       return;
     }
-    // Every failure is a line, but a dead server refuses 5-10 connects a
-    // second: a new cause at once, the same one at most every 5 s.
-    int64_t now = mono_ns();
-    if (why != logged_why || now - logged_ns >= 5'000'000'000) {
+    uint64_t unlogged = 0;
+    if (retry.should_log(why, &unlogged)) {
       std::string quiet = unlogged ? ", " + std::to_string(unlogged) + " failed attempts not logged" : "";
       LOG_WARN("nats", "connect to %s failed: %s (attempt %llu%s); retrying", servers_text().c_str(), why.c_str(),
-               static_cast<unsigned long long>(attempts), quiet.c_str());
-      logged_why = why;
-      logged_ns = now;
-      unlogged = 0;
-    } else {
-      ++unlogged;
+               static_cast<unsigned long long>(retry.attempts()), quiet.c_str());
     }
   }
 }

@@ -16,17 +16,6 @@ using namespace tickfan;
 using namespace tickfan::testing;
 
 namespace {
-// A nats-server SIGSTOPped (by PID) for the scope: the kernel still accepts
-// connections for it, but its INFO never comes, so a client's connect attempt
-// hangs until its timeout (libnats: 2 s). Always resumed on the way out.
-struct Frozen {
-  pid_t pid;
-  explicit Frozen(pid_t p) : pid(p) { REQUIRE(::kill(pid, SIGSTOP) == 0); }
-  ~Frozen() { ::kill(pid, SIGCONT); }
-  Frozen(const Frozen&) = delete;
-  Frozen& operator=(const Frozen&) = delete;
-  void thaw() { REQUIRE(::kill(pid, SIGCONT) == 0); }
-};
 
 // A nats-server requiring user `u` with `password`, on a fixed loopback port
 // (so a test can replace it in place), stopped by PID (SIGINT). NatsServer
@@ -68,7 +57,7 @@ TEST_CASE("a server that accepts but never answers the first connect: retried, a
   NatsServer nats;
   TempDir dir;
   Subscriber sub(nats.url(), "tickfan.q.>");  // subscribed before the freeze: it sees everything
-  Frozen frozen(nats.pid());
+  Frozen frozen(nats);
   Apiserver api(dir, nats.url(), {"--source", "synthetic:?symbols=100&rate=1000"});
   // Past the first attempt's timeout (2 s), where the old code gave up.
   CHECK_MESSAGE(api.proc().wait(3000) == -1, api.log());

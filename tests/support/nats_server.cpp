@@ -70,4 +70,14 @@ void NatsServer::stop() {
   if (proc_.pid() > 0) proc_.stop(SIGINT, 5000);
 }
 
+Frozen::Frozen(const NatsServer& server) : pid_(server.pid()) {
+  if (::kill(pid_, SIGSTOP) != 0) throw std::runtime_error("cannot SIGSTOP nats-server " + std::to_string(pid_));
+}
+
+Frozen::~Frozen() { ::kill(pid_, SIGCONT); }
+
+void Frozen::thaw() {
+  if (::kill(pid_, SIGCONT) != 0) throw std::runtime_error("cannot SIGCONT nats-server " + std::to_string(pid_));
+}
+
 }  // namespace tickfan::testing

@@ -29,4 +29,20 @@ class NatsServer {
   std::string url_;
 };
 
+// A nats-server SIGSTOPped (by PID) for the scope: the kernel still accepts
+// connections for it, but its INFO never comes, so a client's connect attempt
+// hangs until its timeout (libnats: 2 s). Always resumed on the way out.
+// Throws if it cannot be signalled.
+class Frozen {
+ public:
+  explicit Frozen(const NatsServer& server);
+  ~Frozen();
+  Frozen(const Frozen&) = delete;
+  Frozen& operator=(const Frozen&) = delete;
+  void thaw();  // resumes it now (throws if it cannot)
+
+ private:
+  pid_t pid_;
+};
+
 }  // namespace tickfan::testing

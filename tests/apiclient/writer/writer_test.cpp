@@ -41,18 +41,6 @@ std::vector<Quote> market(int n, int round) {
   return out;
 }
 
-// A nats-server SIGSTOPped (by PID) for the scope: the kernel still accepts
-// connections for it, but its INFO never comes, so a client's connect attempt
-// hangs until its timeout. Always resumed on the way out.
-struct Frozen {
-  pid_t pid;
-  explicit Frozen(pid_t p) : pid(p) { REQUIRE(::kill(pid, SIGSTOP) == 0); }
-  ~Frozen() { ::kill(pid, SIGCONT); }
-  Frozen(const Frozen&) = delete;
-  Frozen& operator=(const Frozen&) = delete;
-  void thaw() { REQUIRE(::kill(pid, SIGCONT) == 0); }
-};
-
 struct Apiclient {
   ChildProcess proc;
   std::string log;
@@ -738,7 +726,7 @@ TEST_CASE("a server that accepts but never answers the first connect: retried, h
   TestPublisher pub(nats.url());
   pub.publish(market(50, 0));
   pub.flush();
-  Frozen frozen(nats.pid());
+  Frozen frozen(nats);
   const std::string path = dir.file("quotes.store");
   Apiclient a(dir, nats.url());
   REQUIRE(wait_until([&] { return store_state(path).writer_alive; }, 5000));
@@ -794,7 +782,7 @@ TEST_CASE("/healthz: 503 starting until the first sync begins, 503 syncing or st
   // in the kernel's accept queue but the server's INFO does not come, so that
   // attempt blocks (libnats' handshake timeout: 2 s) while /healthz already
   // answers.
-  Frozen frozen(nats.pid());
+  Frozen frozen(nats);
   Apiclient a(dir, nats.url(), "apiclient", {"--metrics-port", "-1"});
   int port = metrics_port(a.log);
   REQUIRE_MESSAGE(port > 0, read_file(a.log));
