@@ -27,6 +27,18 @@ std::string after(const std::string& s, const std::string& marker) {
   size_t p = s.find(marker);
   return p == std::string::npos ? "" : s.substr(p);
 }
+// The fixture's symbols `ids` all appear in `body`, in that order.
+void check_in_order(const std::string& body, std::initializer_list<int> ids) {
+  size_t prev = 0;
+  bool first = true;
+  for (int id : ids) {
+    size_t at = body.find(HttpFixture::symbol(id));
+    CHECK_MESSAGE(at != std::string::npos, HttpFixture::symbol(id));
+    if (!first) CHECK_MESSAGE(prev < at, HttpFixture::symbol(id));
+    prev = at;
+    first = false;
+  }
+}
 }  // namespace
 
 TEST_CASE("quotes list returns each known symbol in order, reports unknown ones, and carries the data age") {
@@ -153,11 +165,7 @@ TEST_CASE("rank orders by the requested key and direction, filters by market and
   auto r = http_get(f.port, "/v1/rank?by=volume&limit=3");
   REQUIRE(r.status == 200);
   // Volume is (i+1)*100: the top three are symbols 39, 38, 37.
-  size_t a = r.body.find(HttpFixture::symbol(39)), b = r.body.find(HttpFixture::symbol(38)),
-         c = r.body.find(HttpFixture::symbol(37));
-  CHECK(a < b);
-  CHECK(b < c);
-  CHECK(c != std::string::npos);
+  check_in_order(r.body, {39, 38, 37});
   CHECK(r.body.find("\"total\":40") != std::string::npos);
   auto asc = http_get(f.port, "/v1/rank?by=price&order=asc&limit=2&offset=1&market=sh");
   REQUIRE(asc.status == 200);
@@ -181,19 +189,11 @@ TEST_CASE("rank ties keep store-slot order in both directions") {
   // lowest of all: ascending starts with them, in slot (insertion) order.
   auto asc = http_get(f.port, "/v1/rank?by=amplitude&order=asc&limit=3");
   REQUIRE(asc.status == 200);
-  size_t a = asc.body.find(HttpFixture::symbol(10)), b = asc.body.find(HttpFixture::symbol(11)),
-         c = asc.body.find(HttpFixture::symbol(12));
-  CHECK(a < b);
-  CHECK(b < c);
-  CHECK(c != std::string::npos);
+  check_in_order(asc.body, {10, 11, 12});
   // Descending ends with the same tie, also in slot order.
   auto desc = http_get(f.port, "/v1/rank?by=amplitude&order=desc&limit=3&offset=37");
   REQUIRE(desc.status == 200);
-  size_t x = desc.body.find(HttpFixture::symbol(37)), y = desc.body.find(HttpFixture::symbol(38)),
-         z = desc.body.find(HttpFixture::symbol(39));
-  CHECK(x < y);
-  CHECK(y < z);
-  CHECK(z != std::string::npos);
+  check_in_order(desc.body, {37, 38, 39});
 }
 
 TEST_CASE("rank reflects a new commit after the rank interval") {

@@ -89,6 +89,15 @@ void answer(SyncMachine& m, Recorder& r, uint64_t epoch, std::vector<SubjectSequ
   m.on_reply(make_msg("", wire::BatchKind::SnapshotEnd, epoch, static_cast<uint64_t>(parts), {}, marks), id, now);
 }
 
+// Options for the timeout and retry tests: short, fixed backoff bounds.
+SyncOptions retry_options(int64_t snapshot_timeout_ms) {
+  SyncOptions o;
+  o.snapshot_timeout_ns = snapshot_timeout_ms * kMs;
+  o.retry_min_ns = 50 * kMs;
+  o.retry_max_ns = 200 * kMs;
+  return o;
+}
+
 }  // namespace
 
 TEST_CASE("start requests a snapshot and goes live with the snapshot's marks") {
@@ -192,10 +201,7 @@ TEST_CASE("a buffer full of the old instance's deltas is dropped on replay, not 
 
 TEST_CASE("no answer: stale after the timeout, retries with growing backoff, replies to old requests ignored") {
   Recorder r;
-  SyncOptions o;
-  o.snapshot_timeout_ns = 100 * kMs;
-  o.retry_min_ns = 50 * kMs;
-  o.retry_max_ns = 200 * kMs;
+  SyncOptions o = retry_options(100);
   SyncMachine m(r, o);
   m.start(0);
   m.on_tick(101 * kMs);
@@ -320,10 +326,7 @@ TEST_CASE("a reply completing after a disconnect leaves the machine stale, not l
 
 TEST_CASE("no request is sent while disconnected (it would pile up in the reconnect buffer); the connect resyncs") {
   Recorder r;
-  SyncOptions o;
-  o.snapshot_timeout_ns = 100 * kMs;
-  o.retry_min_ns = 50 * kMs;
-  o.retry_max_ns = 200 * kMs;
+  SyncOptions o = retry_options(100);
   SyncMachine m(r, o);
   r.is_connected = false;
   m.start(0);
@@ -350,10 +353,7 @@ TEST_CASE("no request is sent while disconnected (it would pile up in the reconn
 
 TEST_CASE("a no-responders answer fails the attempt at once and retries with backoff; a stale one is ignored") {
   Recorder r;
-  SyncOptions o;
-  o.snapshot_timeout_ns = 10'000 * kMs;
-  o.retry_min_ns = 50 * kMs;
-  o.retry_max_ns = 200 * kMs;
+  SyncOptions o = retry_options(10'000);
   SyncMachine m(r, o);
   m.start(0);
   REQUIRE(r.requests.size() == 1);
