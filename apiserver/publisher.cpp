@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "log.h"
+#include "nats_creds.h"
 #include "nats_text.h"
 #include "url_redact.h"
 
@@ -130,9 +131,14 @@ bool Publisher::connect(const NatsConfig& cfg, const std::string& snapshot_subje
   if (!cfg.token.empty() && (s = natsOptions_SetToken(opts_, cfg.token.c_str())) != NATS_OK) {
     return fail("nats token", s);
   }
-  if (!cfg.creds_file.empty() &&
-      (s = natsOptions_SetUserCredentialsFromFiles(opts_, cfg.creds_file.c_str(), nullptr)) != NATS_OK) {
-    return fail(("nats credentials file " + cfg.creds_file).c_str(), s);
+  if (!cfg.creds_file.empty()) {
+    // Refused here, by name, if no connect could use it (nats_creds.h).
+    if (std::string bad = check_nats_creds_file(cfg.creds_file); !bad.empty()) {
+      *error = bad;
+      return false;
+    }
+    if ((s = natsOptions_SetUserCredentialsFromFiles(opts_, cfg.creds_file.c_str(), nullptr)) != NATS_OK)
+      return fail(("nats credentials file " + cfg.creds_file).c_str(), s);
   }
   if (cfg.tls || !cfg.tls_ca.empty() || !cfg.tls_cert.empty()) {
     if ((s = natsOptions_SetSecure(opts_, true)) != NATS_OK) return fail("nats TLS", s);

@@ -24,10 +24,9 @@ inline bool nats_mentions_login(const std::string& text) {
   return lower.find("authoriz") != std::string::npos || lower.find("authenticat") != std::string::npos;
 }
 
-// A connect attempt's text from the library's thread-local error, e.g.
-// "(unix/sock.c:58): Timeout" -> "Timeout", with a hint where the library's
-// own words do not say what happened.
-inline std::string nats_attempt_error(natsStatus s) {
+// The library's thread-local error without its source position, e.g.
+// "(unix/sock.c:58): Timeout" -> "Timeout"; the status' name if it has none.
+inline std::string nats_last_error(natsStatus s) {
   const char* last = nats_GetLastError(nullptr);
   std::string text = last ? last : "";
   if (!text.empty() && text[0] == '(') {
@@ -35,6 +34,13 @@ inline std::string nats_attempt_error(natsStatus s) {
     if (at != std::string::npos) text = text.substr(at + 3);
   }
   if (text.empty()) text = natsStatus_GetText(s);
+  return text;
+}
+
+// A connect attempt's text (nats_last_error), with a hint where the
+// library's own words do not say what happened.
+inline std::string nats_attempt_error(natsStatus s) {
+  std::string text = nats_last_error(s);
   if (s == NATS_TIMEOUT) text += " (the server accepted the connection but did not answer)";
   if (s == NATS_NO_SERVER) text += " (refused or unreachable)";
   return text;

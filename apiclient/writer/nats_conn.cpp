@@ -3,11 +3,10 @@
 
 #include <cctype>
 #include <cstring>
-#include <fstream>
-#include <sstream>
 #include <stdexcept>
 
 #include "log.h"
+#include "nats_creds.h"
 #include "nats_text.h"
 #include "url_redact.h"
 
@@ -42,17 +41,8 @@ void NatsConn::init() {
   check(natsOptions_SetServers(opts_, urls.data(), static_cast<int>(urls.size())), "NATS server list");
   check(natsOptions_SetName(opts_, config_.name.c_str()), "NATS client name");
   if (!config_.creds_file.empty()) {
-    // The library reads the file only when connecting, and a bad one then
-    // ends in a closed connection saying just "No server available for
-    // connection": check its shape here, where the error can name it.
-    std::ifstream in(config_.creds_file);
-    std::stringstream text;
-    text << in.rdbuf();
-    std::string body = text.str();
-    size_t first = body.find("-----BEGIN");
-    if (!in || first == std::string::npos || body.find("-----BEGIN", first + 1) == std::string::npos)
-      throw std::runtime_error("NATS credentials file " + config_.creds_file +
-                               ": not a .creds file (expected a user JWT block and an nkey seed block)");
+    // Refused here, by name, if no connect could use it (nats_creds.h).
+    if (std::string bad = check_nats_creds_file(config_.creds_file); !bad.empty()) throw std::runtime_error(bad);
     check(natsOptions_SetUserCredentialsFromFiles(opts_, config_.creds_file.c_str(), nullptr),
           "NATS credentials file " + config_.creds_file);
   }

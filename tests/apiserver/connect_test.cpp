@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <fstream>
 #include <memory>
 
 #include "clock.h"
@@ -183,4 +184,27 @@ TEST_CASE("a connection the NATS library closes for good exits 1 naming why, wit
                 log);
   // The orderly stop ran: the last values were saved for the next run.
   CHECK_MESSAGE(log.find("stopped ticks_in=") != std::string::npos, log);
+}
+
+TEST_CASE("a .creds file no connect could use is refused at start, naming it; a usable one is accepted") {
+  // Was: no check at all; libnats reads the file inside each connect attempt
+  // and a seed that does not decode was retried in the background forever.
+  NatsServer nats;  // no authorization: the server takes any well-formed login
+  TempDir dir;
+  std::ofstream(dir.file("badcrc.creds")) << creds_file_text("eyJ0eXAiOiJKV1QifQ.e30.sig", kTestUserSeedBadCrc);
+  {
+    Apiserver api(dir, nats.url(), {"--nats-creds", dir.file("badcrc.creds"), "--source", "synthetic:?symbols=10"});
+    CHECK_MESSAGE(exited_with(api.proc().wait(10000), 1), api.log());
+    CHECK_MESSAGE(api.log().find("NATS credentials file " + dir.file("badcrc.creds") +
+                                 ": its nkey seed is not usable (invalid checksum)") != std::string::npos,
+                  api.log());
+    CHECK_MESSAGE(api.log().find(kTestUserSeedBadCrc) == std::string::npos, api.log());
+  }
+  std::ofstream(dir.file("good.creds")) << creds_file_text("eyJ0eXAiOiJKV1QifQ.e30.sig", kTestUserSeed);
+  Subscriber sub(nats.url(), "tickfan.q.>");
+  TempDir dir2;
+  Apiserver api(dir2, nats.url(),
+                {"--nats-creds", dir.file("good.creds"), "--source", "synthetic:?symbols=10&rate=100"});
+  CHECK_MESSAGE(wait_until([&] { return sub.quote_count() >= 10; }, 5000), api.log());
+  CHECK(api.proc().wait(100) == -1);  // still running
 }

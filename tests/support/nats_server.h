@@ -45,4 +45,19 @@ class Frozen {
   pid_t pid_;
 };
 
+// The text of a NATS .creds file holding `jwt` and `seed`, laid out as nsc
+// writes it. kTestUserSeed is a well-formed user nkey seed (fixed bytes 1..32,
+// CRC16 appended, base32: it signs); kTestUserSeedBadCrc differs in one
+// character, so its checksum fails. Neither is anyone's key.
+inline constexpr const char* kTestUserSeed = "SUAACAQDAQCQMBYIBEFAWDANBYHRAEISCMKBKFQXDAMRUGY4DUPB6IC5CQ";
+inline constexpr const char* kTestUserSeedBadCrc = "SUAACAQDAQCQMBYIBEFAWDANBYHRAEISCMKBKFQXDAMRUGY4DUPB6IC5DQ";
+inline std::string creds_file_text(const std::string& jwt, const std::string& seed) {
+  return "-----BEGIN NATS USER JWT-----\n" + jwt +
+         "\n------END NATS USER JWT------\n\n"
+         "************************* IMPORTANT *************************\n"
+         "NKEY Seed printed below can be used to sign and prove identity.\n\n"
+         "-----BEGIN USER NKEY SEED-----\n" +
+         seed + "\n------END USER NKEY SEED------\n";
+}
+
 }  // namespace tickfan::testing

@@ -634,6 +634,43 @@ TEST_CASE("a refused NATS login (wrong password, bad creds file) exits 1 naming 
   CHECK_MESSAGE(read_file(b.log).find("right@") == std::string::npos, read_file(b.log));
 }
 
+TEST_CASE("a .creds file no connect could use is refused at start, naming it; a usable one is accepted") {
+  NatsServer nats;  // no authorization: the server takes any well-formed login
+  TempDir dir;
+  std::string log;
+  auto args = [&](const std::string& creds) {
+    return std::vector<std::string>{"--store",      dir.file("s.store"), "--capacity", "64", "--nats", nats.url(),
+                                    "--nats-creds", creds};
+  };
+  // Was: libnats reads the file only inside each connect attempt, and a seed
+  // that does not decode was retried forever with the store left stale.
+  write_file(dir.file("badcrc.creds"), creds_file_text("eyJ0eXAiOiJKV1QifQ.e30.sig", kTestUserSeedBadCrc));
+  int64_t t0 = mono_ns();
+  int status = run_to_exit(dir, args(dir.file("badcrc.creds")), &log, 5000);
+  CHECK_MESSAGE(exited_with(status, 1), log);
+  CHECK_MESSAGE(log.find("NATS credentials file " + dir.file("badcrc.creds") +
+                         ": its nkey seed is not usable (invalid checksum)") != std::string::npos,
+                log);
+  CHECK_MESSAGE(log.find(kTestUserSeedBadCrc) == std::string::npos, log);  // a seed is a secret
+  CHECK(mono_ns() - t0 < 5'000'000'000);
+  // A JWT block without a seed block.
+  write_file(dir.file("noseed.creds"), "-----BEGIN NATS USER JWT-----\neyJ0eXAiOiJKV1QifQ.e30.sig\n------END NATS USER "
+                                       "JWT------\n");
+  status = run_to_exit(dir, args(dir.file("noseed.creds")), &log, 5000);
+  CHECK_MESSAGE(exited_with(status, 1), log);
+  CHECK_MESSAGE(log.find(": not a .creds file") != std::string::npos, log);
+  // A missing file: a usage error, from the option parser.
+  status = run_to_exit(dir, args(dir.file("missing.creds")), &log, 5000);
+  CHECK_MESSAGE(exited_with(status, 2), log);
+  CHECK_MESSAGE(log.find("--nats-creds: File does not exist: " + dir.file("missing.creds")) != std::string::npos, log);
+  // A usable file passes the check and the apiclient syncs.
+  write_file(dir.file("good.creds"), creds_file_text("eyJ0eXAiOiJKV1QifQ.e30.sig", kTestUserSeed));
+  Apiclient a(dir, nats.url(), "good", {"--nats-creds", dir.file("good.creds")});
+  CHECK_MESSAGE(wait_until([&] { return read_file(a.log).find("resync reason=start") != std::string::npos; }, 3000),
+                read_file(a.log));
+  CHECK(a.proc.wait(300) == -1);  // still running
+}
+
 TEST_CASE("the NATS library closing the connection after subscribe exits 1 naming why, within a bounded time") {
   // Not a refused login (the test above): the server answers the second SUB
   // with -ERR 'maximum subscriptions exceeded' and keeps the connection, but
