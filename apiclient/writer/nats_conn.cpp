@@ -346,8 +346,23 @@ void NatsConn::on_delta(natsConnection*, natsSubscription*, natsMsg* msg, void* 
   static_cast<NatsConn*>(closure)->handler_.on_message(msg, false);
 }
 
-void NatsConn::on_reply(natsConnection*, natsSubscription*, natsMsg* msg, void* closure) {
-  static_cast<NatsConn*>(closure)->handler_.on_message(msg, true);
+void NatsConn::on_reply(natsConnection* nc, natsSubscription*, natsMsg* msg, void* closure) {
+  auto* self = static_cast<NatsConn*>(closure);
+  // On a reconnect libnats sends our SUBs again before anything else, so a
+  // SUB the server now denies is answered (-ERR, recorded as the
+  // connection's last error by the same reader thread) before any snapshot
+  // reply. The error handler runs on another thread, maybe later: without
+  // this check the snapshot could be applied and the store say live, for a
+  // moment, with its deltas denied. Replies are rare (a resync's chunks).
+  const char* text = nullptr;
+  if (natsConnection_GetLastError(nc, &text) == NATS_NOT_PERMITTED) {
+    natsMsg_Destroy(msg);
+    if (!self->closing_.load())
+      self->handler_.on_fatal("permission denied by the NATS server: " +
+                              std::string(text && *text ? text : "Not Permitted"));
+    return;
+  }
+  self->handler_.on_message(msg, true);
 }
 
 void NatsConn::on_disconnected(natsConnection* nc, void* closure) {

@@ -752,6 +752,51 @@ TEST_CASE("a subscription or snapshot request the NATS server denies exits 1 nam
   }
 }
 
+TEST_CASE("a subscription denied only after a reconnect exits 1 naming it, and the store never says live again") {
+  // The server is replaced, on the same port, by one that denies the
+  // apiclient its delta subjects. libnats sends the SUBs again on reconnect
+  // and the server answers -ERR; the stand-in apiserver, reconnected first,
+  // answers the resync's snapshot request at once. Before the fix the -ERR
+  // reached only the error handler, on another thread, and the snapshot
+  // could be applied first: `live`, for a moment, with every delta denied.
+  // (That race did not show in 10 runs of this test against the old code:
+  // the handler is usually first. The test guards the exit on a denial seen
+  // only on a reconnect, which no other test reaches.)
+  TempDir dir;
+  auto conf = [&](const std::string& name, const std::string& permissions) {
+    write_file(dir.file(name), "authorization { users = [\n"
+                               "  { user: pub, password: pw }\n"
+                               "  { user: u, password: pw" +
+                                   permissions + " }\n]}\n");
+    return dir.file(name);
+  };
+  const std::string allow = conf("allow.conf", "");
+  const std::string deny = conf("deny.conf", ", permissions: { subscribe: { deny: [\"tickfan.q.>\"] } }");
+  int port = free_port();
+  auto nats = std::make_unique<ConfiguredNatsServer>(std::vector<std::string>{"-c", allow}, port);
+  TestPublisher pub("nats://pub:pw@127.0.0.1:" + std::to_string(port));
+  pub.publish(market(50, 0));
+  pub.flush();
+  // A slower reconnect than the publisher's (50 ms): it is back, ready to
+  // answer, when the apiclient resubscribes.
+  Apiclient a(dir, nats->url, "apiclient",
+              {"--nats-user", "u", "--nats-password", "pw", "--nats-reconnect-wait-ms", "400",
+               "--nats-reconnect-jitter-ms", "0"});
+  REQUIRE_MESSAGE(wait_live(dir), read_file(a.log));
+  nats.reset();
+  nats = std::make_unique<ConfiguredNatsServer>(std::vector<std::string>{"-c", deny}, port);
+  int status = a.proc.wait(10000);  // -1: still running, holding the store with its deltas denied
+  std::string log = read_file(a.log);
+  CHECK_MESSAGE(exited_with(status, 1), log);
+  CHECK_MESSAGE(log.find("error nats permission denied by the NATS server: Permissions Violation for Subscription to "
+                         "\"tickfan.q.>\"; exiting") != std::string::npos,
+                log);
+  size_t disconnected = log.find("disconnected; reconnecting");
+  REQUIRE_MESSAGE(disconnected != std::string::npos, log);
+  CHECK_MESSAGE(log.find("-> live", disconnected) == std::string::npos, log);
+  CHECK_FALSE(store_state(dir.file("quotes.store")).writer_alive);
+}
+
 TEST_CASE("a server that accepts but never answers the first connect: retried, heartbeat advancing, live once it answers") {
   // The first connect attempt reaches the kernel's accept queue of a frozen
   // nats-server (SIGSTOP, by PID) and waits for an INFO that does not come.
