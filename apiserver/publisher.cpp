@@ -303,6 +303,11 @@ natsStatus Publisher::flush(int timeout_ms) {
   return NATS_NOT_YET_CONNECTED;
 }
 
+size_t Publisher::undelivered_batches() const {
+  std::lock_guard<std::mutex> lock(buffer_mu_);
+  return buffered_.size();
+}
+
 void Publisher::close() {
   {
     std::lock_guard<std::mutex> lock(connector_mu_);

@@ -81,6 +81,9 @@ class Publisher {
   // Never connected: NATS_NOT_YET_CONNECTED at once (what was buffered is
   // lost, and logged).
   natsStatus flush(int timeout_ms);
+  // Batches published but held for a connection that never came (lost if
+  // the process stops now); 0 once connected.
+  size_t undelivered_batches() const;
   // Stops the connector (waiting out an attempt in progress: up to the 2 s
   // connect timeout), closes, and waits for the last callback. Idempotent.
   void close();
@@ -128,7 +131,7 @@ class Publisher {
   struct Buffered {
     std::string subject, data;
   };
-  std::mutex buffer_mu_;
+  mutable std::mutex buffer_mu_;
   std::vector<Buffered> buffered_;
   size_t buffered_bytes_ = 0;
   // The last asynchronous error's text: on a reconnect, libnats has often

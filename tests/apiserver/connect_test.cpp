@@ -7,6 +7,8 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <memory>
 
@@ -119,6 +121,14 @@ TEST_CASE("a TLS mismatch at the first connect is retried in the background, nam
   CHECK_MESSAGE(exited_with(api.proc().wait(5000), 0), api.log());
   CHECK(elapsed_ms(t0) < 3000);  // measured: ~50 ms
   CHECK_MESSAGE(api.log().find("nats_flush=Not Yet Connected") != std::string::npos, api.log());
+  // What was published meanwhile is said to be lost, and the summary agrees
+  // (it used to count those batches as published with nothing beside them).
+  log = api.log();
+  size_t lost_at = log.find("never connected: published batches not delivered batches=");
+  REQUIRE_MESSAGE(lost_at != std::string::npos, log);
+  long long lost = std::atoll(log.c_str() + log.find("batches=", lost_at) + std::strlen("batches="));
+  CHECK(lost > 0);
+  CHECK_MESSAGE(log.find(" undelivered_batches=" + std::to_string(lost) + " ") != std::string::npos, log);
 }
 
 TEST_CASE("a refused login exits 1 naming it: at the first connect, and at a later attempt") {
