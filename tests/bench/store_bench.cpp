@@ -11,6 +11,8 @@
 //            read mode); writer one put per txn, MDB_WRITEMAP|MDB_NOSYNC
 //   array    the limit: seqlock memcpy by array index, no lookup, no JSON
 // Every read is validated (embedded checksum); bad reads are counted.
+// `store_bench --parts [seconds] [dir]` splits one read by symbol into its
+// pieces instead (read_parts below).
 #include <lmdb.h>
 #include <signal.h>
 #include <sys/mman.h>
@@ -319,9 +321,76 @@ Result run(System& sys, int n, int readers, double rate, double seconds) {
   return res;
 }
 
+// --parts: where a read by symbol's time goes. One process, no writer, the
+// readers' loop above with one piece at a time. "find, then read" is the
+// real thing (the record's address waits for the index entry); "find beside
+// read" reads the same record by its known slot, so the two run in parallel:
+// the gap between them is the cost of the dependency, not of the work.
+template <typename Read>
+double reads_per_s(int n, double seconds, Read read) {
+  std::mt19937 rng(100);
+  Quote q;
+  char sym_buf[8];
+  uint64_t reads = 0, bad = 0;
+  int64_t start = mono_ns(), end = start + static_cast<int64_t>(seconds * 1e9);
+  while (mono_ns() < end) {
+    for (int k = 0; k < 256; ++k) {
+      int i = static_cast<int>(rng() % n);
+      std::string_view sym = symbol_text(i, sym_buf);
+      if (!read(i, sym, &q)) ++bad;
+    }
+    reads += 256;
+  }
+  if (bad) std::printf("(%llu bad reads)\n", static_cast<unsigned long long>(bad));
+  return static_cast<double>(reads) / (static_cast<double>(mono_ns() - start) / 1e9);
+}
+
+void read_parts(double seconds, const std::string& base) {
+  std::printf("| symbols | array by index | tickfan by slot | find only | find, then read | find beside read |\n");
+  std::printf("|---|---|---|---|---|---|\n");
+  for (int n : {5000, 100000}) {
+    std::string dir = base + "/tickfan-bench-" + std::to_string(getpid());
+    std::filesystem::create_directories(dir);
+    TickfanSystem t;
+    t.create(dir, n);  // symbol i in slot i
+    t.open_reader();
+    ArraySystem a;
+    a.create(dir, n);
+    const StoreReader& r = *t.r;
+    double m[5];
+    m[0] = reads_per_s(n, seconds, [&](int i, std::string_view sym, Quote* q) {
+      return a.read(i, sym, q) && valid(*q, sym);
+    });
+    m[1] = reads_per_s(n, seconds, [&](int i, std::string_view sym, Quote* q) {
+      return r.read_quote(static_cast<uint32_t>(i), q) == Status::ok && valid(*q, sym);
+    });
+    m[2] = reads_per_s(n, seconds, [&](int i, std::string_view sym, Quote*) {
+      uint32_t slot;
+      return r.find(sym, &slot) == Status::ok && slot == static_cast<uint32_t>(i);
+    });
+    m[3] = reads_per_s(n, seconds, [&](int, std::string_view sym, Quote* q) {
+      uint32_t slot;
+      return r.find(sym, &slot) == Status::ok && r.read_quote(slot, q) == Status::ok && valid(*q, sym);
+    });
+    m[4] = reads_per_s(n, seconds, [&](int i, std::string_view sym, Quote* q) {
+      uint32_t slot;
+      return r.find(sym, &slot) == Status::ok && r.read_quote(static_cast<uint32_t>(i), q) == Status::ok &&
+             valid(*q, sym);
+    });
+    std::printf("| %d | %.1f M/s | %.1f M/s | %.1f M/s | %.1f M/s (%.2f of the array) | %.1f M/s |\n", n, m[0] / 1e6,
+                m[1] / 1e6, m[2] / 1e6, m[3] / 1e6, m[3] / m[0], m[4] / 1e6);
+    std::fflush(stdout);
+    std::filesystem::remove_all(dir);
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc > 1 && std::strcmp(argv[1], "--parts") == 0) {
+    read_parts(argc > 2 ? std::atof(argv[2]) : 1.0, argc > 3 ? argv[3] : "/dev/shm");
+    return 0;
+  }
   double seconds = argc > 1 ? std::atof(argv[1]) : 2.0;
   std::string base = argc > 2 ? argv[2] : "/dev/shm";
   std::printf("| symbols | writer | readers | system | reads/s per reader | writer updates/s | bad reads |\n");
