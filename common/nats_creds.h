@@ -5,8 +5,11 @@
 // forever. A file no retry can fix is refused at start instead, by name.
 #pragma once
 #include <nats/nats.h>
+#include <sys/stat.h>
 
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -37,11 +40,19 @@ inline std::vector<std::string> nats_creds_blocks(const std::string& text) {
   return values;
 }
 
+// A .creds file is a JWT (a few KiB at most) and a seed.
+inline constexpr off_t kMaxCredsBytes = 1 << 20;
+
 // Empty if `path` holds a user JWT and an nkey seed that signs; else the
 // one-line reason, naming the file (never the seed). The library must be
 // initialised (any natsOptions_Create has done it): signing needs it.
 inline std::string check_nats_creds_file(const std::string& path) {
   const std::string what = "NATS credentials file " + path + ": ";
+  // A FIFO or device would block the read (and libnats' own) forever.
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return what + "cannot be read (" + std::strerror(errno) + ")";
+  if (!S_ISREG(st.st_mode)) return what + "not a regular file";
+  if (st.st_size > kMaxCredsBytes) return what + "not a .creds file (" + std::to_string(st.st_size) + " bytes)";
   std::ifstream in(path);
   if (!in) return what + "cannot be read";
   std::stringstream text;

@@ -7,6 +7,7 @@
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -659,6 +660,13 @@ TEST_CASE("a .creds file no connect could use is refused at start, naming it; a 
   status = run_to_exit(dir, args(dir.file("noseed.creds")), &log, 5000);
   CHECK_MESSAGE(exited_with(status, 1), log);
   CHECK_MESSAGE(log.find(": not a .creds file") != std::string::npos, log);
+  // A FIFO: reading it (ours or libnats') would wait for a writer forever.
+  REQUIRE(::mkfifo(dir.file("fifo.creds").c_str(), 0600) == 0);
+  status = run_to_exit(dir, args(dir.file("fifo.creds")), &log, 5000);
+  CHECK_MESSAGE(exited_with(status, 1), log);
+  CHECK_MESSAGE(log.find("NATS credentials file " + dir.file("fifo.creds") + ": not a regular file") !=
+                    std::string::npos,
+                log);
   // A missing file: a usage error, from the option parser.
   status = run_to_exit(dir, args(dir.file("missing.creds")), &log, 5000);
   CHECK_MESSAGE(exited_with(status, 2), log);
