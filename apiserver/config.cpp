@@ -48,10 +48,16 @@ int parse_options(int argc, char** argv, Options* out) {
   app.add_option("--nats-password", c.nats.password, "Password (prefer the config file to the command line)")
       ->group("NATS");
   app.add_option("--nats-token", c.nats.token, "Authentication token")->group("NATS");
-  app.add_option("--nats-creds", c.nats.creds_file, "Credentials file (JWT + NKey seed)")->check(CLI::ExistingFile)->group("NATS");
+  app.add_option("--nats-creds", c.nats.creds_file, "Credentials file (JWT + NKey seed)")
+      ->check(CLI::ExistingFile)
+      ->group("NATS");
   app.add_flag("--nats-tls", c.nats.tls, "Require TLS")->group("NATS");
-  app.add_option("--nats-tls-ca", c.nats.tls_ca, "CA certificates file (PEM) to verify the server")->check(CLI::ExistingFile)->group("NATS");
-  app.add_option("--nats-tls-cert", c.nats.tls_cert, "Client certificate chain (PEM)")->check(CLI::ExistingFile)->group("NATS");
+  app.add_option("--nats-tls-ca", c.nats.tls_ca, "CA certificates file (PEM) to verify the server")
+      ->check(CLI::ExistingFile)
+      ->group("NATS");
+  app.add_option("--nats-tls-cert", c.nats.tls_cert, "Client certificate chain (PEM)")
+      ->check(CLI::ExistingFile)
+      ->group("NATS");
   app.add_option("--nats-tls-key", c.nats.tls_key, "Client private key (PEM)")->check(CLI::ExistingFile)->group("NATS");
   app.add_flag("--nats-tls-skip-verify", c.nats.tls_skip_verify, "Do not verify the server certificate (tests only)")
       ->group("NATS");

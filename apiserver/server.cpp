@@ -438,11 +438,12 @@ void Server::run() {
   for (auto& s : sources_) in += s->ticks();
   // published/batches count what was handed to the NATS client; undelivered
   // is the part of it still held for a connection that never came.
-  LOG_INFO("apiserver",
-           "stopped ticks_in=%llu published=%llu batches=%llu undelivered_batches=%zu publish_errors=%llu nats_flush=%s",
-           static_cast<unsigned long long>(in), static_cast<unsigned long long>(published_ticks_->value()),
-           static_cast<unsigned long long>(published_batches_->value()), publisher_.undelivered_batches(),
-           static_cast<unsigned long long>(publish_errors_->value()), natsStatus_GetText(st));
+  LOG_INFO(
+      "apiserver",
+      "stopped ticks_in=%llu published=%llu batches=%llu undelivered_batches=%zu publish_errors=%llu nats_flush=%s",
+      static_cast<unsigned long long>(in), static_cast<unsigned long long>(published_ticks_->value()),
+      static_cast<unsigned long long>(published_batches_->value()), publisher_.undelivered_batches(),
+      static_cast<unsigned long long>(publish_errors_->value()), natsStatus_GetText(st));
 }
 
 }  // namespace tickfan::apiserver

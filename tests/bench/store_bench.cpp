@@ -358,9 +358,8 @@ void read_parts(double seconds, const std::string& base) {
     a.create(dir, n);
     const StoreReader& r = *t.r;
     double m[5];
-    m[0] = reads_per_s(n, seconds, [&](int i, std::string_view sym, Quote* q) {
-      return a.read(i, sym, q) && valid(*q, sym);
-    });
+    m[0] = reads_per_s(n, seconds,
+                       [&](int i, std::string_view sym, Quote* q) { return a.read(i, sym, q) && valid(*q, sym); });
     m[1] = reads_per_s(n, seconds, [&](int i, std::string_view sym, Quote* q) {
       return r.read_quote(static_cast<uint32_t>(i), q) == Status::ok && valid(*q, sym);
     });

@@ -640,8 +640,8 @@ TEST_CASE("a .creds file no connect could use is refused at start, naming it; a 
   TempDir dir;
   std::string log;
   auto args = [&](const std::string& creds) {
-    return std::vector<std::string>{"--store",      dir.file("s.store"), "--capacity", "64", "--nats", nats.url(),
-                                    "--nats-creds", creds};
+    return std::vector<std::string>{"--store", dir.file("s.store"), "--capacity",   "64",
+                                    "--nats",  nats.url(),          "--nats-creds", creds};
   };
   // Was: libnats reads the file only inside each connect attempt, and a seed
   // that does not decode was retried forever with the store left stale.
@@ -655,8 +655,9 @@ TEST_CASE("a .creds file no connect could use is refused at start, naming it; a 
   CHECK_MESSAGE(log.find(kTestUserSeedBadCrc) == std::string::npos, log);  // a seed is a secret
   CHECK(mono_ns() - t0 < 5'000'000'000);
   // A JWT block without a seed block.
-  write_file(dir.file("noseed.creds"), "-----BEGIN NATS USER JWT-----\neyJ0eXAiOiJKV1QifQ.e30.sig\n------END NATS USER "
-                                       "JWT------\n");
+  write_file(dir.file("noseed.creds"),
+             "-----BEGIN NATS USER JWT-----\neyJ0eXAiOiJKV1QifQ.e30.sig\n------END NATS USER "
+             "JWT------\n");
   status = run_to_exit(dir, args(dir.file("noseed.creds")), &log, 5000);
   CHECK_MESSAGE(exited_with(status, 1), log);
   CHECK_MESSAGE(log.find(": not a .creds file") != std::string::npos, log);
@@ -664,9 +665,8 @@ TEST_CASE("a .creds file no connect could use is refused at start, naming it; a 
   REQUIRE(::mkfifo(dir.file("fifo.creds").c_str(), 0600) == 0);
   status = run_to_exit(dir, args(dir.file("fifo.creds")), &log, 5000);
   CHECK_MESSAGE(exited_with(status, 1), log);
-  CHECK_MESSAGE(log.find("NATS credentials file " + dir.file("fifo.creds") + ": not a regular file") !=
-                    std::string::npos,
-                log);
+  CHECK_MESSAGE(
+      log.find("NATS credentials file " + dir.file("fifo.creds") + ": not a regular file") != std::string::npos, log);
   // A missing file: a usage error, from the option parser.
   status = run_to_exit(dir, args(dir.file("missing.creds")), &log, 5000);
   CHECK_MESSAGE(exited_with(status, 2), log);
@@ -772,10 +772,11 @@ TEST_CASE("a subscription denied only after a reconnect exits 1 naming it, and t
   // only on a reconnect, which no other test reaches.)
   TempDir dir;
   auto conf = [&](const std::string& name, const std::string& permissions) {
-    write_file(dir.file(name), "authorization { users = [\n"
-                               "  { user: pub, password: pw }\n"
-                               "  { user: u, password: pw" +
-                                   permissions + " }\n]}\n");
+    write_file(dir.file(name),
+               "authorization { users = [\n"
+               "  { user: pub, password: pw }\n"
+               "  { user: u, password: pw" +
+                   permissions + " }\n]}\n");
     return dir.file(name);
   };
   const std::string allow = conf("allow.conf", "");
