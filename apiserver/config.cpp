@@ -7,6 +7,8 @@
 #include <CLI/CLI.hpp>
 #include <iostream>
 
+#include "cli_checks.h"
+
 namespace tickfan::apiserver {
 
 int parse_options(int argc, char** argv, Options* out) {
@@ -18,7 +20,7 @@ int parse_options(int argc, char** argv, Options* out) {
       "  tickfan-apiserver --nats nats://127.0.0.1:4222 --source 'synthetic:?rate=2000'\n"
       "  tickfan-apiserver --config /etc/tickfan/apiserver.toml\n"
       "Docs: docs/apiserver.md (operation), docs/ticks.md (input formats), docs/protocol.md (wire)."};
-  app.set_config("--config", "", "Read options from this TOML file (command-line values win)");
+  app.set_config("--config", "", "Read options from this TOML file (command-line values win)")->check(RegularFile);
   // An unknown key in the file (a typo such as heartbeat-msx) is an error
   // naming it, not silently ignored (CLI11's default).
   app.allow_config_extras(CLI::config_extras_mode::error);
@@ -49,16 +51,16 @@ int parse_options(int argc, char** argv, Options* out) {
       ->group("NATS");
   app.add_option("--nats-token", c.nats.token, "Authentication token")->group("NATS");
   app.add_option("--nats-creds", c.nats.creds_file, "Credentials file (JWT + NKey seed)")
-      ->check(CLI::ExistingFile)
+      ->check(RegularFile)
       ->group("NATS");
   app.add_flag("--nats-tls", c.nats.tls, "Require TLS")->group("NATS");
   app.add_option("--nats-tls-ca", c.nats.tls_ca, "CA certificates file (PEM) to verify the server")
-      ->check(CLI::ExistingFile)
+      ->check(RegularFile)
       ->group("NATS");
   app.add_option("--nats-tls-cert", c.nats.tls_cert, "Client certificate chain (PEM)")
-      ->check(CLI::ExistingFile)
+      ->check(RegularFile)
       ->group("NATS");
-  app.add_option("--nats-tls-key", c.nats.tls_key, "Client private key (PEM)")->check(CLI::ExistingFile)->group("NATS");
+  app.add_option("--nats-tls-key", c.nats.tls_key, "Client private key (PEM)")->check(RegularFile)->group("NATS");
   app.add_flag("--nats-tls-skip-verify", c.nats.tls_skip_verify, "Do not verify the server certificate (tests only)")
       ->group("NATS");
   // Bounded as in the apiclient: a zero or negative wait would make the

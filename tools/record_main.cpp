@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "batch.h"
+#include "cli_checks.h"
 #include "clock.h"
 #include "log.h"
 #include "recording.h"
@@ -88,7 +89,7 @@ int main(int argc, char** argv) {
   app.add_option("--duration", duration_s, "Stop after this many seconds (0 = until Ctrl-C/SIGTERM)")
       ->capture_default_str();
   app.add_option("--count", max_messages, "Stop after this many messages (0 = no limit)")->capture_default_str();
-  app.add_option("--nats-creds", creds, "NATS .creds file (user JWT + nkey seed)")->check(CLI::ExistingFile);
+  app.add_option("--nats-creds", creds, "NATS .creds file (user JWT + nkey seed)")->check(RegularFile);
   app.add_option("--nats-user", user, "NATS user");
   app.add_option("--nats-password", password, "NATS password");
   app.add_option("--nats-token", token, "NATS token");

@@ -4,11 +4,13 @@
 
 #include <CLI/CLI.hpp>
 
+#include "cli_checks.h"
+
 namespace tickfan::http {
 
 int parse_options(int argc, char** argv, Options* o) {
   CLI::App app{"tickfan-http: HTTP quote API served from the tickfan shared-memory store"};
-  app.set_config("--config", "", "read options from this TOML/INI file");
+  app.set_config("--config", "", "read options from this TOML/INI file")->check(RegularFile);
   app.add_option("--store", o->store_path, "store file written by tickfan-apiclient")->capture_default_str();
   app.add_option("--host", o->listen_host, "listen address")->capture_default_str();
   app.add_option("--port", o->port, "listen port (every worker binds it with SO_REUSEPORT)")

@@ -4,6 +4,7 @@
 #include <CLI/CLI.hpp>
 #include <climits>
 
+#include "cli_checks.h"
 #include "quote.h"
 
 namespace tickfan::apiclient {
@@ -26,7 +27,7 @@ std::string Config::snapshot_request_payload() const {
 
 int parse_config(int argc, char** argv, Config* c) {
   CLI::App app{"tickfan-apiclient: NATS quote batches -> the local shared-memory store (single writer)"};
-  app.set_config("--config", "", "TOML config file (flags on the command line win)");
+  app.set_config("--config", "", "TOML config file (flags on the command line win)")->check(RegularFile);
   // An unknown key in the file (a typo such as heartbeat-msx) is an error
   // naming it, not silently ignored (CLI11's default).
   app.allow_config_extras(CLI::config_extras_mode::error);
@@ -39,16 +40,16 @@ int parse_config(int argc, char** argv, Config* c) {
       ->capture_default_str();
   app.add_option("--nats-name", c->nats.name, "Client name shown by the NATS server")->capture_default_str();
   app.add_option("--nats-creds", c->nats.creds_file, "NATS .creds file (user JWT + nkey seed)")
-      ->check(CLI::ExistingFile);
+      ->check(RegularFile);
   app.add_option("--nats-user", c->nats.user, "NATS user");
   app.add_option("--nats-password", c->nats.password, "NATS password");
   app.add_option("--nats-token", c->nats.token, "NATS token");
   app.add_flag("--nats-tls", c->nats.tls, "Require TLS to the NATS server");
-  app.add_option("--nats-tls-ca", c->nats.tls_ca, "CA bundle to verify the NATS server")->check(CLI::ExistingFile);
+  app.add_option("--nats-tls-ca", c->nats.tls_ca, "CA bundle to verify the NATS server")->check(RegularFile);
   CLI::Option* tls_cert = app.add_option("--nats-tls-cert", c->nats.tls_cert, "Client certificate (mutual TLS)")
-                              ->check(CLI::ExistingFile);
+                              ->check(RegularFile);
   CLI::Option* tls_key =
-      app.add_option("--nats-tls-key", c->nats.tls_key, "Client key (mutual TLS)")->check(CLI::ExistingFile);
+      app.add_option("--nats-tls-key", c->nats.tls_key, "Client key (mutual TLS)")->check(RegularFile);
   // One without the other is a mistake: a key alone was silently ignored, a
   // certificate alone failed deep inside the TLS set-up.
   tls_cert->needs(tls_key);

@@ -2,6 +2,7 @@
 // that drops the connection, standard input, the documented example config
 // file, and last values surviving an apiserver restart (--state-file).
 #include <doctest/doctest.h>
+#include <sys/stat.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -128,6 +129,16 @@ TEST_CASE("bad command lines fail with exit 2 and say what is wrong") {
   CHECK(exited_with(r.wait(5000), 2));
   CHECK_MESSAGE(read_file(dir.file("log3")).find("--nats-reconnect-wait-ms") != std::string::npos,
                 read_file(dir.file("log3")));
+  // A config file or credentials file that is a FIFO: reading it would block
+  // start-up forever (it did, for the config file).
+  REQUIRE(::mkfifo(dir.file("fifo").c_str(), 0600) == 0);
+  for (const char* flag : {"--config", "--nats-creds", "--nats-tls-ca"}) {
+    CAPTURE(flag);
+    std::string log = dir.file(std::string("log-") + (flag + 2));
+    ChildProcess f({binary("apiserver/tickfan-apiserver"), flag, dir.file("fifo")}, log);
+    CHECK(exited_with(f.wait(5000), 2));
+    CHECK_MESSAGE(read_file(log).find(std::string(flag) + ": Not a regular file") != std::string::npos, read_file(log));
+  }
 }
 
 TEST_CASE("--state-file: last values survive a restart and are served by the next snapshot") {

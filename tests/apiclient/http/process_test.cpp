@@ -8,6 +8,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <memory>
@@ -218,6 +219,16 @@ TEST_CASE("an unknown --tcp-congestion stops the server with the reason") {
   int status = p.wait(10000);
   CHECK(exited_with(status, 1));
   CHECK(read_file(dir.file("http.log")).find("--tcp-congestion no-such-cc") != std::string::npos);
+}
+
+TEST_CASE("a --config that is a FIFO is a usage error, not a start-up that blocks forever") {
+  TempDir dir;
+  REQUIRE(::mkfifo(dir.file("fifo.toml").c_str(), 0600) == 0);
+  ChildProcess p({binary("apiclient/http/tickfan-http"), "--config", dir.file("fifo.toml")}, dir.file("http.log"));
+  int status = p.wait(5000);  // -1: still waiting for a writer to the FIFO (the defect)
+  CHECK(exited_with(status, 2));
+  CHECK_MESSAGE(read_file(dir.file("http.log")).find("--config: Not a regular file") != std::string::npos,
+                read_file(dir.file("http.log")));
 }
 
 TEST_CASE("with the writer gone, quotes are still served with their age and /readyz is 503") {

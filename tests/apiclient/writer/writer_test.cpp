@@ -662,11 +662,17 @@ TEST_CASE("a .creds file no connect could use is refused at start, naming it; a 
   CHECK_MESSAGE(exited_with(status, 1), log);
   CHECK_MESSAGE(log.find(": not a .creds file") != std::string::npos, log);
   // A FIFO: reading it (ours or libnats') would wait for a writer forever.
+  // Refused as a usage error, like a missing file.
   REQUIRE(::mkfifo(dir.file("fifo.creds").c_str(), 0600) == 0);
   status = run_to_exit(dir, args(dir.file("fifo.creds")), &log, 5000);
-  CHECK_MESSAGE(exited_with(status, 1), log);
-  CHECK_MESSAGE(
-      log.find("NATS credentials file " + dir.file("fifo.creds") + ": not a regular file") != std::string::npos, log);
+  CHECK_MESSAGE(exited_with(status, 2), log);
+  CHECK_MESSAGE(log.find("--nats-creds: Not a regular file (a FIFO or device would block the read): " +
+                         dir.file("fifo.creds")) != std::string::npos,
+                log);
+  // The same for the config file (it hung every daemon before).
+  status = run_to_exit(dir, {"--config", dir.file("fifo.creds")}, &log, 5000);
+  CHECK_MESSAGE(exited_with(status, 2), log);
+  CHECK_MESSAGE(log.find("--config: Not a regular file") != std::string::npos, log);
   // A missing file: a usage error, from the option parser.
   status = run_to_exit(dir, args(dir.file("missing.creds")), &log, 5000);
   CHECK_MESSAGE(exited_with(status, 2), log);
