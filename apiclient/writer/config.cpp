@@ -39,15 +39,14 @@ int parse_config(int argc, char** argv, Config* c) {
       ->delimiter(',')
       ->capture_default_str();
   app.add_option("--nats-name", c->nats.name, "Client name shown by the NATS server")->capture_default_str();
-  app.add_option("--nats-creds", c->nats.creds_file, "NATS .creds file (user JWT + nkey seed)")
-      ->check(RegularFile);
+  app.add_option("--nats-creds", c->nats.creds_file, "NATS .creds file (user JWT + nkey seed)")->check(RegularFile);
   app.add_option("--nats-user", c->nats.user, "NATS user");
   app.add_option("--nats-password", c->nats.password, "NATS password");
   app.add_option("--nats-token", c->nats.token, "NATS token");
   app.add_flag("--nats-tls", c->nats.tls, "Require TLS to the NATS server");
   app.add_option("--nats-tls-ca", c->nats.tls_ca, "CA bundle to verify the NATS server")->check(RegularFile);
-  CLI::Option* tls_cert = app.add_option("--nats-tls-cert", c->nats.tls_cert, "Client certificate (mutual TLS)")
-                              ->check(RegularFile);
+  CLI::Option* tls_cert =
+      app.add_option("--nats-tls-cert", c->nats.tls_cert, "Client certificate (mutual TLS)")->check(RegularFile);
   CLI::Option* tls_key =
       app.add_option("--nats-tls-key", c->nats.tls_key, "Client key (mutual TLS)")->check(RegularFile);
   // One without the other is a mistake: a key alone was silently ignored, a

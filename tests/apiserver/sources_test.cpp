@@ -2,10 +2,10 @@
 // that drops the connection, standard input, the documented example config
 // file, and last values surviving an apiserver restart (--state-file).
 #include <doctest/doctest.h>
-#include <sys/stat.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 
 #include <fstream>
 #include <set>
