@@ -33,7 +33,9 @@ std::unique_ptr<StoreReader> StoreReader::open(const std::string& path, Status* 
     m.close();
     return nullptr;
   };
-  m.fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  // O_NONBLOCK: no effect on a regular file; a FIFO at the path would
+  // otherwise block here until something opened it for writing.
+  m.fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (m.fd < 0) {
     *error = errno_text("open", path);
     return fail(errno == ENOENT ? Status::not_ready : Status::io_error);

@@ -322,6 +322,16 @@ TEST_CASE("a short file that is not a store is refused and left untouched, never
   CHECK(StoreReader::open(dir.path(), &st, &err) == nullptr);
   CHECK(st == Status::bad_file);
   CHECK(err.find("not a regular file") != std::string::npos);
+
+  // Nor is a FIFO, and opening one must not wait for a writer to it (a
+  // reader's plain O_RDONLY open did, forever).
+  std::string fifo = dir.file("fifo");
+  REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+  CHECK(StoreReader::open(fifo, &st, &err) == nullptr);
+  CHECK(st == Status::bad_file);
+  CHECK(err.find("not a regular file") != std::string::npos);
+  CHECK(StoreWriter::open(fifo, WriterOptions{}, &st, &err) == nullptr);
+  CHECK(st == Status::bad_file);
 }
 
 TEST_CASE("a creation refused for its capacity leaves no file behind") {
