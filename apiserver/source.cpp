@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstring>
 #include <stdexcept>
+#include <type_traits>
 
 #include "clock.h"
 
@@ -28,8 +29,10 @@ T number_option(const std::string& uri, std::string_view key, std::string_view v
   T out{};
   auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), out);
   if (ec != std::errc() || p != v.data() + v.size()) {
-    throw std::invalid_argument("source '" + uri + "': option " + std::string(key) + "=" + std::string(v) +
-                                " is not a number");
+    const char* why = ec == std::errc::result_out_of_range ? " is out of range"
+                      : std::is_unsigned_v<T> && !v.empty() && v[0] == '-' ? " must not be negative"
+                                                                           : " is not a number";
+    throw std::invalid_argument("source '" + uri + "': option " + std::string(key) + "=" + std::string(v) + why);
   }
   return out;
 }
@@ -96,7 +99,10 @@ SourceSpec parse_source_uri(const std::string& uri) {
         throw std::invalid_argument("source '" + uri + "': symbols must be 1..1000000");
     } else if (k == "rate" && s.kind == SourceKind::synthetic) {
       s.rate = number_option<double>(uri, k, v);
-      if (s.rate < 0) throw std::invalid_argument("source '" + uri + "': rate must be >= 0");
+      // NaN and inf parse as numbers; a rate below 0.001/s paces one tick
+      // per 1000 s and more (and overflows the pacing clock near 0).
+      if (!(s.rate == 0 || (s.rate >= 0.001 && s.rate <= 1e9)))
+        throw std::invalid_argument("source '" + uri + "': rate must be 0 (as fast as possible) or 0.001..1e9 ticks/s");
     } else if (k == "seed" && s.kind == SourceKind::synthetic) {
       s.seed = number_option<uint64_t>(uri, k, v);
     } else if (k == "count" && s.kind == SourceKind::synthetic) {

@@ -1,6 +1,7 @@
 // source_synthetic.cpp — synthetic:[?symbols=N&rate=R&seed=S&count=C]: drives
 // the SyntheticMarket at R ticks/s in total (0 = as fast as the core takes
 // them), through the same validation as real feeds.
+#include <algorithm>
 #include <chrono>
 
 #include "clock.h"
@@ -51,9 +52,11 @@ class SyntheticSource final : public Source {
       flush();
       if (spec_.rate > 0) {
         // Pace against the start time so sleep jitter does not accumulate.
+        // Slept in slices of at most 50 ms so a stop is seen promptly at a
+        // slow rate (0.1 ticks/s once held SIGTERM up for 10 s).
         int64_t due = start + static_cast<int64_t>(static_cast<double>(made) * 1e9 / spec_.rate);
-        int64_t wait = due - mono_ns();
-        if (wait > 0) std::this_thread::sleep_for(std::chrono::nanoseconds(wait));
+        for (int64_t wait = due - mono_ns(); wait > 0 && !stopping(); wait = due - mono_ns())
+          std::this_thread::sleep_for(std::chrono::nanoseconds(std::min<int64_t>(wait, 50'000'000)));
       }
     }
     LOG_INFO("source", "synthetic finished source=%s ticks=%llu", name().c_str(),

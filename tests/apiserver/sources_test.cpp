@@ -11,6 +11,7 @@
 #include <set>
 #include <thread>
 
+#include "clock.h"
 #include "harness.h"
 
 using namespace tickfan;
@@ -129,6 +130,22 @@ TEST_CASE("bad command lines fail with exit 2 and say what is wrong") {
   CHECK(exited_with(r.wait(5000), 2));
   CHECK_MESSAGE(read_file(dir.file("log3")).find("--nats-reconnect-wait-ms") != std::string::npos,
                 read_file(dir.file("log3")));
+  // Synthetic rates that parse as numbers but cannot pace: NaN, infinity, and
+  // rates so low the pacing clock overflowed (1e-300 spun a core and ignored
+  // SIGTERM for good). And a negative count of symbols, named as such.
+  for (const char* bad : {"rate=nan", "rate=inf", "rate=1e-300", "rate=-1", "rate=2e9"}) {
+    CAPTURE(bad);
+    std::string log = dir.file(std::string("log-") + bad);
+    ChildProcess b({binary("apiserver/tickfan-apiserver"), "--source", std::string("synthetic:?") + bad}, log);
+    CHECK(exited_with(b.wait(5000), 2));
+    CHECK_MESSAGE(read_file(log).find("rate must be 0 (as fast as possible) or 0.001..1e9 ticks/s") !=
+                      std::string::npos,
+                  read_file(log));
+  }
+  ChildProcess neg({binary("apiserver/tickfan-apiserver"), "--source", "synthetic:?symbols=-5"}, dir.file("log-neg"));
+  CHECK(exited_with(neg.wait(5000), 2));
+  CHECK_MESSAGE(read_file(dir.file("log-neg")).find("option symbols=-5 must not be negative") != std::string::npos,
+                read_file(dir.file("log-neg")));
   // A config file or credentials file that is a FIFO: reading it would block
   // start-up forever (it did, for the config file).
   REQUIRE(::mkfifo(dir.file("fifo").c_str(), 0600) == 0);
@@ -139,6 +156,20 @@ TEST_CASE("bad command lines fail with exit 2 and say what is wrong") {
     CHECK(exited_with(f.wait(5000), 2));
     CHECK_MESSAGE(read_file(log).find(std::string(flag) + ": Not a regular file") != std::string::npos, read_file(log));
   }
+}
+
+TEST_CASE("a slow synthetic rate does not hold up SIGTERM") {
+  // rate=0.2: one tick every 5 s. The pacing sleep used to be one sleep to
+  // the next tick's due time, so a stop waited for it (0.1/s: 10 s).
+  NatsServer nats;
+  TempDir dir;
+  Subscriber sub(nats.url(), "tickfan.q.>");
+  Apiserver api(dir, nats.url(), {"--source", "synthetic:?symbols=10&rate=0.2"});
+  REQUIRE_MESSAGE(wait_until([&] { return sub.quote_count() >= 1; }, 5000), api.log());  // the first tick
+  int64_t t0 = mono_ns();
+  api.proc().signal(SIGTERM);
+  CHECK_MESSAGE(exited_with(api.proc().wait(5000), 0), api.log());
+  CHECK((mono_ns() - t0) / 1'000'000 < 2000);  // measured: ~60 ms
 }
 
 TEST_CASE("--state-file: last values survive a restart and are served by the next snapshot") {
