@@ -6,6 +6,9 @@
 //   tickfan-store dump   PATH            every record, one JSON line each
 //   tickfan-store verify PATH            checksum + index check of every record
 //   tickfan-store tail   PATH SYMBOL     print the record each time it changes
+//
+// Exit codes: 0 ok; 1 the symbol is not stored, or verify found bad records;
+// 2 usage error, or the store cannot be opened (message on stderr).
 #include <CLI/CLI.hpp>
 #include <chrono>
 #include <csignal>
@@ -137,7 +140,14 @@ int main(int argc, char** argv) {
   auto* tail = app.add_subcommand("tail", "print a symbol's record each time it changes (Ctrl-C stops)");
   tail->add_option("path", path, "store file")->required();
   tail->add_option("symbol", symbol, "symbol, e.g. sh600000")->required();
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // CLI11's own codes (106 missing argument, ...) are not ours: a usage
+    // error is 2, as for the daemons.
+    int rc = app.exit(e);
+    return rc == 0 ? 0 : 2;
+  }
   if (*stat) return cmd_stat(path);
   if (*get) return cmd_get(path, symbol);
   if (*dump) return cmd_dump(path);
