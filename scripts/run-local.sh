@@ -26,6 +26,11 @@ export PATH="$PATH:/usr/sbin:/sbin"  # Debian puts nats-server in /usr/sbin
 BOXES=1 SYMBOLS=1000 RATE=2000 HTTP_PORT="" WORKERS=2 DURATION=0 BUILD=1 KEEP=0 RUN_DIR=""
 usage() { sed -n '2,/^set -euo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'; }
 while (($#)); do
+  # Every option but the flags takes a value: say so rather than "unbound variable".
+  case "$1" in
+    --boxes|--symbols|--rate|--http-port|--workers|--duration|--run-dir)
+      (($# >= 2)) || { echo "run-local: $1 needs a value (see --help)" >&2; exit 2; } ;;
+  esac
   case "$1" in
     --boxes) BOXES=$2; shift 2 ;;
     --symbols) SYMBOLS=$2; shift 2 ;;
@@ -40,7 +45,11 @@ while (($#)); do
     *) echo "run-local: unknown option '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
-[[ "$BOXES" =~ ^[1-9][0-9]*$ && "$BOXES" -le 16 ]] || { echo "run-local: --boxes must be 1..16" >&2; exit 2; }
+whole() { [[ "$2" =~ ^[0-9]+$ ]] || { echo "run-local: $1 must be a whole number, not '$2'" >&2; exit 2; }; }
+whole --boxes "$BOXES"; whole --symbols "$SYMBOLS"; whole --workers "$WORKERS"; whole --duration "$DURATION"
+[[ "$RATE" =~ ^[0-9]+(\.[0-9]+)?$ ]] || { echo "run-local: --rate must be a number of ticks/s, not '$RATE'" >&2; exit 2; }
+[[ -z "$HTTP_PORT" ]] || whole --http-port "$HTTP_PORT"
+[[ "$BOXES" -ge 1 && "$BOXES" -le 16 ]] || { echo "run-local: --boxes must be 1..16" >&2; exit 2; }
 
 BUILD_DIR=${BUILD_DIR:-build}
 if ((BUILD)); then BUILD_DIR=$BUILD_DIR scripts/setup.sh; fi
