@@ -1,5 +1,7 @@
 // source_file.cpp — file:PATH (optionally following a growing file, like
-// `tail -F`: it survives truncation and rotation) and stdin:.
+// `tail -F`: it survives truncation and rotation) and stdin:. PATH may also be
+// a FIFO or a device (a producer streaming into a named pipe); those are read
+// like stdin, in short polls, so a silent writer never holds up a stop.
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/stat.h>
@@ -28,9 +30,11 @@ class FileSource final : public Source {
   void prepare() override {
     if (spec_.kind == SourceKind::stdin_) {
       fd_ = 0;
+      struct stat st {};
+      regular_ = ::fstat(fd_, &st) == 0 && S_ISREG(st.st_mode);
       return;
     }
-    fd_ = ::open(spec_.path.c_str(), O_RDONLY | O_CLOEXEC);
+    fd_ = open_path();
     if (fd_ < 0 && !(spec_.follow && errno == ENOENT)) {
       throw std::runtime_error("source " + spec_.name + ": cannot open " + spec_.path + ": " + std::strerror(errno));
     }
@@ -45,11 +49,12 @@ class FileSource final : public Source {
         if (!sleep_ms(100)) return;
         continue;
       }
-      if (spec_.kind == SourceKind::stdin_ && !wait_readable()) {
+      if (!regular_ && !wait_readable()) {
         if (stopping()) return;
         continue;
       }
       ssize_t n = ::read(fd_, buf.data(), buf.size());
+      if (n < 0 && errno == EAGAIN) continue;  // a FIFO whose writer has nothing yet
       if (n > 0) {
         feed(buf.data(), static_cast<size_t>(n), false);
         // On stop, what was read is committed (feed) and nothing more is read.
@@ -81,8 +86,25 @@ class FileSource final : public Source {
   }
 
  private:
+  // Opens spec_.path without blocking and notes whether it is a regular file.
+  // A plain open() of a FIFO waits for a writer, and nothing interrupts it:
+  // SIGTERM went unanswered for good. A directory opens but cannot be read
+  // (read failed every 20 ms, logging each): refused as EISDIR.
+  int open_path() {
+    int fd = ::open(spec_.path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0) return -1;
+    struct stat st {};
+    if (::fstat(fd, &st) != 0 || S_ISDIR(st.st_mode)) {
+      int e = S_ISDIR(st.st_mode) ? EISDIR : errno;
+      ::close(fd);
+      errno = e;
+      return -1;
+    }
+    regular_ = S_ISREG(st.st_mode);
+    return fd;
+  }
   bool reopen() {
-    fd_ = ::open(spec_.path.c_str(), O_RDONLY | O_CLOEXEC);
+    fd_ = open_path();
     if (fd_ >= 0) LOG_INFO("source", "opened source=%s path=%s", spec_.name.c_str(), spec_.path.c_str());
     return fd_ >= 0;
   }
@@ -96,7 +118,9 @@ class FileSource final : public Source {
     off_t pos = ::lseek(fd_, 0, SEEK_CUR);
     return pos >= 0 && by_fd.st_size < pos;
   }
-  // stdin may be a pipe that stays open and silent: poll so stop is noticed.
+  // stdin or a FIFO may stay open and silent: poll so stop is noticed. (A
+  // FIFO opened before any writer polls as not readable, not as ended, so a
+  // producer that starts after us is still read.)
   bool wait_readable() {
     pollfd p{fd_, POLLIN, 0};
     int rc = ::poll(&p, 1, 100);
@@ -104,6 +128,7 @@ class FileSource final : public Source {
   }
 
   int fd_ = -1;
+  bool regular_ = true;  // false: FIFO, device, pipe or socket (read after a poll)
 };
 
 }  // namespace

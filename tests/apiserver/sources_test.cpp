@@ -2,6 +2,7 @@
 // that drops the connection, standard input, the documented example config
 // file, and last values surviving an apiserver restart (--state-file).
 #include <doctest/doctest.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -170,6 +171,53 @@ TEST_CASE("a slow synthetic rate does not hold up SIGTERM") {
   api.proc().signal(SIGTERM);
   CHECK_MESSAGE(exited_with(api.proc().wait(5000), 0), api.log());
   CHECK((mono_ns() - t0) / 1'000'000 < 2000);  // measured: ~60 ms
+}
+
+TEST_CASE("file: source on a FIFO streams a late writer and never holds up SIGTERM; a directory is refused") {
+  // Old behaviour: file: opened the path with a blocking open(), so a FIFO
+  // with no writer hung start-up and a FIFO whose writer stayed silent hung
+  // the source in read(); SIGTERM was logged and never acted on (SIGKILL
+  // needed). A directory was accepted and its read failed for ever.
+  NatsServer nats;
+  TempDir dir;
+  REQUIRE(::mkfifo(dir.file("fifo").c_str(), 0600) == 0);
+  {
+    Apiserver api(dir, nats.url(), {"--source", "file:" + dir.file("fifo")});  // nobody ever writes
+    REQUIRE_MESSAGE(wait_until([&] { return api.log().find("started epoch=") != std::string::npos; }, 5000), api.log());
+    int64_t t0 = mono_ns();
+    api.proc().signal(SIGTERM);
+    CHECK_MESSAGE(exited_with(api.proc().wait(3000), 0), api.log());
+    CHECK((mono_ns() - t0) / 1'000'000 < 1000);
+  }
+  {
+    // A writer that connects and stays silent, then a late line: still read,
+    // and a stop is still prompt.
+    TempDir d2;
+    Subscriber sub(nats.url(), "tickfan.q.>");
+    Apiserver api(d2, nats.url(), {"--source", "file:" + dir.file("fifo")});
+    REQUIRE_MESSAGE(wait_until([&] { return api.log().find("started epoch=") != std::string::npos; }, 5000), api.log());
+    int w = ::open(dir.file("fifo").c_str(), O_WRONLY);
+    REQUIRE(w >= 0);
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    std::string text = lines(0, 10, now_ms());
+    REQUIRE(::write(w, text.data(), text.size()) == static_cast<ssize_t>(text.size()));
+    CHECK(wait_until([&] { return sub.quote_count() >= 10; }, 5000));
+    int64_t t0 = mono_ns();
+    api.proc().signal(SIGTERM);  // the writer is still open and silent
+    CHECK_MESSAGE(exited_with(api.proc().wait(3000), 0), api.log());
+    CHECK((mono_ns() - t0) / 1'000'000 < 1000);
+    ::close(w);
+  }
+  ::mkdir(dir.file("adir").c_str(), 0700);
+  for (const char* opt : {"", "?follow=1"}) {
+    CAPTURE(opt);
+    std::string log = dir.file(std::string("log-dir") + opt);
+    ChildProcess p({binary("apiserver/tickfan-apiserver"), "--nats", "nats://127.0.0.1:1", "--metrics-port", "0",
+                    "--source", "file:" + dir.file("adir") + opt},
+                   log);
+    CHECK(exited_with(p.wait(5000), 1));
+    CHECK_MESSAGE(read_file(log).find("adir: Is a directory") != std::string::npos, read_file(log));
+  }
 }
 
 TEST_CASE("--state-file: last values survive a restart and are served by the next snapshot") {
