@@ -5,11 +5,28 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <cmath>
 #include <iostream>
 
 #include "cli_checks.h"
 
 namespace tickfan::apiserver {
+
+namespace {
+// CLI::Range lets NaN through (every comparison with it is false); its
+// conversion to nanoseconds is then undefined. Checked before the range.
+const CLI::Validator NotNaN(
+    [](std::string& v) -> std::string {
+      double d = 0;
+      return CLI::detail::lexical_cast(v, d) && std::isnan(d) ? "NaN is not a number" : "";
+    },
+    "");
+
+// Millisecond options are multiplied into int64 nanoseconds: bounded to a day
+// (overflow, and a 0 or negative threshold that trips at every check, were
+// accepted).
+constexpr int64_t kMaxMs = 86'400'000;
+}  // namespace
 
 int parse_options(int argc, char** argv, Options* out) {
   ServerConfig& c = out->server;
@@ -33,9 +50,11 @@ int parse_options(int argc, char** argv, Options* out) {
                  "priority=N (smaller = preferred on equal timestamps), e.g. 'tcp://feed-a:9000?name=a&priority=1'")
       ->required()
       ->group("Sources");
-  app.add_option("--max-future-ms", c.limits.max_future_ns, "Reject ticks stamped further ahead of our clock (ms)")
-      ->transform([](std::string v) { return std::to_string(std::stoll(v) * 1000000); })
-      ->default_str("5000")
+  // Was std::stoll in a transform: a word aborted the process, "1e3" meant 1,
+  // a huge value overflowed, a negative one refused every tick.
+  int64_t max_future_ms = c.limits.max_future_ns / 1000000;
+  app.add_option("--max-future-ms", max_future_ms, "Reject ticks stamped further ahead of our clock (ms)")
+      ->check(CLI::Range(int64_t{0}, kMaxMs))
       ->group("Sources");
   app.add_option("--ring-size", c.ring_capacity, "Per-source hand-off ring, in quotes (power of two)")
       ->check(CLI::Range(64u, 1u << 22))
@@ -93,6 +112,7 @@ int parse_options(int argc, char** argv, Options* out) {
   double max_delay_ms = 2;
   app.add_option("--max-delay-ms", max_delay_ms,
                  "Flush a subject's batch when its oldest quote waited this long (ms); an idle input flushes at once")
+      ->check(NotNaN)
       ->check(CLI::Range(0.0, 10000.0))
       ->group("Publishing");
   app.add_option("--snapshot-part", c.snapshot_part, "Quotes per snapshot part message")
@@ -100,17 +120,26 @@ int parse_options(int argc, char** argv, Options* out) {
       ->group("Publishing");
   double refresh_s = 0;
   app.add_option("--refresh-s", refresh_s, "Re-publish every last value as deltas every N seconds (0 = off)")
+      ->check(NotNaN)
       ->check(CLI::Range(0.0, 86400.0))
       ->group("Publishing");
 
   int64_t errors = c.breaker.error_threshold, window_ms = 10000, silence_ms = 5000, open_ms = 2000;
+  // 0 errors opened every breaker at once, a negative count wrapped to 4e9.
   app.add_option("--breaker-errors", errors, "Errors within --breaker-window-ms that open a source's breaker")
+      ->check(CLI::Range(int64_t{1}, int64_t{1000000}))
       ->group("Health");
-  app.add_option("--breaker-window-ms", window_ms, "Error counting window (ms)")->group("Health");
+  app.add_option("--breaker-window-ms", window_ms, "Error counting window (ms)")
+      ->check(CLI::Range(int64_t{1}, kMaxMs))
+      ->group("Health");
   app.add_option("--breaker-silence-ms", silence_ms, "A source silent this long while others deliver is cut off (ms)")
+      ->check(CLI::Range(int64_t{1}, kMaxMs))
       ->group("Health");
-  app.add_option("--breaker-open-ms", open_ms, "How long a breaker stays open before probing (ms)")->group("Health");
+  app.add_option("--breaker-open-ms", open_ms, "How long a breaker stays open before probing (ms)")
+      ->check(CLI::Range(int64_t{1}, kMaxMs))
+      ->group("Health");
   app.add_option("--breaker-probe-ticks", c.breaker.probe_ticks, "Good ticks in half-open that close the breaker")
+      ->check(CLI::Range(1u, 1000000u))
       ->group("Health");
 
   double state_interval_ms = 1000;
@@ -119,12 +148,15 @@ int parse_options(int argc, char** argv, Options* out) {
                  "snapshots at once; e.g. /var/lib/tickfan/apiserver.store")
       ->group("State");
   app.add_option("--state-interval-ms", state_interval_ms, "How often changed symbols are written to --state-file (ms)")
+      ->check(NotNaN)
       ->check(CLI::Range(10.0, 600000.0))
       ->group("State");
 
   app.add_option("--metrics-addr", out->metrics_addr, "Address of the /metrics and /healthz listener")
       ->group("Operations");
+  // 70000 used to listen on 70000 mod 65536, -7 on any port.
   app.add_option("--metrics-port", out->metrics_port, "Port of the listener (0 = off, -1 = any free port, logged)")
+      ->check(CLI::Range(-1, 65535))
       ->group("Operations");
   app.add_option("--log-level", out->log_level, "debug, info, warn or error")
       ->check(CLI::IsMember({"debug", "info", "warn", "error"}))
@@ -146,6 +178,7 @@ int parse_options(int argc, char** argv, Options* out) {
     return 2;
   }
   if (!servers.empty()) c.nats.servers = servers;
+  c.limits.max_future_ns = max_future_ms * 1000000;
   c.max_delay_ns = static_cast<int64_t>(max_delay_ms * 1e6);
   c.refresh_ns = static_cast<int64_t>(refresh_s * 1e9);
   c.state_interval_ns = static_cast<int64_t>(state_interval_ms * 1e6);

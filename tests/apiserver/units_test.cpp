@@ -319,6 +319,37 @@ TEST_CASE("command line: units are converted, defaults hold, repeated sources an
   CHECK(parse_args({}, &bad) == 2);  // --source is required
 }
 
+TEST_CASE("command line: numbers that cannot mean anything are usage errors (exit 2), not crashes or nonsense") {
+  // Old behaviour, each accepted or worse: --max-future-ms went through
+  // std::stoll (a word aborted the process with an uncaught exception, "1e3"
+  // meant 1 ms, a huge value overflowed, a negative one refused every tick);
+  // NaN passed CLI::Range and became an undefined nanosecond count; breaker
+  // thresholds of 0 or below tripped at every check and large ones overflowed
+  // int64 nanoseconds; --metrics-port 70000 listened on 70000 mod 65536.
+  const std::vector<std::vector<std::string>> bad = {
+      {"--max-future-ms", "abc"},         {"--max-future-ms", "1e3"},        {"--max-future-ms", "-5"},
+      {"--max-future-ms", "99999999999999999"}, {"--max-delay-ms", "nan"},   {"--refresh-s", "nan"},
+      {"--state-interval-ms", "NaN"},     {"--breaker-errors", "0"},         {"--breaker-errors", "-1"},
+      {"--breaker-window-ms", "99999999999999"}, {"--breaker-window-ms", "0"}, {"--breaker-silence-ms", "-5"},
+      {"--breaker-open-ms", "0"},         {"--breaker-probe-ticks", "0"},    {"--metrics-port", "70000"},
+      {"--metrics-port", "-7"},
+  };
+  for (const auto& args : bad) {
+    CAPTURE(args[0] + " " + args[1]);
+    Options o;
+    std::vector<std::string> argv{"--source", "synthetic:"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    CHECK(parse_args(argv, &o) == 2);
+  }
+  Options ok;
+  REQUIRE(parse_args({"--source", "synthetic:", "--max-future-ms", "0", "--metrics-port", "-1", "--breaker-open-ms",
+                      "86400000"},
+                     &ok) == -1);
+  CHECK(ok.server.limits.max_future_ns == 0);
+  CHECK(ok.server.breaker.open_ns == 86'400'000'000'000);
+  CHECK(ok.metrics_port == -1);
+}
+
 #include "process.h"
 
 TEST_CASE("config file: an unknown key is a usage error naming it (was silently ignored)") {
