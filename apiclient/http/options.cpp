@@ -3,10 +3,35 @@
 #include "options.h"
 
 #include <CLI/CLI.hpp>
+#include <climits>
+#include <cstdint>
 
 #include "cli_checks.h"
 
 namespace tickfan::http {
+
+namespace {
+
+// A --cors-origin entry is compared byte for byte with the request's Origin
+// (response.cpp cors_for), which a browser sends as scheme://host[:port]:
+// no path, no trailing slash, no spaces, at most 256 bytes. Anything else
+// can never match, so it was accepted and silently did nothing (e.g. the
+// " https://b.example" of "https://a.example, https://b.example").
+const CLI::Validator CorsOrigin(
+    [](std::string& origin) -> std::string {
+      if (origin == "*") return "";
+      const std::string why = "Not an origin (scheme://host[:port], or *): '" + origin + "'";
+      if (origin.empty() || origin.size() > 256) return why;
+      for (char ch : origin)
+        if (ch <= ' ' || ch > '~') return why;
+      size_t sep = origin.find("://");
+      if (sep == std::string::npos || sep == 0 || sep + 3 == origin.size()) return why;
+      if (origin.find('/', sep + 3) != std::string::npos) return why;
+      return "";
+    },
+    "ORIGIN");
+
+}  // namespace
 
 int parse_options(int argc, char** argv, Options* o) {
   CLI::App app{"tickfan-http: HTTP quote API served from the tickfan shared-memory store"};
@@ -30,16 +55,22 @@ int parse_options(int argc, char** argv, Options* o) {
       ->capture_default_str();
   app.add_option("--tcp-congestion", o->tcp_congestion,
                  "TCP congestion control of client connections, e.g. cubic (empty: the system default)");
-  app.add_option("--backlog", o->backlog, "listen backlog per worker")->capture_default_str();
+  app.add_option("--backlog", o->backlog, "listen backlog per worker")
+      ->check(CLI::Range(1, INT_MAX))  // listen() took 0 or less as the system maximum
+      ->capture_default_str();
   app.add_option("--sndbuf", o->sndbuf, "SO_SNDBUF of client sockets in bytes (0: kernel autotuning)")
+      ->check(CLI::Range(0, INT_MAX / 2))  // the kernel doubles it; a negative one was ignored silently
       ->capture_default_str();
   app.add_option("--max-uri-bytes", o->max_uri_bytes, "longest request target (else 414)")->capture_default_str();
   app.add_option("--max-header-bytes", o->max_header_bytes, "largest header section (else 431)")->capture_default_str();
   app.add_option("--max-symbols", o->max_symbols, "most symbols per /v1/quotes request (else 400)")
       ->check(CLI::Range(1, 100000))
       ->capture_default_str();
-  app.add_option("--max-rank-limit", o->max_rank_limit, "largest /v1/rank limit= (else 400)")->capture_default_str();
+  app.add_option("--max-rank-limit", o->max_rank_limit, "largest /v1/rank limit= (else 400)")
+      ->check(CLI::Range(1u, 1'000'000u))  // 0 answered every limit= with 400 "limit must be 1..0"
+      ->capture_default_str();
   app.add_option("--max-connections", o->max_connections, "open connections per worker (else 503)")
+      ->check(CLI::Range(1u, 10'000'000u))  // 0 answered every connection 503
       ->capture_default_str();
   app.add_option("--max-queued-bytes", o->max_queued_bytes,
                  "unsent response bytes per worker (output buffers counted by their size) before connections stop reading")
@@ -52,8 +83,10 @@ int parse_options(int argc, char** argv, Options* o) {
                  "long, then exit")
       ->capture_default_str();
   app.add_option("--rank-interval-ms", o->rank_interval_ms, "rankings recomputed at most this often")
+      ->check(CLI::Range(0u, 3'600'000u))  // twice it must fit the uint32_t (rank.cpp)
       ->capture_default_str();
   app.add_option("--ready-max-age-ms", o->ready_max_age_ms, "/readyz fails when the data is older")
+      ->check(CLI::Range(int64_t{1}, INT64_MAX))  // 0 or less: /readyz 503 for ever
       ->capture_default_str();
   app.add_option("--body-cache-bytes", o->body_cache_bytes, "per-worker cache of rendered list bodies (0: off)")
       ->capture_default_str();
@@ -63,7 +96,9 @@ int parse_options(int argc, char** argv, Options* o) {
   app.add_option("--gzip-min-bytes", o->gzip_min_bytes, "gzip bodies at least this large")->capture_default_str();
   app.add_option("--gzip-level", o->gzip_level, "libdeflate level")->check(CLI::Range(1, 12))->capture_default_str();
   app.add_option("--cache-max-age", o->cache_max_age_s, "Cache-Control max-age (s) for data")->capture_default_str();
-  app.add_option("--cors-origin", o->cors_origins, "allowed CORS origin (repeatable, or *)")->delimiter(',');
+  app.add_option("--cors-origin", o->cors_origins, "allowed CORS origin (repeatable, or *)")
+      ->delimiter(',')
+      ->check(CorsOrigin);
   app.add_option("--log-level", o->log_level, "debug|info|warn|error")->capture_default_str();
   try {
     app.parse(argc, argv);

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <vector>
 
@@ -71,6 +72,14 @@ int run_supervisor(const Options& given) {
   int n = o.workers > 0 ? o.workers : static_cast<int>(sysconf(_SC_NPROCESSORS_ONLN));
   if (n < 1) n = 1;
   o.workers = n;
+  // Checked here, not at parse time: the last port depends on the resolved
+  // worker count. Past 65535 the port wrapped when converted to 16 bits
+  // (65536 became 0: the kernel picked any free port, silently).
+  if (o.worker_port_base > 0 && o.worker_port_base + n - 1 > 65535) {
+    fprintf(stderr, "tickfan-http: --worker-port-base %d with %d workers needs ports up to %d; the last port is 65535\n",
+            o.worker_port_base, n, o.worker_port_base + n - 1);
+    return 2;
+  }
   raise_fd_limit(o);
   // Pinned workers pass connections to each other (see server.cpp). The
   // supervisor keeps every end open, so a restarted worker finds its inbox

@@ -231,6 +231,47 @@ TEST_CASE("a --config that is a FIFO is a usage error, not a start-up that block
                 read_file(dir.file("http.log")));
 }
 
+namespace {
+// Runs tickfan-http with `extra` and returns its exit status (-1: still
+// running after 5 s) and, in *log, what it printed.
+int http_exit(const std::vector<std::string>& extra, std::string* log) {
+  TempDir dir;
+  std::vector<std::string> argv{binary("apiclient/http/tickfan-http"), "--store", dir.file("store"), "--port",
+                                std::to_string(free_port())};
+  argv.insert(argv.end(), extra.begin(), extra.end());
+  ChildProcess p(argv, dir.file("http.log"));
+  int status = p.wait(5000);
+  *log = read_file(dir.file("http.log"));
+  return status;
+}
+}  // namespace
+
+TEST_CASE("nonsense limits and origins are usage errors naming the flag, not silently accepted") {
+  std::string log;
+  // Each of these started and served: the worker ports past 65535 wrapped
+  // (worker 1 of base 65535 listened on a random port), --max-connections 0
+  // answered every connection 503, --max-rank-limit 0 every limit= 400,
+  // --ready-max-age-ms -1 made /readyz 503 for ever, --backlog -5 became
+  // the system maximum, a --cors-origin with a space or a trailing slash
+  // never matched any request's Origin.
+  const std::vector<std::vector<std::string>> bad = {
+      {"--workers", "2", "--worker-port-base", "65535"},
+      {"--max-connections", "0"},
+      {"--max-rank-limit", "0"},
+      {"--ready-max-age-ms", "-1"},
+      {"--backlog", "-5"},
+      {"--sndbuf", "-5"},
+      {"--rank-interval-ms", "4294967295"},
+      {"--cors-origin", "https://a.example, https://b.example"},
+      {"--cors-origin", "https://a.example/"},
+      {"--cors-origin", ""},
+  };
+  for (const auto& args : bad) {
+    CHECK_MESSAGE(exited_with(http_exit(args, &log), 2), std::string(args[0] + " " + args.back() + ": " + log));
+    CHECK_MESSAGE(log.find(args[args.size() - 2]) != std::string::npos, log);
+  }
+}
+
 TEST_CASE("with the writer gone, quotes are still served with their age and /readyz is 503") {
   HttpFixture f({"--ready-max-age-ms", "60000"});
   REQUIRE(http_get(f.port, "/readyz").status == 200);
