@@ -92,7 +92,14 @@ SourceSpec parse_source_uri(const std::string& uri) {
     } else if (k == "priority") {
       s.priority = number_option<int>(uri, k, v);
     } else if (k == "follow" && s.kind == SourceKind::file) {
-      s.follow = v == "1" || v == "true" || v == "yes";
+      // Anything else (follow=on, follow=2) was silently "no".
+      if (v == "1" || v == "true" || v == "yes") {
+        s.follow = true;
+      } else if (v == "0" || v == "false" || v == "no") {
+        s.follow = false;
+      } else {
+        throw std::invalid_argument("source '" + uri + "': follow must be 1, true, yes, 0, false or no");
+      }
     } else if (k == "symbols" && s.kind == SourceKind::synthetic) {
       s.symbols = number_option<uint32_t>(uri, k, v);
       if (s.symbols == 0 || s.symbols > 1'000'000)

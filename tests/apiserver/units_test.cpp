@@ -135,6 +135,12 @@ TEST_CASE("source URIs: kinds, options, and clear errors") {
   CHECK_THROWS_WITH_AS(parse_source_uri("tcp://host"), doctest::Contains("HOST:PORT"), std::invalid_argument);
   CHECK_THROWS_WITH_AS(parse_source_uri("synthetic:?rate=fast"), doctest::Contains("rate=fast"), std::invalid_argument);
   CHECK_THROWS_WITH_AS(parse_source_uri("file:/x?symbols=3"), doctest::Contains("symbols"), std::invalid_argument);
+  // follow=on or follow=2 used to mean "no follow", silently.
+  CHECK_FALSE(parse_source_uri("file:/x?follow=no").follow);
+  CHECK(parse_source_uri("file:/x?follow=true").follow);
+  CHECK_THROWS_WITH_AS(parse_source_uri("file:/x?follow=on"), doctest::Contains("follow must be 1, true, yes, 0"),
+                       std::invalid_argument);
+  CHECK_THROWS_AS(parse_source_uri("file:/x?follow=2"), std::invalid_argument);
 }
 
 TEST_CASE("arbiter: first arrival wins, duplicates and stale ticks are dropped, priority breaks conflicting ties") {
