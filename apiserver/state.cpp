@@ -28,12 +28,22 @@ class StoreBackend final : public StateBackend {
     std::string err;
     if (::access(path.c_str(), F_OK) == 0) {  // a first start has nothing to read
       auto reader = shm::StoreReader::open(path, &st, &err);
-      if (!reader) throw std::runtime_error("state file " + path + ": " + err);
-      uint32_t used = reader->used();
-      loaded_.reserve(used);
-      for (uint32_t slot = 0; slot < used; ++slot) {
-        Quote q;
-        if (reader->read_quote(slot, &q) == shm::Status::ok) loaded_.push_back(q);
+      if (!reader && st == shm::Status::not_ready) {
+        // Empty or never initialised: an apiserver killed while creating it
+        // left nothing that was ever saved, and used to fail every restart
+        // (exit 1, for good). The writer below starts such a file over, and
+        // its lock still refuses one being created by a live apiserver.
+        LOG_WARN("state", "state file %s was never initialised (%s): starting with no saved state", path.c_str(),
+                 err.c_str());
+      } else if (!reader) {
+        throw std::runtime_error("state file " + path + ": " + err);
+      } else {
+        uint32_t used = reader->used();
+        loaded_.reserve(used);
+        for (uint32_t slot = 0; slot < used; ++slot) {
+          Quote q;
+          if (reader->read_quote(slot, &q) == shm::Status::ok) loaded_.push_back(q);
+        }
       }
     }
     shm::WriterOptions opts;

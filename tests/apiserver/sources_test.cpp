@@ -265,6 +265,26 @@ TEST_CASE("--state-file: last values survive a restart and are served by the nex
   for (const auto& m : snap.back().marks) CHECK(m.sequence == 0);  // a new epoch: nothing published yet
 }
 
+TEST_CASE("--state-file left empty by a start killed while creating it is started over, not refused for ever") {
+  // Old behaviour: exit 1 "state file ...: store ... is not ready (0 bytes,
+  // its writer is creating it)" at every start, so a supervisor restarted it
+  // in a loop until someone deleted the file.
+  TempDir dir;
+  std::string state = dir.file("apiserver.store");
+  std::ofstream(state).flush();  // 0 bytes
+  ChildProcess p({binary("apiserver/tickfan-apiserver"), "--nats", "nats://127.0.0.1:1", "--metrics-port", "0",
+                  "--source", "synthetic:?symbols=20&rate=0&count=100", "--state-file", state, "--exit-when-done"},
+                 dir.file("log"));
+  CHECK_MESSAGE(exited_with(p.wait(10000), 0), read_file(dir.file("log")));
+  CHECK(read_file(dir.file("log")).find("was never initialised") != std::string::npos);
+  ChildProcess again({binary("apiserver/tickfan-apiserver"), "--nats", "nats://127.0.0.1:1", "--metrics-port", "0",
+                      "--source", "synthetic:?symbols=20&rate=0&count=1", "--state-file", state, "--exit-when-done"},
+                     dir.file("log2"));
+  CHECK_MESSAGE(exited_with(again.wait(10000), 0), read_file(dir.file("log2")));
+  CHECK_MESSAGE(read_file(dir.file("log2")).find("restored path=" + state + " symbols=20") != std::string::npos,
+                read_file(dir.file("log2")));
+}
+
 TEST_CASE("NATS restarted under the apiserver: it reconnects by itself and publishes again, counting it") {
   NatsServer nats;
   TempDir dir;
