@@ -1,6 +1,7 @@
 // recording.cpp — see recording.h (layout) and docs/recording.md.
 #include "recording.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -37,9 +38,17 @@ RecordingWriter::~RecordingWriter() {
 }
 
 bool RecordingWriter::open(const std::string& path, std::string_view meta, std::string* error) {
-  f_ = std::fopen(path.c_str(), "wb");
+  // Not fopen(): opening a FIFO nobody reads blocks, and tickfan-record has
+  // its stop signals blocked by then, so it hung for good, deaf to SIGTERM.
+  // O_NONBLOCK makes that open fail at once (ENXIO); the descriptor is made
+  // blocking again for the writes.
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NONBLOCK, 0666);
+  if (fd >= 0) ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+  f_ = fd >= 0 ? ::fdopen(fd, "wb") : nullptr;
   if (!f_) {
-    *error = "cannot create " + path + ": " + std::strerror(errno);
+    *error = "cannot create " + path + ": " + std::strerror(errno) +
+             (errno == ENXIO ? " (a FIFO with no reader)" : "");
+    if (fd >= 0) ::close(fd);
     return false;
   }
   path_ = path;

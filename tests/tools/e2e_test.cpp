@@ -11,6 +11,8 @@
 // in the sample file, so "equal" cannot mean "equally empty".
 #include <doctest/doctest.h>
 #include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -257,4 +259,19 @@ TEST_CASE("replay refuses what it cannot do, with a message") {
   out = run(kReplay + " " + kSample + " --from yesterday 2>&1", &status);
   CHECK(status == 2);
   CHECK(out.find("'yesterday' is not a time") != std::string::npos);
+}
+
+TEST_CASE("record -o a FIFO nobody reads fails at once instead of hanging deaf to SIGTERM") {
+  // Old behaviour: fopen() of the FIFO blocked waiting for a reader, after
+  // the stop signals were blocked: the recorder hung for good and SIGTERM did
+  // nothing (SIGKILL needed).
+  TempDir dir;
+  REQUIRE(::mkfifo(dir.file("fifo").c_str(), 0600) == 0);
+  ChildProcess rec({binary("tools/tickfan-record"), "--nats", "nats://127.0.0.1:1", "-o", dir.file("fifo")},
+                   dir.file("log"));
+  int status = rec.wait(3000);
+  if (status == -1) status = rec.stop(SIGTERM, 1000);
+  CHECK_MESSAGE(exited_with(status, 1), read_file(dir.file("log")));
+  CHECK_MESSAGE(read_file(dir.file("log")).find("(a FIFO with no reader)") != std::string::npos,
+                read_file(dir.file("log")));
 }
