@@ -3,6 +3,7 @@
 
 #include <CLI/CLI.hpp>
 #include <climits>
+#include <cstdio>
 
 #include "cli_checks.h"
 #include "quote.h"
@@ -25,6 +26,50 @@ std::string Config::snapshot_request_payload() const {
   return out;
 }
 
+namespace {
+
+// --prefix becomes subjects <prefix>.<market>.<shard>, <prefix>.> and
+// <prefix>-snapshot, so it must be literal NATS tokens: an empty one, an
+// empty token ("a..b", a trailing dot), a space or a wildcard made an
+// invalid subject that failed only once connected (and with no server
+// reachable the daemon retried for ever with nothing said), and "a.*"
+// subscribed to a wildcard and published requests to one. 200 bytes keeps
+// every subject well inside the server's 4 KiB control line (a 5 000-byte
+// prefix made the server close the connection).
+const CLI::Validator SubjectPrefix(
+    [](std::string& prefix) -> std::string {
+      const std::string why = "Not a subject prefix (dot-separated tokens, no spaces or wildcards * >, at most 200 "
+                              "bytes): '" + prefix + "'";
+      if (prefix.empty() || prefix.size() > 200 || prefix.front() == '.' || prefix.back() == '.' ||
+          prefix.find("..") != std::string::npos)
+        return why;
+      for (char ch : prefix)
+        if (ch <= ' ' || ch > '~' || ch == '*' || ch == '>') return why;
+      return "";
+    },
+    "SUBJECT");
+
+// An empty --nats entry ("--nats ''", or nats = [""] in the file) is not a
+// server: libnats refused it as "Invalid Argument" at every connect, which
+// the daemon retried for ever.
+const CLI::Validator NatsUrl(
+    [](std::string& url) -> std::string {
+      if (url.find_first_not_of(" \t") == std::string::npos) return "Empty NATS server URL";
+      return "";
+    },
+    "URL");
+
+// Returns a market listed twice (each would be a second subscription to the
+// same subjects, every delta delivered twice), or "".
+std::string repeated_market(const std::vector<std::string>& markets) {
+  for (size_t i = 0; i < markets.size(); ++i)
+    for (size_t j = 0; j < i; ++j)
+      if (markets[i] == markets[j]) return markets[i];
+  return "";
+}
+
+}  // namespace
+
 int parse_config(int argc, char** argv, Config* c) {
   CLI::App app{"tickfan-apiclient: NATS quote batches -> the local shared-memory store (single writer)"};
   app.set_config("--config", "", "TOML config file (flags on the command line win)")->check(RegularFile);
@@ -37,6 +82,7 @@ int parse_config(int argc, char** argv, Config* c) {
       ->check(CLI::Range(1u, 50'000'000u));
   app.add_option("--nats", c->nats.servers, "NATS server URL(s), comma-separated or repeated")
       ->delimiter(',')
+      ->check(NatsUrl)
       ->capture_default_str();
   app.add_option("--nats-name", c->nats.name, "Client name shown by the NATS server")->capture_default_str();
   app.add_option("--nats-creds", c->nats.creds_file, "NATS .creds file (user JWT + nkey seed)")->check(RegularFile);
@@ -66,7 +112,9 @@ int parse_config(int argc, char** argv, Config* c) {
   app.add_option("--pending-bytes", c->nats.pending_bytes, "Bytes allowed to wait for the apply thread")
       ->capture_default_str()
       ->check(CLI::Range(int64_t{1} << 20, int64_t{INT32_MAX}));  // libnats takes an int
-  app.add_option("--prefix", c->subject_prefix, "Delta subjects are <prefix>.<market>.<shard>")->capture_default_str();
+  app.add_option("--prefix", c->subject_prefix, "Delta subjects are <prefix>.<market>.<shard>")
+      ->check(SubjectPrefix)
+      ->capture_default_str();
   app.add_option("--markets", c->markets, "Markets to follow, e.g. sh,sz (default: all)")
       ->delimiter(',')
       ->check(CLI::IsMember({"sh", "sz", "bj", "hk", "us"}));
@@ -107,6 +155,10 @@ int parse_config(int argc, char** argv, Config* c) {
     // not ours: every usage error is 2, as config.h and the docs say.
     int rc = app.exit(e);
     return rc == 0 ? 0 : 2;
+  }
+  if (std::string m = repeated_market(c->markets); !m.empty()) {
+    std::fprintf(stderr, "--markets: %s is listed twice\n", m.c_str());
+    return 2;
   }
   c->sync.snapshot_timeout_ns = snapshot_timeout_ms * 1'000'000;
   c->sync.retry_min_ns = retry_min_ms * 1'000'000;

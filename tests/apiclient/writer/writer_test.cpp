@@ -503,6 +503,33 @@ TEST_CASE("usage errors exit 2 (not CLI11's own codes), with a message") {
   CHECK_MESSAGE(exited_with(run_to_exit(dir, {"--help"}, &log), 0), log);
 }
 
+TEST_CASE("a --prefix that is no literal subject, an empty --nats or a repeated market is a usage error") {
+  TempDir dir;
+  std::string log;
+  const std::string nowhere = "nats://127.0.0.1:" + std::to_string(free_port());  // nothing listens
+  // Each of these started: with no server reachable it retried for ever
+  // saying nothing about the mistake ("--nats ''" retried an "Invalid
+  // Argument" connect); once connected, a bad prefix exited 1 at the
+  // subscribe, "a.*" subscribed to and asked snapshots on a wildcard, and
+  // "sh,sh" subscribed twice (every delta delivered twice).
+  const std::vector<std::vector<std::string>> bad = {
+      {"--prefix", ""},         {"--prefix", "tick fan"}, {"--prefix", "tickfan.*"},
+      {"--prefix", "tickfan."}, {"--prefix", "a..b"},     {"--prefix", std::string(201, 'x')},
+      {"--nats", ""},           {"--markets", "sh,sz,sh"},
+  };
+  for (const auto& extra : bad) {
+    std::vector<std::string> args = {"--store", dir.file("s.store"), "--capacity", "64"};
+    if (extra[0] != "--nats") args.insert(args.end(), {"--nats", nowhere});
+    args.insert(args.end(), extra.begin(), extra.end());
+    CHECK_MESSAGE(exited_with(run_to_exit(dir, args, &log, 3000), 2), std::string(extra[0] + " '" + extra[1] + "': " + log));
+    CHECK_MESSAGE(log.find(extra[0] + ":") != std::string::npos, log);
+  }
+  // A nested prefix is fine.
+  std::vector<std::string> good = {"--store", dir.file("s.store"), "--capacity", "64", "--nats", nowhere,
+                                   "--prefix", "tickfan.q.v2"};
+  CHECK_MESSAGE(run_to_exit(dir, good, &log, 1000) == -1, log);  // still running: accepted
+}
+
 TEST_CASE("NATS configuration errors exit 1 with one line naming the problem, never abort") {
   TempDir dir;
   const std::string url = "nats://127.0.0.1:" + std::to_string(free_port());  // nothing listens: never reached
