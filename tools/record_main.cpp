@@ -21,6 +21,7 @@
 
 #include "batch.h"
 #include "cli_checks.h"
+#include "cli_numbers.h"
 #include "clock.h"
 #include "log.h"
 #include "recording.h"
@@ -86,17 +87,29 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--subject", subjects, "Subject to record, repeatable; wildcards allowed")->capture_default_str();
   app.add_option("-o,--output", output, "Recording file to create (truncated if it exists)")->required();
+  // --duration -5 or nan used to mean "until stopped", silently.
   app.add_option("--duration", duration_s, "Stop after this many seconds (0 = until Ctrl-C/SIGTERM)")
+      ->check(NotNaN)
+      ->check(CLI::Range(0.0, 1e9))
       ->capture_default_str();
-  app.add_option("--count", max_messages, "Stop after this many messages (0 = no limit)")->capture_default_str();
+  // CLI11 stores "-1" in an unsigned as 2^64-1: no limit, silently.
+  app.add_option("--count", max_messages, "Stop after this many messages (0 = no limit)")
+      ->check(CLI::Validator(
+          [](std::string& v) { return !v.empty() && v[0] == '-' ? std::string("must not be negative") : std::string(); },
+          ""))
+      ->capture_default_str();
   app.add_option("--nats-creds", creds, "NATS .creds file (user JWT + nkey seed)")->check(RegularFile);
   app.add_option("--nats-user", user, "NATS user");
   app.add_option("--nats-password", password, "NATS password");
   app.add_option("--nats-token", token, "NATS token");
   app.add_option("--progress-s", progress_s,
-                 "Seconds between progress lines on stderr (0 = none; default 1 on a terminal, 10 otherwise)");
-  app.add_option("--log-level", log_level, "debug, info, warn or error")->capture_default_str();
-  CLI11_PARSE(app, argc, argv);
+                 "Seconds between progress lines on stderr (0 = none; default 1 on a terminal, 10 otherwise)")
+      ->check(NotNaN)
+      ->check(CLI::Range(0.0, 86400.0));
+  app.add_option("--log-level", log_level, "debug, info, warn or error")
+      ->check(CLI::IsMember({"debug", "info", "warn", "error"}))  // a typo was silently "info"
+      ->capture_default_str();
+  if (int rc = parse_command_line(app, argc, argv); rc >= 0) return rc;
   LogLevel level;
   if (log_parse_level(log_level.c_str(), &level)) log_set_level(level);
 
@@ -135,8 +148,9 @@ int main(int argc, char** argv) {
   if (s == NATS_OK && !token.empty()) s = natsOptions_SetToken(opts, token.c_str());
   if (s == NATS_OK) s = natsConnection_Connect(&nc, opts);
   if (s != NATS_OK) {
-    std::fprintf(stderr, "tickfan-record: cannot connect to %s: %s\n", meta.substr(meta.find("nats=") + 5).c_str(),
-                 natsStatus_GetText(s));
+    std::string list = meta.substr(meta.find("nats=") + 5);
+    list = list.substr(0, list.find('\n'));  // was the rest of the metadata too, over three lines
+    std::fprintf(stderr, "tickfan-record: cannot connect to %s: %s\n", list.c_str(), natsStatus_GetText(s));
     return 1;
   }
   for (const auto& subj : subjects) {

@@ -26,6 +26,8 @@
 #include <string>
 #include <vector>
 
+#include "cli_checks.h"
+#include "cli_numbers.h"
 #include "clock.h"
 #include "log.h"
 #include "replay.h"
@@ -171,7 +173,7 @@ int main(int argc, char** argv) {
   double progress_s = -1;
   app.add_option("input", path, "Recording (TFRECORD) or tick file (CSV/JSONL), told apart by content")
       ->required()
-      ->check(CLI::ExistingFile);
+      ->check(RegularFile);  // read twice (a scan, then each pass): a FIFO or device cannot be
   app.add_option("--speed", speed_text,
                  "1 = original pace, N = N times faster, 'max' (or 0) = as fast as the reader takes")
       ->capture_default_str();
@@ -195,21 +197,26 @@ int main(int argc, char** argv) {
   app.add_option("--listen-host", listen_host, "Address of the --listen socket")->capture_default_str();
   app.add_flag("--stdout", force_stdout, "Write to stdout as well when --listen is given");
   app.add_option("--progress-s", progress_s,
-                 "Seconds between plain progress lines when stderr is not a terminal (0 = none; default 5)");
-  app.add_option("--log-level", log_level, "debug, info, warn or error")->capture_default_str();
-  CLI11_PARSE(app, argc, argv);
+                 "Seconds between plain progress lines when stderr is not a terminal (0 = none; default 5)")
+      ->check(NotNaN)
+      ->check(CLI::Range(0.0, 86400.0));
+  app.add_option("--log-level", log_level, "debug, info, warn or error")
+      ->check(CLI::IsMember({"debug", "info", "warn", "error"}))  // a typo was silently "info"
+      ->capture_default_str();
+  if (int rc = parse_command_line(app, argc, argv); rc >= 0) return rc;
 
   LogLevel level;
   if (log_parse_level(log_level.c_str(), &level)) log_set_level(level);
   double speed = 0;
   if (speed_text != "max") {
-    try {
-      speed = std::stod(speed_text);
-    } catch (...) {
-      speed = -1;
-    }
-    if (speed < 0) {
-      std::fprintf(stderr, "tickfan-replay: --speed %s: use a positive factor, or max\n", speed_text.c_str());
+    // Whole text, finite, and not so small that a tick's due time overflows
+    // int64 nanoseconds: std::stod took "5x" as 5, "nan" as max, and 1e-300
+    // as a pace whose due times overflowed.
+    char* end = nullptr;
+    speed = std::strtod(speed_text.c_str(), &end);
+    if (speed_text.empty() || *end != '\0' || !(speed == 0 || (speed >= 0.001 && speed <= 1e9))) {
+      std::fprintf(stderr, "tickfan-replay: --speed %s: use a factor from 0.001 to 1e9, or max (or 0)\n",
+                   speed_text.c_str());
       return 2;
     }
   }

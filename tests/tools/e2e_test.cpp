@@ -275,3 +275,38 @@ TEST_CASE("record -o a FIFO nobody reads fails at once instead of hanging deaf t
   CHECK_MESSAGE(read_file(dir.file("log")).find("(a FIFO with no reader)") != std::string::npos,
                 read_file(dir.file("log")));
 }
+
+TEST_CASE("the tools' usage errors exit 2 with a message; nonsense numbers are usage errors") {
+  // Old behaviour: CLI11's own exit codes (105 for --loops 0, 106 for an
+  // unknown option); record --duration nan or -5 recorded until stopped,
+  // --count -1 meant no limit, --progress-s 1e300 printed every 100 ms, a
+  // --log-level typo was "info"; replay --speed took "5x" as 5, "nan" as max,
+  // 1e-300 overflowed the pacing clock; a FIFO as replay input blocked.
+  // Every run is bounded by timeout(1): the old code could block or pace for ever.
+  TempDir dir;
+  REQUIRE(::mkfifo(dir.file("fifo").c_str(), 0600) == 0);
+  const std::string record = "timeout -k 1 5 " + binary("tools/tickfan-record") +
+                             " --nats nats://127.0.0.1:1 -o " + dir.file("x.tfr") + " ";
+  for (const char* bad : {"--duration nan", "--duration -5", "--count -1", "--progress-s 1e300", "--progress-s nan",
+                          "--log-level bogus", "--bogus"}) {
+    CAPTURE(bad);
+    int status = 0;
+    std::string out = run(record + bad + " 2>&1", &status);
+    CHECK_MESSAGE(status == 2, out);
+  }
+  const std::string replay = "timeout -k 1 5 " + kReplay + " ";
+  for (std::string bad : {"--speed nan", "--speed 5x", "--speed 1e-300", "--speed inf", "--progress-s nan",
+                          "--log-level x", "--loops 0", "--bogus"}) {
+    CAPTURE(bad);
+    int status = 0;
+    std::string out = run(replay + kSample + " " + bad + " 2>&1 >/dev/null", &status);
+    CHECK_MESSAGE(status == 2, out);
+  }
+  int status = 0;
+  std::string out = run(replay + dir.file("fifo") + " 2>&1", &status);
+  CHECK(status == 2);
+  CHECK_MESSAGE(out.find("Not a regular file") != std::string::npos, out);
+  out = run(replay + kSample + " --speed 0 2>/dev/null", &status);  // 0 still means max
+  CHECK(status == 0);
+  CHECK(lines_of(out).size() == 300);
+}
