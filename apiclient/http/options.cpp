@@ -2,6 +2,8 @@
 // interface operators and scripts/run-local.sh rely on.
 #include "options.h"
 
+#include <sys/stat.h>
+
 #include <CLI/CLI.hpp>
 #include <climits>
 #include <cstdint>
@@ -105,6 +107,16 @@ int parse_options(int argc, char** argv, Options* o) {
   } catch (const CLI::ParseError& e) {
     int rc = app.exit(e);
     return rc == 0 ? 0 : 2;
+  }
+  // A missing store is fine (the workers serve 503 until the writer creates
+  // it), but a directory, FIFO or device at the path can never become one:
+  // the workers used to start anyway, log a warning a minute and answer 503
+  // for ever.
+  struct stat st {};
+  if (::stat(o->store_path.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) {
+    fprintf(stderr, "tickfan-http: --store %s is not a regular file (a directory, FIFO or device is never a store)\n",
+            o->store_path.c_str());
+    return 2;
   }
   if (o->max_uri_bytes < 64 || o->max_header_bytes < 256) {
     fprintf(stderr, "tickfan-http: --max-uri-bytes must be >= 64 and --max-header-bytes >= 256\n");

@@ -272,6 +272,22 @@ TEST_CASE("nonsense limits and origins are usage errors naming the flag, not sil
   }
 }
 
+TEST_CASE("a --store that exists but is no regular file is a usage error; a missing one is waited for") {
+  TempDir dir;
+  REQUIRE(::mkfifo(dir.file("fifo").c_str(), 0600) == 0);
+  // Both used to start and answer 503 for data for ever, with a warning a
+  // minute: a directory or a FIFO never becomes a store.
+  for (const std::string& store : {dir.path(), dir.file("fifo")}) {
+    ChildProcess p({binary("apiclient/http/tickfan-http"), "--store", store, "--port", std::to_string(free_port()),
+                    "--workers", "1"},
+                   dir.file("http.log"));
+    CHECK(exited_with(p.wait(5000), 2));
+    CHECK_MESSAGE(read_file(dir.file("http.log")).find("--store " + store + " is not a regular file") !=
+                      std::string::npos,
+                  read_file(dir.file("http.log")));
+  }
+}
+
 TEST_CASE("with the writer gone, quotes are still served with their age and /readyz is 503") {
   HttpFixture f({"--ready-max-age-ms", "60000"});
   REQUIRE(http_get(f.port, "/readyz").status == 200);
