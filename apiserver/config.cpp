@@ -26,6 +26,21 @@ const CLI::Validator NotNaN(
 // (overflow, and a 0 or negative threshold that trips at every check, were
 // accepted).
 constexpr int64_t kMaxMs = 86'400'000;
+
+// The prefix starts every subject we publish on, so it must be literal NATS
+// tokens: "a.>" or "a*b" started fine and published on subjects no apiclient
+// can subscribe to; spaces or an empty token failed only later, in NATS.
+// Same rule and 200-byte bound as the apiclient's --prefix (the server's
+// 4 KiB control line).
+const CLI::Validator SubjectPrefix(
+    [](std::string& v) -> std::string {
+      bool ok =
+          !v.empty() && v.size() <= 200 && v.front() != '.' && v.back() != '.' && v.find("..") == std::string::npos;
+      for (unsigned char ch : v) ok = ok && ch > ' ' && ch <= '~' && ch != '*' && ch != '>';
+      if (ok) return "";
+      return "Not a subject prefix (dot-separated tokens, no spaces or wildcards * >, at most 200 bytes): '" + v + "'";
+    },
+    "");
 }  // namespace
 
 int parse_options(int argc, char** argv, Options* out) {
@@ -100,6 +115,7 @@ int parse_options(int argc, char** argv, Options* out) {
 
   app.add_option("--prefix", c.prefix,
                  "Subject prefix: deltas on <prefix>.<market>.<shard>, snapshots on <prefix>-snapshot")
+      ->check(SubjectPrefix)
       ->group("Publishing");
   app.add_option("--shards", c.shards, "Shards (subjects) per market; must match the apiclients")
       ->check(CLI::Range(1u, 256u))

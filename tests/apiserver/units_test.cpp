@@ -331,14 +331,31 @@ TEST_CASE("command line: numbers that cannot mean anything are usage errors (exi
   // meant 1 ms, a huge value overflowed, a negative one refused every tick);
   // NaN passed CLI::Range and became an undefined nanosecond count; breaker
   // thresholds of 0 or below tripped at every check and large ones overflowed
-  // int64 nanoseconds; --metrics-port 70000 listened on 70000 mod 65536.
+  // int64 nanoseconds; --metrics-port 70000 listened on 70000 mod 65536; a
+  // --prefix with a wildcard started and published where nobody can subscribe.
   const std::vector<std::vector<std::string>> bad = {
-      {"--max-future-ms", "abc"},         {"--max-future-ms", "1e3"},        {"--max-future-ms", "-5"},
-      {"--max-future-ms", "99999999999999999"}, {"--max-delay-ms", "nan"},   {"--refresh-s", "nan"},
-      {"--state-interval-ms", "NaN"},     {"--breaker-errors", "0"},         {"--breaker-errors", "-1"},
-      {"--breaker-window-ms", "99999999999999"}, {"--breaker-window-ms", "0"}, {"--breaker-silence-ms", "-5"},
-      {"--breaker-open-ms", "0"},         {"--breaker-probe-ticks", "0"},    {"--metrics-port", "70000"},
+      {"--max-future-ms", "abc"},
+      {"--max-future-ms", "1e3"},
+      {"--max-future-ms", "-5"},
+      {"--max-future-ms", "99999999999999999"},
+      {"--max-delay-ms", "nan"},
+      {"--refresh-s", "nan"},
+      {"--state-interval-ms", "NaN"},
+      {"--breaker-errors", "0"},
+      {"--breaker-errors", "-1"},
+      {"--breaker-window-ms", "99999999999999"},
+      {"--breaker-window-ms", "0"},
+      {"--breaker-silence-ms", "-5"},
+      {"--breaker-open-ms", "0"},
+      {"--breaker-probe-ticks", "0"},
+      {"--metrics-port", "70000"},
       {"--metrics-port", "-7"},
+      {"--prefix", "a.>"},
+      {"--prefix", "a*b"},
+      {"--prefix", "a b"},
+      {"--prefix", "a..b"},
+      {"--prefix", "a."},
+      {"--prefix", std::string(201, 'x')},
   };
   for (const auto& args : bad) {
     CAPTURE(args[0] + " " + args[1]);
@@ -349,7 +366,7 @@ TEST_CASE("command line: numbers that cannot mean anything are usage errors (exi
   }
   Options ok;
   REQUIRE(parse_args({"--source", "synthetic:", "--max-future-ms", "0", "--metrics-port", "-1", "--breaker-open-ms",
-                      "86400000"},
+                      "86400000", "--prefix", "prod-1.q_x"},
                      &ok) == -1);
   CHECK(ok.server.limits.max_future_ns == 0);
   CHECK(ok.server.breaker.open_ns == 86'400'000'000'000);
