@@ -46,8 +46,7 @@ bool RecordingWriter::open(const std::string& path, std::string_view meta, std::
   if (fd >= 0) ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
   f_ = fd >= 0 ? ::fdopen(fd, "wb") : nullptr;
   if (!f_) {
-    *error = "cannot create " + path + ": " + std::strerror(errno) +
-             (errno == ENXIO ? " (a FIFO with no reader)" : "");
+    *error = "cannot create " + path + ": " + std::strerror(errno) + (errno == ENXIO ? " (a FIFO with no reader)" : "");
     if (fd >= 0) ::close(fd);
     return false;
   }

@@ -285,8 +285,8 @@ TEST_CASE("the tools' usage errors exit 2 with a message; nonsense numbers are u
   // Every run is bounded by timeout(1): the old code could block or pace for ever.
   TempDir dir;
   REQUIRE(::mkfifo(dir.file("fifo").c_str(), 0600) == 0);
-  const std::string record = "timeout -k 1 5 " + binary("tools/tickfan-record") +
-                             " --nats nats://127.0.0.1:1 -o " + dir.file("x.tfr") + " ";
+  const std::string record =
+      "timeout -k 1 5 " + binary("tools/tickfan-record") + " --nats nats://127.0.0.1:1 -o " + dir.file("x.tfr") + " ";
   for (const char* bad : {"--duration nan", "--duration -5", "--count -1", "--progress-s 1e300", "--progress-s nan",
                           "--log-level bogus", "--bogus"}) {
     CAPTURE(bad);
