@@ -38,8 +38,10 @@ namespace {
 // prefix made the server close the connection).
 const CLI::Validator SubjectPrefix(
     [](std::string& prefix) -> std::string {
-      const std::string why = "Not a subject prefix (dot-separated tokens, no spaces or wildcards * >, at most 200 "
-                              "bytes): '" + prefix + "'";
+      const std::string why =
+          "Not a subject prefix (dot-separated tokens, no spaces or wildcards * >, at most 200 "
+          "bytes): '" +
+          prefix + "'";
       if (prefix.empty() || prefix.size() > 200 || prefix.front() == '.' || prefix.back() == '.' ||
           prefix.find("..") != std::string::npos)
         return why;
@@ -58,6 +60,21 @@ const CLI::Validator NatsUrl(
       return "";
     },
     "URL");
+
+// libnats 3.4.1 copies --nats-name, -user, -password and -token into its
+// CONNECT JSON without escaping them: a '"' or a control character made
+// JSON the server refused, which looked like a retryable failure ("Expected
+// 'PONG', got ''"), retried for ever; a '\' made a different string or
+// broken JSON. The value itself is not echoed (it may be a secret).
+const CLI::Validator ConnectText(
+    [](std::string& text) -> std::string {
+      for (char ch : text)
+        if (ch == '"' || ch == '\\' || static_cast<unsigned char>(ch) < 0x20 || ch == 0x7f)
+          return "Contains a '\"', a '\\' or a control character, which libnats sends unescaped (the server "
+                 "refuses every connect)";
+      return "";
+    },
+    "TEXT");
 
 // Returns a market listed twice (each would be a second subscription to the
 // same subjects, every delta delivered twice), or "".
@@ -84,11 +101,13 @@ int parse_config(int argc, char** argv, Config* c) {
       ->delimiter(',')
       ->check(NatsUrl)
       ->capture_default_str();
-  app.add_option("--nats-name", c->nats.name, "Client name shown by the NATS server")->capture_default_str();
+  app.add_option("--nats-name", c->nats.name, "Client name shown by the NATS server")
+      ->check(ConnectText)
+      ->capture_default_str();
   app.add_option("--nats-creds", c->nats.creds_file, "NATS .creds file (user JWT + nkey seed)")->check(RegularFile);
-  app.add_option("--nats-user", c->nats.user, "NATS user");
-  app.add_option("--nats-password", c->nats.password, "NATS password");
-  app.add_option("--nats-token", c->nats.token, "NATS token");
+  app.add_option("--nats-user", c->nats.user, "NATS user")->check(ConnectText);
+  app.add_option("--nats-password", c->nats.password, "NATS password")->check(ConnectText);
+  app.add_option("--nats-token", c->nats.token, "NATS token")->check(ConnectText);
   app.add_flag("--nats-tls", c->nats.tls, "Require TLS to the NATS server");
   app.add_option("--nats-tls-ca", c->nats.tls_ca, "CA bundle to verify the NATS server")->check(RegularFile);
   CLI::Option* tls_cert =

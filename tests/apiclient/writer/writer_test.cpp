@@ -530,6 +530,27 @@ TEST_CASE("a --prefix that is no literal subject, an empty --nats or a repeated 
   CHECK_MESSAGE(run_to_exit(dir, good, &log, 1000) == -1, log);  // still running: accepted
 }
 
+TEST_CASE("a NATS name, user, password or token that libnats would send as broken JSON is a usage error") {
+  TempDir dir;
+  std::string log;
+  // nats-server refused the CONNECT ("invalid character ... after object
+  // key:value pair"), which the apiclient took for a retryable failure
+  // ("Expected 'PONG', got ''") and retried for ever. Needs a real server:
+  // with none reachable the old code also just kept retrying.
+  NatsServer nats;
+  const std::vector<std::vector<std::string>> bad = {
+      {"--nats-name", "a\"b"}, {"--nats-name", "a\tb"}, {"--nats-user", "u\\x"},
+      {"--nats-password", "p\"w"}, {"--nats-token", "t\nk"},
+  };
+  for (const auto& extra : bad) {
+    std::vector<std::string> args = {"--store", dir.file("s.store"), "--capacity", "64", "--nats", nats.url()};
+    args.insert(args.end(), extra.begin(), extra.end());
+    CHECK_MESSAGE(exited_with(run_to_exit(dir, args, &log, 3000), 2), std::string(extra[0] + ": " + log));
+    CHECK_MESSAGE(log.find(extra[0] + ": Contains") != std::string::npos, log);
+    CHECK_MESSAGE(log.find(extra[1]) == std::string::npos, log);  // a secret is not echoed
+  }
+}
+
 TEST_CASE("NATS configuration errors exit 1 with one line naming the problem, never abort") {
   TempDir dir;
   const std::string url = "nats://127.0.0.1:" + std::to_string(free_port());  // nothing listens: never reached
