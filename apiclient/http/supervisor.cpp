@@ -76,7 +76,8 @@ int run_supervisor(const Options& given) {
   // worker count. Past 65535 the port wrapped when converted to 16 bits
   // (65536 became 0: the kernel picked any free port, silently).
   if (o.worker_port_base > 0 && o.worker_port_base + n - 1 > 65535) {
-    fprintf(stderr, "tickfan-http: --worker-port-base %d with %d workers needs ports up to %d; the last port is 65535\n",
+    fprintf(stderr,
+            "tickfan-http: --worker-port-base %d with %d workers needs ports up to %d; the last port is 65535\n",
             o.worker_port_base, n, o.worker_port_base + n - 1);
     return 2;
   }

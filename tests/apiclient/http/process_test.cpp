@@ -282,9 +282,9 @@ TEST_CASE("a --store that exists but is no regular file is a usage error; a miss
                     "--workers", "1"},
                    dir.file("http.log"));
     CHECK(exited_with(p.wait(5000), 2));
-    CHECK_MESSAGE(read_file(dir.file("http.log")).find("--store " + store + " is not a regular file") !=
-                      std::string::npos,
-                  read_file(dir.file("http.log")));
+    CHECK_MESSAGE(
+        read_file(dir.file("http.log")).find("--store " + store + " is not a regular file") != std::string::npos,
+        read_file(dir.file("http.log")));
   }
 }
 
