@@ -323,6 +323,8 @@ TEST_CASE("command line: units are converted, defaults hold, repeated sources an
   Options bad;
   CHECK(parse_args({"--source", "synthetic:", "--ring-size", "1000"}, &bad) == 2);
   CHECK(parse_args({}, &bad) == 2);  // --source is required
+  // Was accepted: two threads split one standard input's lines between them.
+  CHECK(parse_args({"--source", "stdin:", "--source", "stdin:?name=b"}, &bad) == 2);
 }
 
 TEST_CASE("command line: numbers that cannot mean anything are usage errors (exit 2), not crashes or nonsense") {
