@@ -38,6 +38,9 @@ const CLI::Validator CorsOrigin(
 int parse_options(int argc, char** argv, Options* o) {
   CLI::App app{"tickfan-http: HTTP quote API served from the tickfan shared-memory store"};
   app.set_config("--config", "", "read options from this TOML/INI file")->check(RegularFile);
+  // An unknown key in the file (a typo such as max-conections) is an error
+  // naming it; CLI11's default ignored it, so the setting silently did nothing.
+  app.allow_config_extras(CLI::config_extras_mode::error);
   app.add_option("--store", o->store_path, "store file written by tickfan-apiclient")->capture_default_str();
   app.add_option("--host", o->listen_host, "listen address")->capture_default_str();
   app.add_option("--port", o->port, "listen port (every worker binds it with SO_REUSEPORT)")

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <memory>
 #include <set>
 #include <thread>
@@ -286,6 +287,22 @@ TEST_CASE("a --store that exists but is no regular file is a usage error; a miss
         read_file(dir.file("http.log")).find("--store " + store + " is not a regular file") != std::string::npos,
         read_file(dir.file("http.log")));
   }
+}
+
+TEST_CASE("an unknown key in the config file is a usage error naming it (was silently ignored)") {
+  TempDir dir;
+  {
+    std::FILE* f = std::fopen(dir.file("http.toml").c_str(), "w");
+    REQUIRE(f);
+    std::fputs("max-conections = 5\n", f);  // typo: the limit stayed at 10 000
+    std::fclose(f);
+  }
+  ChildProcess p({binary("apiclient/http/tickfan-http"), "--config", dir.file("http.toml"), "--store",
+                  dir.file("store"), "--port", std::to_string(free_port()), "--workers", "1"},
+                 dir.file("http.log"));
+  CHECK(exited_with(p.wait(5000), 2));
+  CHECK_MESSAGE(read_file(dir.file("http.log")).find("max-conections") != std::string::npos,
+                read_file(dir.file("http.log")));
 }
 
 TEST_CASE("with the writer gone, quotes are still served with their age and /readyz is 503") {
