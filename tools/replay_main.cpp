@@ -45,6 +45,10 @@ void on_signal(int sig) { g_signal = sig; }
 // Writes all of `data` to `fd`; false on an error other than EINTR.
 bool write_all(int fd, const char* data, size_t n) {
   while (n) {
+    // A signal that interrupts a write that had already written part returns
+    // that part, not EINTR: without this check the next write blocked for
+    // good on a reader that had stopped reading (SIGTERM needed SIGKILL).
+    if (g_signal) return false;
     ssize_t w = fd == STDOUT_FILENO ? ::write(fd, data, n) : ::send(fd, data, n, MSG_NOSIGNAL);
     if (w < 0) {
       if (errno == EINTR) {

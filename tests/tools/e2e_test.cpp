@@ -21,6 +21,7 @@
 #include <map>
 #include <regex>
 #include <sstream>
+#include <thread>
 
 #include "nats_server.h"
 #include "process.h"
@@ -309,4 +310,21 @@ TEST_CASE("the tools' usage errors exit 2 with a message; nonsense numbers are u
   out = run(replay + kSample + " --speed 0 2>/dev/null", &status);  // 0 still means max
   CHECK(status == 0);
   CHECK(lines_of(out).size() == 300);
+}
+
+TEST_CASE("replay blocked on a reader that stopped reading still stops on SIGTERM") {
+  // Old behaviour: the signal cut a blocked write short (a partial write, not
+  // EINTR), write_all wrote the rest and blocked again, for good.
+  TempDir dir;
+  REQUIRE(::mkfifo(dir.file("fifo").c_str(), 0600) == 0);
+  int rd = ::open(dir.file("fifo").c_str(), O_RDONLY | O_NONBLOCK);  // a reader that never reads
+  REQUIRE(rd >= 0);
+  ChildProcess replay(
+      {"/bin/sh", "-c", "exec " + kReplay + " " + kSample + " --loop --speed max > " + dir.file("fifo")},
+      dir.file("log"));
+  std::this_thread::sleep_for(std::chrono::milliseconds(700));  // the pipe is full long before
+  replay.signal(SIGTERM);
+  int status = replay.wait(2000);
+  CHECK_MESSAGE(exited_with(status, 128 + SIGTERM), read_file(dir.file("log")));
+  ::close(rd);
 }
