@@ -52,10 +52,24 @@ int main(int argc, char** argv) {
   bool once = false;
   CLI::App app{"tickfan-http-fill: synthetic store writer for benchmarks"};
   app.add_option("--store", path, "store file")->required();
-  app.add_option("--symbols", symbols, "symbols to write (half sh, half sz)")->capture_default_str();
-  app.add_option("--rate", rate, "updates per second after the initial fill (0: none)")->capture_default_str();
+  // Bounded: --rate 4000000000 wrote 400 million quotes per 100 ms tick and
+  // so never saw SIGTERM (stop is checked between quotes now too), and
+  // --symbols 3000000000 (its capacity, twice that, wrapped in 32 bits) spent
+  // minutes building the symbol list, deaf to SIGTERM. A million symbols is
+  // a 2-million-record store, about 2 GB of tmpfs.
+  app.add_option("--symbols", symbols, "symbols to write (half sh, half sz)")
+      ->check(CLI::Range(1u, 1'000'000u))
+      ->capture_default_str();
+  app.add_option("--rate", rate, "updates per second after the initial fill (0: none)")
+      ->check(CLI::Range(0u, 10'000'000u))
+      ->capture_default_str();
   app.add_flag("--once", once, "fill, commit and exit");
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int rc = app.exit(e);
+    return rc == 0 ? 0 : 2;  // every usage error is 2, not CLI11's own code
+  }
   std::signal(SIGTERM, on_signal);
   std::signal(SIGINT, on_signal);
   tickfan::shm::WriterOptions wo;
@@ -74,7 +88,7 @@ int main(int argc, char** argv) {
     syms.emplace_back(b);
   }
   uint64_t seq = 1;
-  for (uint32_t i = 0; i < symbols; ++i) w->upsert(make(syms[i], i, 0));
+  for (uint32_t i = 0; i < symbols && !g_stop; ++i) w->upsert(make(syms[i], i, 0));
   w->set_sync_state(tickfan::shm::SyncState::live, 0, 0);
   w->commit(1, seq++);
   fprintf(stderr, "tickfan-http-fill: %u symbols in %s\n", symbols, path.c_str());
@@ -84,7 +98,7 @@ int main(int argc, char** argv) {
   while (!g_stop) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
     uint32_t n = rate / 10;
-    for (uint32_t k = 0; k < n && symbols; ++k, cursor = (cursor + 1) % symbols)
+    for (uint32_t k = 0; k < n && !g_stop; ++k, cursor = (cursor + 1) % symbols)
       w->upsert(make(syms[cursor], cursor, tick));
     if (n) w->commit(1, seq++);
     w->heartbeat();

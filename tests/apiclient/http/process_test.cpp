@@ -305,6 +305,24 @@ TEST_CASE("an unknown key in the config file is a usage error naming it (was sil
                 read_file(dir.file("http.log")));
 }
 
+TEST_CASE("tickfan-http-fill: out-of-range --rate/--symbols are usage errors; SIGTERM at the top rate is prompt") {
+  TempDir dir;
+  const std::string fill = binary("apiclient/http/tickfan-http-fill");
+  // --rate 4000000000 wrote 400 million quotes per tick and never saw
+  // SIGTERM; --symbols 3000000000 spent minutes building its symbol list;
+  // a word exited with CLI11's own code (105), not 2.
+  for (const auto& [flag, value] : std::vector<std::pair<std::string, std::string>>{
+           {"--rate", "4000000000"}, {"--symbols", "3000000000"}, {"--symbols", "abc"}}) {
+    ChildProcess p({fill, "--store", dir.file("store"), flag, value}, dir.file("fill.log"));
+    int status = p.wait(5000);
+    CHECK_MESSAGE(exited_with(status, 2), std::string(flag + " " + value + ": " + read_file(dir.file("fill.log"))));
+    CHECK(read_file(dir.file("fill.log")).find(flag) != std::string::npos);
+  }
+  ChildProcess p({fill, "--store", dir.file("store"), "--symbols", "1000", "--rate", "10000000"}, dir.file("fill.log"));
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  CHECK(exited_with(p.stop(SIGTERM, 1500), 0));
+}
+
 TEST_CASE("with the writer gone, quotes are still served with their age and /readyz is 503") {
   HttpFixture f({"--ready-max-age-ms", "60000"});
   REQUIRE(http_get(f.port, "/readyz").status == 200);
