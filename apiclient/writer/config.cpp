@@ -163,10 +163,15 @@ int parse_config(int argc, char** argv, Config* c) {
   app.add_option("--log-level", c->log_level, "debug|info|warn|error")
       ->capture_default_str()
       ->check(CLI::IsMember({"debug", "info", "warn", "error"}));
-  app.add_option("--latency-samples", c->latency_samples, "Benchmarks: keep up to N raw per-quote latencies")
-      ->check(CLI::Range(size_t{0}, size_t{100'000'000}));
-  app.add_option("--latency-samples-file", c->latency_samples_file,
-                 "Benchmarks: write the raw (ingest ns, latency ns) pairs here at exit");
+  CLI::Option* samples =
+      app.add_option("--latency-samples", c->latency_samples, "Benchmarks: keep up to N raw per-quote latencies")
+          ->check(CLI::Range(size_t{0}, size_t{100'000'000}));
+  CLI::Option* samples_file = app.add_option("--latency-samples-file", c->latency_samples_file,
+                                             "Benchmarks: write the raw (ingest ns, latency ns) pairs here at exit");
+  // One is useless without the other: samples kept but never written, or an
+  // empty file written at exit.
+  samples->needs(samples_file);
+  samples_file->needs(samples);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -503,7 +503,7 @@ TEST_CASE("usage errors exit 2 (not CLI11's own codes), with a message") {
   CHECK_MESSAGE(exited_with(run_to_exit(dir, {"--help"}, &log), 0), log);
 }
 
-TEST_CASE("a --prefix that is no literal subject, an empty --nats or a repeated market is a usage error") {
+TEST_CASE("a --prefix that is no literal subject, an empty --nats, a repeated market or half a benchmark pair is a usage error") {
   TempDir dir;
   std::string log;
   const std::string nowhere = "nats://127.0.0.1:" + std::to_string(free_port());  // nothing listens
@@ -523,6 +523,15 @@ TEST_CASE("a --prefix that is no literal subject, an empty --nats or a repeated 
     args.insert(args.end(), extra.begin(), extra.end());
     CHECK_MESSAGE(exited_with(run_to_exit(dir, args, &log, 3000), 2), std::string(extra[0] + " '" + extra[1] + "': " + log));
     CHECK_MESSAGE(log.find(extra[0] + ":") != std::string::npos, log);
+  }
+  // Benchmark samples without their file (kept, never written) and the
+  // reverse: both ran without a word.
+  for (const auto& extra : std::vector<std::vector<std::string>>{{"--latency-samples", "10"},
+                                                                 {"--latency-samples-file", dir.file("lat.txt")}}) {
+    std::vector<std::string> args = {"--store", dir.file("s.store"), "--capacity", "64", "--nats", nowhere};
+    args.insert(args.end(), extra.begin(), extra.end());
+    CHECK_MESSAGE(exited_with(run_to_exit(dir, args, &log, 3000), 2), log);
+    CHECK_MESSAGE(log.find(extra[0] + " requires") != std::string::npos, log);
   }
   // A nested prefix is fine.
   std::vector<std::string> good = {"--store", dir.file("s.store"), "--capacity", "64", "--nats", nowhere,
