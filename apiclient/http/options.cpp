@@ -2,6 +2,7 @@
 // interface operators and scripts/run-local.sh rely on.
 #include "options.h"
 
+#include <arpa/inet.h>
 #include <sys/stat.h>
 
 #include <CLI/CLI.hpp>
@@ -33,6 +34,17 @@ const CLI::Validator CorsOrigin(
     },
     "ORIGIN");
 
+// --host is bound as a numeric address (server.cpp make_listener). A name
+// such as localhost used to pass here and fail in every worker, exit 1,
+// as if it were a runtime failure.
+const CLI::Validator NumericAddress(
+    [](std::string& host) -> std::string {
+      in6_addr a;
+      if (inet_pton(AF_INET, host.c_str(), &a) == 1 || inet_pton(AF_INET6, host.c_str(), &a) == 1) return "";
+      return "Not an IPv4/IPv6 address (names are not resolved): '" + host + "'";
+    },
+    "ADDR");
+
 }  // namespace
 
 int parse_options(int argc, char** argv, Options* o) {
@@ -42,7 +54,7 @@ int parse_options(int argc, char** argv, Options* o) {
   // naming it; CLI11's default ignored it, so the setting silently did nothing.
   app.allow_config_extras(CLI::config_extras_mode::error);
   app.add_option("--store", o->store_path, "store file written by tickfan-apiclient")->capture_default_str();
-  app.add_option("--host", o->listen_host, "listen address")->capture_default_str();
+  app.add_option("--host", o->listen_host, "listen address")->check(NumericAddress)->capture_default_str();
   app.add_option("--port", o->port, "listen port (every worker binds it with SO_REUSEPORT)")
       ->check(CLI::Range(1, 65535))
       ->capture_default_str();

@@ -266,6 +266,7 @@ TEST_CASE("nonsense limits and origins are usage errors naming the flag, not sil
       {"--cors-origin", "https://a.example, https://b.example"},
       {"--cors-origin", "https://a.example/"},
       {"--cors-origin", ""},
+      {"--host", "localhost"},  // exited 1 from every worker, as a runtime failure
   };
   for (const auto& args : bad) {
     CHECK_MESSAGE(exited_with(http_exit(args, &log), 2), std::string(args[0] + " " + args.back() + ": " + log));
