@@ -1,6 +1,8 @@
 // config.cpp — see config.h.
 #include "config.h"
 
+#include <uv.h>
+
 #include <CLI/CLI.hpp>
 #include <climits>
 #include <cstdio>
@@ -75,6 +77,18 @@ const CLI::Validator ConnectText(
       return "";
     },
     "TEXT");
+
+// --metrics-addr is parsed the way the listener does (common/metrics_http.cpp):
+// a name such as localhost failed only after the store was opened, exit 1.
+const CLI::Validator MetricsAddress(
+    [](std::string& host) -> std::string {
+      sockaddr_storage addr{};
+      int rc = host.find(':') != std::string::npos
+                   ? uv_ip6_addr(host.c_str(), 0, reinterpret_cast<sockaddr_in6*>(&addr))
+                   : uv_ip4_addr(host.c_str(), 0, reinterpret_cast<sockaddr_in*>(&addr));
+      return rc == 0 ? "" : "Not an IPv4/IPv6 address (names are not resolved): '" + host + "'";
+    },
+    "ADDR");
 
 // Returns a market listed twice (each would be a second subscription to the
 // same subjects, every delta delivered twice), or "".
@@ -156,7 +170,9 @@ int parse_config(int argc, char** argv, Config* c) {
   app.add_option("--heartbeat-ms", c->heartbeat_ms, "Store heartbeat period")
       ->capture_default_str()
       ->check(CLI::Range(10, 5000));
-  app.add_option("--metrics-addr", c->metrics_host, "Address of the /metrics listener")->capture_default_str();
+  app.add_option("--metrics-addr", c->metrics_host, "Address of the /metrics listener")
+      ->check(MetricsAddress)
+      ->capture_default_str();
   app.add_option("--metrics-port", c->metrics_port, "Port of the /metrics listener (0 = off, -1 = any)")
       ->capture_default_str()
       ->check(CLI::Range(-1, 65535));
