@@ -53,12 +53,37 @@ const CLI::Validator SubjectPrefix(
     },
     "SUBJECT");
 
-// An empty --nats entry ("--nats ''", or nats = [""] in the file) is not a
-// server: libnats refused it as "Invalid Argument" at every connect, which
-// the daemon retried for ever.
+// Whether the [host]:port part of a NATS URL (after any scheme:// and
+// user:password@) has a usable port: none (the default 4222) or 1..65535,
+// and an IPv6 host in balanced brackets.
+bool nats_host_port_ok(std::string_view hp) {
+  size_t colon = hp.rfind(':');
+  if (!hp.empty() && hp.front() == '[') {
+    size_t close = hp.find(']');
+    if (close == std::string_view::npos) return false;
+    colon = close + 1 < hp.size() && hp[close + 1] == ':' ? close + 1 : std::string_view::npos;
+    if (colon == std::string_view::npos && close + 1 != hp.size()) return false;
+  }
+  if (colon == std::string_view::npos) return true;
+  std::string_view port = hp.substr(colon + 1);
+  if (port.empty() || port.size() > 5 || port.find_first_not_of("0123456789") != std::string_view::npos) return false;
+  int n = std::stoi(std::string(port));
+  return n >= 1 && n <= 65535;
+}
+
+// A --nats entry libnats can never connect to was retried for ever: an
+// empty one ("--nats ''", or nats = [""] in the file: "Invalid Argument"),
+// a port that is no number or past 65535 ("invalid port 'abc'", or
+// 99999 silently wrapped), an unclosed IPv6 bracket.
 const CLI::Validator NatsUrl(
     [](std::string& url) -> std::string {
       if (url.find_first_not_of(" \t") == std::string::npos) return "Empty NATS server URL";
+      std::string_view hp = url;
+      if (size_t scheme = hp.find("://"); scheme != std::string_view::npos) hp.remove_prefix(scheme + 3);
+      if (size_t at = hp.rfind('@'); at != std::string_view::npos) hp.remove_prefix(at + 1);
+      while (!hp.empty() && hp.back() == '/') hp.remove_suffix(1);
+      if (hp.empty() || !nats_host_port_ok(hp))
+        return "Not a NATS server URL ([nats://][user:password@]host[:port], port 1..65535): " + url;
       return "";
     },
     "URL");

@@ -516,7 +516,9 @@ TEST_CASE("a --prefix that is no literal subject, an empty --nats, a repeated ma
       {"--prefix", ""},         {"--prefix", "tick fan"}, {"--prefix", "tickfan.*"},
       {"--prefix", "tickfan."}, {"--prefix", "a..b"},     {"--prefix", std::string(201, 'x')},
       {"--nats", ""},           {"--markets", "sh,sz,sh"},
-      {"--metrics-addr", "localhost"},  // exited 1 after opening the store
+      {"--metrics-addr", "localhost"},       // exited 1 after opening the store
+      {"--nats", "nats://127.0.0.1:99999"},  // retried for ever, like an empty one
+      {"--nats", "nats://127.0.0.1:abc"},    // "invalid port 'abc'", retried for ever
   };
   for (const auto& extra : bad) {
     std::vector<std::string> args = {"--store", dir.file("s.store"), "--capacity", "64"};
