@@ -6,6 +6,7 @@
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <iostream>
 
@@ -40,6 +41,32 @@ const CLI::Validator SubjectPrefix(
       for (unsigned char ch : v) ok = ok && ch > ' ' && ch <= '~' && ch != '*' && ch != '>';
       if (ok) return "";
       return "Not a subject prefix (dot-separated tokens, no spaces or wildcards * >, at most 200 bytes): '" + v + "'";
+    },
+    "");
+
+// A --nats entry libnats can never connect to was retried for ever, logged
+// as "refused or unreachable" or "Invalid Argument": an empty one, a port
+// that is not 1..65535 (nats://h:99999), an unclosed IPv6 bracket.
+const CLI::Validator NatsUrl(
+    [](std::string& url) -> std::string {
+      std::string_view u(url);
+      if (size_t s = u.find("://"); s != std::string_view::npos) u.remove_prefix(s + 3);
+      if (size_t at = u.rfind('@'); at != std::string_view::npos) u.remove_prefix(at + 1);  // user:password@
+      if (!u.empty() && u.back() == '/') u.remove_suffix(1);
+      if (u.empty()) return "Not a NATS server URL (no host): '" + url + "'";
+      size_t colon = u.rfind(':');
+      if (u.front() == '[') {
+        size_t close = u.find(']');
+        if (close == std::string_view::npos) return "Not a NATS server URL (unclosed [): '" + url + "'";
+        colon = close + 1 < u.size() && u[close + 1] == ':' ? close + 1 : std::string_view::npos;
+      }
+      if (colon == std::string_view::npos) return "";  // default port
+      std::string_view port = u.substr(colon + 1);
+      int n = 0;
+      auto [p, ec] = std::from_chars(port.data(), port.data() + port.size(), n);
+      if (ec != std::errc() || p != port.data() + port.size() || n < 1 || n > 65535)
+        return "Not a NATS server URL (port must be 1..65535): '" + url + "'";
+      return "";
     },
     "");
 }  // namespace
@@ -79,6 +106,7 @@ int parse_options(int argc, char** argv, Options* out) {
   std::vector<std::string> servers;
   app.add_option("--nats", servers, "NATS server URL, repeatable or comma-separated (a cluster's members)")
       ->delimiter(',')
+      ->check(NatsUrl)
       ->default_str("nats://127.0.0.1:4222")
       ->group("NATS");
   app.add_option("--nats-user", c.nats.user, "User name")->group("NATS");

@@ -334,7 +334,8 @@ TEST_CASE("command line: numbers that cannot mean anything are usage errors (exi
   // NaN passed CLI::Range and became an undefined nanosecond count; breaker
   // thresholds of 0 or below tripped at every check and large ones overflowed
   // int64 nanoseconds; --metrics-port 70000 listened on 70000 mod 65536; a
-  // --prefix with a wildcard started and published where nobody can subscribe.
+  // --prefix with a wildcard started and published where nobody can subscribe;
+  // an empty --nats, a port past 65535 or an unclosed [ were retried for ever.
   const std::vector<std::vector<std::string>> bad = {
       {"--max-future-ms", "abc"},
       {"--max-future-ms", "1e3"},
@@ -358,6 +359,11 @@ TEST_CASE("command line: numbers that cannot mean anything are usage errors (exi
       {"--prefix", "a..b"},
       {"--prefix", "a."},
       {"--prefix", std::string(201, 'x')},
+      {"--nats", ""},
+      {"--nats", "nats://127.0.0.1:99999"},
+      {"--nats", "nats://[::1"},
+      {"--nats", "nats://h:x"},
+      {"--nats", "nats://a:1,nats://b:0"},
   };
   for (const auto& args : bad) {
     CAPTURE(args[0] + " " + args[1]);
@@ -367,9 +373,10 @@ TEST_CASE("command line: numbers that cannot mean anything are usage errors (exi
     CHECK(parse_args(argv, &o) == 2);
   }
   Options ok;
-  REQUIRE(parse_args({"--source", "synthetic:", "--max-future-ms", "0", "--metrics-port", "-1", "--breaker-open-ms",
-                      "86400000", "--prefix", "prod-1.q_x"},
-                     &ok) == -1);
+  REQUIRE(
+      parse_args({"--source", "synthetic:", "--max-future-ms", "0", "--metrics-port", "-1", "--breaker-open-ms",
+                  "86400000", "--prefix", "prod-1.q_x", "--nats", "nats://u:p@n1:4222,tls://[::1]:4222,n2,nats://n3/"},
+                 &ok) == -1);
   CHECK(ok.server.limits.max_future_ns == 0);
   CHECK(ok.server.breaker.open_ns == 86'400'000'000'000);
   CHECK(ok.metrics_port == -1);
