@@ -69,6 +69,21 @@ const CLI::Validator NatsUrl(
       return "";
     },
     "");
+
+// libnats 3.4.1 copies user, password and token into its CONNECT JSON without
+// escaping them: a '"' or a control character made JSON the server refused,
+// which looked like a retryable failure ("Expected 'PONG', got ''") and was
+// retried for ever; a '\' made a different string. Same rule as the
+// apiclient's; the value is not echoed (it may be a secret).
+const CLI::Validator ConnectText(
+    [](std::string& text) -> std::string {
+      for (char ch : text)
+        if (ch == '"' || ch == '\\' || static_cast<unsigned char>(ch) < 0x20 || ch == 0x7f)
+          return "Contains a '\"', a '\\' or a control character, which libnats sends unescaped (the server "
+                 "refuses every connect)";
+      return "";
+    },
+    "");
 }  // namespace
 
 int parse_options(int argc, char** argv, Options* out) {
@@ -109,10 +124,11 @@ int parse_options(int argc, char** argv, Options* out) {
       ->check(NatsUrl)
       ->default_str("nats://127.0.0.1:4222")
       ->group("NATS");
-  app.add_option("--nats-user", c.nats.user, "User name")->group("NATS");
+  app.add_option("--nats-user", c.nats.user, "User name")->check(ConnectText)->group("NATS");
   app.add_option("--nats-password", c.nats.password, "Password (prefer the config file to the command line)")
+      ->check(ConnectText)
       ->group("NATS");
-  app.add_option("--nats-token", c.nats.token, "Authentication token")->group("NATS");
+  app.add_option("--nats-token", c.nats.token, "Authentication token")->check(ConnectText)->group("NATS");
   app.add_option("--nats-creds", c.nats.creds_file, "Credentials file (JWT + NKey seed)")
       ->check(RegularFile)
       ->group("NATS");

@@ -335,7 +335,8 @@ TEST_CASE("command line: numbers that cannot mean anything are usage errors (exi
   // thresholds of 0 or below tripped at every check and large ones overflowed
   // int64 nanoseconds; --metrics-port 70000 listened on 70000 mod 65536; a
   // --prefix with a wildcard started and published where nobody can subscribe;
-  // an empty --nats, a port past 65535 or an unclosed [ were retried for ever.
+  // an empty --nats, a port past 65535 or an unclosed [ were retried for ever,
+  // and so was a user, password or token libnats sends unescaped (a '"').
   const std::vector<std::vector<std::string>> bad = {
       {"--max-future-ms", "abc"},
       {"--max-future-ms", "1e3"},
@@ -361,6 +362,9 @@ TEST_CASE("command line: numbers that cannot mean anything are usage errors (exi
       {"--prefix", std::string(201, 'x')},
       {"--nats", ""},
       {"--nats", "nats://127.0.0.1:99999"},
+      {"--nats-user", "a\"b"},
+      {"--nats-password", "p\\w"},
+      {"--nats-token", "t\nx"},
       {"--nats", "nats://[::1"},
       {"--nats", "nats://h:x"},
       {"--nats", "nats://a:1,nats://b:0"},
