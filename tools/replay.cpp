@@ -2,6 +2,7 @@
 #include "replay.h"
 
 #include <charconv>
+#include <climits>
 #include <cmath>
 #include <cstdio>
 #include <ctime>
@@ -43,6 +44,11 @@ bool parse_iso(std::string_view s, int64_t* out) {
   tm.tm_min = mi;
   tm.tm_sec = sec;
   time_t t = timegm(&tm);
+  // timegm normalises: month 13 or February 30 came back as some other
+  // date, silently. Refuse what it had to move (and years past int64 ns).
+  if (tm.tm_year != y - 1900 || tm.tm_mon != mo - 1 || tm.tm_mday != d || tm.tm_hour != h || tm.tm_min != mi ||
+      tm.tm_sec != sec || y < 1970 || y > 2261)
+    return false;
   *out = static_cast<int64_t>(t) * 1000000000 + frac_ns;
   return true;
 }
@@ -63,8 +69,14 @@ bool parse_time_spec(std::string_view text, TimeSpec* out, std::string* error) {
     return true;
   }
   if (all_digits(text) && text.size() >= 13) {
+    // Past int64 nanoseconds (year 2262) it overflowed: 99999999999999999999
+    // replayed the whole file instead of nothing.
     int64_t ms = 0;
-    std::from_chars(text.data(), text.data() + text.size(), ms);
+    auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), ms);
+    if (ec != std::errc() || ms > INT64_MAX / 1000000) {
+      *error = "'" + std::string(text) + "' is out of range for epoch ms";
+      return false;
+    }
     out->ns = ms * 1000000;
     out->set = out->absolute = true;
     return true;
@@ -102,6 +114,10 @@ bool parse_time_spec(std::string_view text, TimeSpec* out, std::string* error) {
   }
   if (!any || !s.empty()) {
     *error = "'" + std::string(text) + "' is not a time: use 90, 90s, 1500ms, 1m30s, 2024-06-03T09:30:00Z or epoch ms";
+    return false;
+  }
+  if (!(total_s <= 1e9)) {  // ~31 years; 1e16s overflowed int64 nanoseconds (the window was ignored)
+    *error = "'" + std::string(text) + "' is out of range (at most 1e9 s)";
     return false;
   }
   out->set = true;

@@ -226,6 +226,17 @@ TEST_CASE("time specs: relative offsets and absolute UTC times") {
   CHECK(err.find("'soon'") != std::string::npos);
   CHECK_FALSE(parse_time_spec("10x", &t, &err));
   CHECK_FALSE(parse_time_spec("2024-06-03T01:30:10", &t, &err));  // no zone: refused, not guessed
+  // Were accepted: an epoch ms or an offset past int64 nanoseconds overflowed
+  // (the window was ignored, the whole file replayed), and timegm turned
+  // month 13 or February 30 into another date.
+  CHECK_FALSE(parse_time_spec("99999999999999999999", &t, &err));
+  CHECK(err.find("out of range") != std::string::npos);
+  CHECK_FALSE(parse_time_spec("9999999999999999s", &t, &err));
+  CHECK(err.find("out of range") != std::string::npos);
+  CHECK_FALSE(parse_time_spec("2024-13-01T00:00:00Z", &t, &err));
+  CHECK_FALSE(parse_time_spec("2024-02-30T00:00:00Z", &t, &err));
+  CHECK_FALSE(parse_time_spec("2024-06-03T24:00:00Z", &t, &err));
+  REQUIRE(parse_time_spec("2024-02-29T23:59:59Z", &t, &err));  // a leap day is a date
 }
 
 TEST_CASE("loop period: the span plus one average gap, never less than 1 ms") {
