@@ -15,75 +15,11 @@
 namespace tickfan::apiserver {
 
 namespace {
-// CLI::Range lets NaN through (every comparison with it is false); its
-// conversion to nanoseconds is then undefined. Checked before the range.
-const CLI::Validator NotNaN(
-    [](std::string& v) -> std::string {
-      double d = 0;
-      return CLI::detail::lexical_cast(v, d) && std::isnan(d) ? "NaN is not a number" : "";
-    },
-    "");
-
 // Millisecond options are multiplied into int64 nanoseconds: bounded to a day
 // (overflow, and a 0 or negative threshold that trips at every check, were
 // accepted).
 constexpr int64_t kMaxMs = 86'400'000;
 
-// The prefix starts every subject we publish on, so it must be literal NATS
-// tokens: "a.>" or "a*b" started fine and published on subjects no apiclient
-// can subscribe to; spaces or an empty token failed only later, in NATS.
-// Same rule and 200-byte bound as the apiclient's --prefix (the server's
-// 4 KiB control line).
-const CLI::Validator SubjectPrefix(
-    [](std::string& v) -> std::string {
-      bool ok =
-          !v.empty() && v.size() <= 200 && v.front() != '.' && v.back() != '.' && v.find("..") == std::string::npos;
-      for (unsigned char ch : v) ok = ok && ch > ' ' && ch <= '~' && ch != '*' && ch != '>';
-      if (ok) return "";
-      return "Not a subject prefix (dot-separated tokens, no spaces or wildcards * >, at most 200 bytes): '" + v + "'";
-    },
-    "");
-
-// A --nats entry libnats can never connect to was retried for ever, logged
-// as "refused or unreachable" or "Invalid Argument": an empty one, a port
-// that is not 1..65535 (nats://h:99999), an unclosed IPv6 bracket.
-const CLI::Validator NatsUrl(
-    [](std::string& url) -> std::string {
-      std::string_view u(url);
-      if (size_t s = u.find("://"); s != std::string_view::npos) u.remove_prefix(s + 3);
-      if (size_t at = u.rfind('@'); at != std::string_view::npos) u.remove_prefix(at + 1);  // user:password@
-      if (!u.empty() && u.back() == '/') u.remove_suffix(1);
-      if (u.empty()) return "Not a NATS server URL (no host): '" + url + "'";
-      size_t colon = u.rfind(':');
-      if (u.front() == '[') {
-        size_t close = u.find(']');
-        if (close == std::string_view::npos) return "Not a NATS server URL (unclosed [): '" + url + "'";
-        colon = close + 1 < u.size() && u[close + 1] == ':' ? close + 1 : std::string_view::npos;
-      }
-      if (colon == std::string_view::npos) return "";  // default port
-      std::string_view port = u.substr(colon + 1);
-      int n = 0;
-      auto [p, ec] = std::from_chars(port.data(), port.data() + port.size(), n);
-      if (ec != std::errc() || p != port.data() + port.size() || n < 1 || n > 65535)
-        return "Not a NATS server URL (port must be 1..65535): '" + url + "'";
-      return "";
-    },
-    "");
-
-// libnats 3.4.1 copies user, password and token into its CONNECT JSON without
-// escaping them: a '"' or a control character made JSON the server refused,
-// which looked like a retryable failure ("Expected 'PONG', got ''") and was
-// retried for ever; a '\' made a different string. Same rule as the
-// apiclient's; the value is not echoed (it may be a secret).
-const CLI::Validator ConnectText(
-    [](std::string& text) -> std::string {
-      for (char ch : text)
-        if (ch == '"' || ch == '\\' || static_cast<unsigned char>(ch) < 0x20 || ch == 0x7f)
-          return "Contains a '\"', a '\\' or a control character, which libnats sends unescaped (the server "
-                 "refuses every connect)";
-      return "";
-    },
-    "");
 }  // namespace
 
 int parse_options(int argc, char** argv, Options* out) {
@@ -124,11 +60,11 @@ int parse_options(int argc, char** argv, Options* out) {
       ->check(NatsUrl)
       ->default_str("nats://127.0.0.1:4222")
       ->group("NATS");
-  app.add_option("--nats-user", c.nats.user, "User name")->check(ConnectText)->group("NATS");
+  app.add_option("--nats-user", c.nats.user, "User name")->check(NatsConnectText)->group("NATS");
   app.add_option("--nats-password", c.nats.password, "Password (prefer the config file to the command line)")
-      ->check(ConnectText)
+      ->check(NatsConnectText)
       ->group("NATS");
-  app.add_option("--nats-token", c.nats.token, "Authentication token")->check(ConnectText)->group("NATS");
+  app.add_option("--nats-token", c.nats.token, "Authentication token")->check(NatsConnectText)->group("NATS");
   app.add_option("--nats-creds", c.nats.creds_file, "Credentials file (JWT + NKey seed)")
       ->check(RegularFile)
       ->group("NATS");
@@ -160,7 +96,7 @@ int parse_options(int argc, char** argv, Options* out) {
 
   app.add_option("--prefix", c.prefix,
                  "Subject prefix: deltas on <prefix>.<market>.<shard>, snapshots on <prefix>-snapshot")
-      ->check(SubjectPrefix)
+      ->check(NatsSubjectPrefix)
       ->group("Publishing");
   app.add_option("--shards", c.shards, "Shards (subjects) per market; must match the apiclients")
       ->check(CLI::Range(1u, 256u))
@@ -226,12 +162,7 @@ int parse_options(int argc, char** argv, Options* out) {
                "Exit once every source has ended (files read, synthetic count reached) and all is published")
       ->group("Operations");
 
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    int rc = app.exit(e);
-    return rc == 0 ? 0 : 2;
-  }
+  if (int rc = parse_command_line(app, argc, argv); rc >= 0) return rc;
   try {
     for (const auto& s : sources) c.sources.push_back(parse_source_uri(s));
   } catch (const std::invalid_argument& e) {

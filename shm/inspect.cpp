@@ -15,6 +15,7 @@
 #include <cstdio>
 #include <thread>
 
+#include "cli_checks.h"
 #include "clock.h"
 #include "store.h"
 
@@ -140,14 +141,7 @@ int main(int argc, char** argv) {
   auto* tail = app.add_subcommand("tail", "print a symbol's record each time it changes (Ctrl-C stops)");
   tail->add_option("path", path, "store file")->required();
   tail->add_option("symbol", symbol, "symbol, e.g. sh600000")->required();
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    // CLI11's own codes (106 missing argument, ...) are not ours: a usage
-    // error is 2, as for the daemons.
-    int rc = app.exit(e);
-    return rc == 0 ? 0 : 2;
-  }
+  if (int rc = parse_command_line(app, argc, argv); rc >= 0) return rc;
   if (*stat) return cmd_stat(path);
   if (*get) return cmd_get(path, symbol);
   if (*dump) return cmd_dump(path);

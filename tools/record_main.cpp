@@ -21,7 +21,6 @@
 
 #include "batch.h"
 #include "cli_checks.h"
-#include "cli_numbers.h"
 #include "clock.h"
 #include "log.h"
 #include "recording.h"
@@ -84,6 +83,7 @@ int main(int argc, char** argv) {
   uint64_t max_messages = 0;
   app.add_option("--nats", servers, "NATS server URL(s), comma-separated or repeated")
       ->delimiter(',')
+      ->check(NatsUrl)
       ->capture_default_str();
   app.add_option("--subject", subjects, "Subject to record, repeatable; wildcards allowed")->capture_default_str();
   app.add_option("-o,--output", output, "Recording file to create (truncated if it exists)")->required();
@@ -101,9 +101,9 @@ int main(int argc, char** argv) {
           ""))
       ->capture_default_str();
   app.add_option("--nats-creds", creds, "NATS .creds file (user JWT + nkey seed)")->check(RegularFile);
-  app.add_option("--nats-user", user, "NATS user");
-  app.add_option("--nats-password", password, "NATS password");
-  app.add_option("--nats-token", token, "NATS token");
+  app.add_option("--nats-user", user, "NATS user")->check(NatsConnectText);
+  app.add_option("--nats-password", password, "NATS password")->check(NatsConnectText);
+  app.add_option("--nats-token", token, "NATS token")->check(NatsConnectText);
   app.add_option("--progress-s", progress_s,
                  "Seconds between progress lines on stderr (0 = none; default 1 on a terminal, 10 otherwise)")
       ->check(NotNaN)

@@ -27,7 +27,6 @@
 #include <vector>
 
 #include "cli_checks.h"
-#include "cli_numbers.h"
 #include "clock.h"
 #include "log.h"
 #include "replay.h"

@@ -2,7 +2,6 @@
 // interface operators and scripts/run-local.sh rely on.
 #include "options.h"
 
-#include <arpa/inet.h>
 #include <sys/stat.h>
 
 #include <CLI/CLI.hpp>
@@ -33,17 +32,6 @@ const CLI::Validator CorsOrigin(
       return "";
     },
     "ORIGIN");
-
-// --host is bound as a numeric address (server.cpp make_listener). A name
-// such as localhost used to pass here and fail in every worker, exit 1,
-// as if it were a runtime failure.
-const CLI::Validator NumericAddress(
-    [](std::string& host) -> std::string {
-      in6_addr a;
-      if (inet_pton(AF_INET, host.c_str(), &a) == 1 || inet_pton(AF_INET6, host.c_str(), &a) == 1) return "";
-      return "Not an IPv4/IPv6 address (names are not resolved): '" + host + "'";
-    },
-    "ADDR");
 
 }  // namespace
 
@@ -117,12 +105,7 @@ int parse_options(int argc, char** argv, Options* o) {
       ->delimiter(',')
       ->check(CorsOrigin);
   app.add_option("--log-level", o->log_level, "debug|info|warn|error")->capture_default_str();
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    int rc = app.exit(e);
-    return rc == 0 ? 0 : 2;
-  }
+  if (int rc = parse_command_line(app, argc, argv); rc >= 0) return rc;
   // A missing store is fine (the workers serve 503 until the writer creates
   // it), but a directory, FIFO or device at the path can never become one:
   // the workers used to start anyway, log a warning a minute and answer 503

@@ -10,6 +10,7 @@
 #include <thread>
 #include <vector>
 
+#include "cli_checks.h"
 #include "clock.h"
 #include "quote.h"
 #include "store.h"
@@ -64,12 +65,7 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0u, 10'000'000u))
       ->capture_default_str();
   app.add_flag("--once", once, "fill, commit and exit");
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    int rc = app.exit(e);
-    return rc == 0 ? 0 : 2;  // every usage error is 2, not CLI11's own code
-  }
+  if (int rc = tickfan::parse_command_line(app, argc, argv); rc >= 0) return rc;
   std::signal(SIGTERM, on_signal);
   std::signal(SIGINT, on_signal);
   tickfan::shm::WriterOptions wo;

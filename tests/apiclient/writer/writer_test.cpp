@@ -527,6 +527,11 @@ TEST_CASE("a --prefix that is no literal subject, an empty --nats, a repeated ma
     CHECK_MESSAGE(exited_with(run_to_exit(dir, args, &log, 3000), 2), std::string(extra[0] + " '" + extra[1] + "': " + log));
     CHECK_MESSAGE(log.find(extra[0] + ":") != std::string::npos, log);
   }
+  // The refusal shows the URL, never its password.
+  CHECK(exited_with(run_to_exit(dir, {"--store", dir.file("s.store"), "--nats", "nats://u:secret@h:99999"}, &log, 3000),
+                    2));
+  CHECK_MESSAGE(log.find("'nats://u:***@h:99999'") != std::string::npos, log);
+  CHECK_MESSAGE(log.find("secret") == std::string::npos, log);
   // Benchmark samples without their file (kept, never written) and the
   // reverse: both ran without a word.
   for (const auto& extra : std::vector<std::vector<std::string>>{{"--latency-samples", "10"},
