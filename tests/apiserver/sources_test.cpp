@@ -170,7 +170,7 @@ TEST_CASE("a slow synthetic rate does not hold up SIGTERM") {
   int64_t t0 = mono_ns();
   api.proc().signal(SIGTERM);
   CHECK_MESSAGE(exited_with(api.proc().wait(5000), 0), api.log());
-  CHECK((mono_ns() - t0) / 1'000'000 < 2000);  // measured: ~60 ms
+  CHECK((mono_ns() - t0) / 1'000'000 < 2500);  // measured: ~60 ms; was up to 5 s (the next tick)
 }
 
 TEST_CASE("file: source on a FIFO streams a late writer and never holds up SIGTERM; a directory is refused") {
@@ -187,7 +187,7 @@ TEST_CASE("file: source on a FIFO streams a late writer and never holds up SIGTE
     int64_t t0 = mono_ns();
     api.proc().signal(SIGTERM);
     CHECK_MESSAGE(exited_with(api.proc().wait(3000), 0), api.log());
-    CHECK((mono_ns() - t0) / 1'000'000 < 1000);
+    CHECK((mono_ns() - t0) / 1'000'000 < 2500);  // measured: ~10 ms, ~1.1 s under TSan; was never
   }
   {
     // A writer that connects and stays silent, then a late line: still read,
@@ -205,7 +205,7 @@ TEST_CASE("file: source on a FIFO streams a late writer and never holds up SIGTE
     int64_t t0 = mono_ns();
     api.proc().signal(SIGTERM);  // the writer is still open and silent
     CHECK_MESSAGE(exited_with(api.proc().wait(3000), 0), api.log());
-    CHECK((mono_ns() - t0) / 1'000'000 < 1000);
+    CHECK((mono_ns() - t0) / 1'000'000 < 2500);  // measured: ~10 ms, ~1.1 s under TSan; was never
     ::close(w);
   }
   ::mkdir(dir.file("adir").c_str(), 0700);
