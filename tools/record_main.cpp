@@ -65,7 +65,9 @@ void on_msg(natsConnection*, natsSubscription* sub, natsMsg* msg, void* closure)
   natsMsg_Destroy(msg);
 }
 
-void on_disconnected(natsConnection*, void*) {
+void on_disconnected(natsConnection* nc, void*) {
+  // Our own close at a stop disconnects too: that is not a loss to warn of.
+  if (natsConnection_IsClosed(nc)) return;
   LOG_WARN("record", "disconnected from NATS: messages published until the reconnect are not recorded");
 }
 void on_reconnected(natsConnection*, void*) { LOG_INFO("record", "reconnected to NATS"); }
