@@ -197,7 +197,9 @@ int main(int argc, char** argv) {
                  "Serve the lines on this TCP port (0 = any free port, printed) "
                  "instead of stdout; waits for a client before starting")
       ->check(CLI::Range(0, 65535));
-  app.add_option("--listen-host", listen_host, "Address of the --listen socket")->capture_default_str();
+  app.add_option("--listen-host", listen_host, "IPv4 address of the --listen socket")
+      ->check(CLI::ValidIPV4)  // a name failed only after the whole input was scanned, exit 1
+      ->capture_default_str();
   app.add_flag("--stdout", force_stdout, "Write to stdout as well when --listen is given");
   app.add_option("--progress-s", progress_s,
                  "Seconds between plain progress lines when stderr is not a terminal (0 = none; default 5)")

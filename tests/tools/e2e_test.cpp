@@ -300,7 +300,7 @@ TEST_CASE("the tools' usage errors exit 2 with a message; nonsense numbers are u
   }
   const std::string replay = "timeout -k 1 5 " + kReplay + " ";
   for (std::string bad : {"--speed nan", "--speed 5x", "--speed 1e-300", "--speed inf", "--progress-s nan",
-                          "--log-level x", "--loops 0", "--bogus"}) {
+                          "--log-level x", "--loops 0", "--bogus", "--listen 0 --listen-host localhost"}) {
     CAPTURE(bad);
     int status = 0;
     std::string out = run(replay + kSample + " " + bad + " 2>&1 >/dev/null", &status);
