@@ -6,6 +6,7 @@
 
 #include <cinttypes>
 #include <cstdio>
+#include <cstring>
 #include <random>
 #include <string>
 #include <vector>
@@ -77,6 +78,10 @@ TEST_CASE("format_fixed and format_int agree with printf on every digit count an
   };
   std::vector<int64_t> values = {0,     1,        9,         10,        99,        100,       9999,         10000,
                                  10001, 99999999, 100000000, 100000001, INT64_MAX, INT64_MIN, INT64_MIN + 1};
+  // The formatters switch from one 8-digit word to two (and three) at 10^8
+  // and 10^16; fractions sit in the last 4 digits: every value near there.
+  for (int64_t base : {int64_t{0}, int64_t{10000}, int64_t{99990000}, int64_t{100000000}, int64_t{10000000000000000}})
+    for (int64_t d = 0; d < 20000; ++d) values.push_back(base + d);
   for (int64_t p = 1, k = 0; k < 18; ++k, p *= 10) {  // every digit count and its neighbours
     for (int64_t d : {-1, 0, 1}) {
       values.push_back(p + d);
@@ -93,6 +98,21 @@ TEST_CASE("format_fixed and format_int agree with printf on every digit count an
     INFO(v);
     REQUIRE(fmt(v) == ref_fixed(v));
     REQUIRE(int_of(v) == ref_int(v));
+  }
+}
+
+TEST_CASE("the formatters write nothing beyond the room they document") {
+  // Whole-word stores run past the number (fixed_point.h): never past the
+  // 32 (format_fixed) or 24 (format_int) bytes a caller provides.
+  for (int64_t v : {int64_t{0}, int64_t{-1}, int64_t{123456789}, INT64_MAX, INT64_MIN, int64_t{-99999999}}) {
+    INFO(v);
+    char buf[48];
+    std::memset(buf, '#', sizeof buf);
+    format_fixed(v, buf);
+    for (size_t i = 32; i < sizeof buf; ++i) REQUIRE(buf[i] == '#');
+    std::memset(buf, '#', sizeof buf);
+    format_int(v, buf);
+    for (size_t i = 24; i < sizeof buf; ++i) REQUIRE(buf[i] == '#');
   }
 }
 
