@@ -78,8 +78,8 @@ TEST_CASE("format_fixed and format_int agree with printf on every digit count an
   };
   std::vector<int64_t> values = {0,     1,        9,         10,        99,        100,       9999,         10000,
                                  10001, 99999999, 100000000, 100000001, INT64_MAX, INT64_MIN, INT64_MIN + 1};
-  // The formatters switch from one 8-digit word to two (and three) at 10^8
-  // and 10^16; fractions sit in the last 4 digits: every value near there.
+  // Runs of 20 000 values from where the whole part gains digits and the
+  // fraction's trailing zeros change (the formatters' length branches).
   for (int64_t base : {int64_t{0}, int64_t{10000}, int64_t{99990000}, int64_t{100000000}, int64_t{10000000000000000}})
     for (int64_t d = 0; d < 20000; ++d) values.push_back(base + d);
   for (int64_t p = 1, k = 0; k < 18; ++k, p *= 10) {  // every digit count and its neighbours
@@ -102,8 +102,9 @@ TEST_CASE("format_fixed and format_int agree with printf on every digit count an
 }
 
 TEST_CASE("the formatters write nothing beyond the room they document") {
-  // Whole-word stores run past the number (fixed_point.h): never past the
-  // 32 (format_fixed) or 24 (format_int) bytes a caller provides.
+  // Callers size their buffers by the room fixed_point.h documents: 32 bytes
+  // (format_fixed), 24 (format_int). A faster formatter may store whole words
+  // past the number, but never past that room.
   for (int64_t v : {int64_t{0}, int64_t{-1}, int64_t{123456789}, INT64_MAX, INT64_MIN, int64_t{-99999999}}) {
     INFO(v);
     char buf[48];
