@@ -11,8 +11,8 @@
 //            read mode); writer one put per txn, MDB_WRITEMAP|MDB_NOSYNC
 //   array    the limit: seqlock memcpy by array index, no lookup, no JSON
 // Every read is validated (embedded checksum); bad reads are counted.
-// `store_bench --parts [seconds] [dir]` splits one read by symbol into its
-// pieces instead (read_parts below).
+// `store_bench --parts [seconds] [dir]` splits one read by symbol, then one
+// update, into their pieces instead (read_parts, write_parts below).
 #include <lmdb.h>
 #include <signal.h>
 #include <sys/mman.h>
@@ -239,6 +239,49 @@ struct Result {
   uint64_t bad;
 };
 
+std::vector<Quote> quotes_of(const std::vector<std::string>& symbols) {
+  std::vector<Quote> quotes;
+  for (const auto& sym : symbols) quotes.push_back(quote_of(sym, 0));
+  return quotes;
+}
+
+// The writer's loop, shared by the runs and --parts: 64 random symbols at a
+// time, each a new version of its quote (volume and the embedded checksum
+// change), handed to the system as one batch; paced to `rate` updates/s when
+// rate > 0. `quotes` holds each symbol's current version (quotes_of).
+// Returns the number of updates done when stop() turned true.
+template <typename Stop>
+uint64_t write_loop(System& sys, const std::vector<std::string>& symbols, std::vector<Quote>& quotes, double rate,
+                    Stop stop) {
+  const int n = static_cast<int>(symbols.size());
+  std::mt19937 rng(7);
+  int64_t start = mono_ns();
+  uint64_t done = 0;
+  int64_t volume = 1;
+  int idx[64];
+  std::vector<Quote> batch(64);
+  while (!stop()) {
+    for (int k = 0; k < 64; ++k) {
+      int i = static_cast<int>(rng() % n);
+      Quote& q = quotes[i];
+      q.mutate_volume(volume);
+      q.mutate_turnover(check_of(symbols[i], volume));
+      ++volume;
+      idx[k] = i;
+      batch[k] = q;
+    }
+    sys.write_batch(idx, batch.data(), 64);
+    done += 64;
+    if (rate > 0) {
+      // Paced: sleep until this many updates are due.
+      int64_t due = start + static_cast<int64_t>(done / rate * 1e9);
+      int64_t now = mono_ns();
+      if (due > now) std::this_thread::sleep_for(std::chrono::nanoseconds(due - now));
+    }
+  }
+  return done;
+}
+
 Result run(System& sys, int n, int readers, double rate, double seconds) {
   auto* sh =
       static_cast<Shared*>(mmap(nullptr, sizeof(Shared), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0));
@@ -249,35 +292,10 @@ Result run(System& sys, int n, int readers, double rate, double seconds) {
   pid_t writer = fork();
   if (writer == 0) {
     sys.open_writer();
-    std::vector<Quote> quotes;
-    for (int i = 0; i < n; ++i) quotes.push_back(quote_of(symbols[i], 0));
-    std::mt19937 rng(7);
+    std::vector<Quote> quotes = quotes_of(symbols);
     while (!sh->go.load()) {
     }
-    int64_t start = mono_ns();
-    uint64_t done = 0;
-    int64_t volume = 1;
-    int idx[64];
-    std::vector<Quote> batch(64);
-    while (!sh->stop.load(std::memory_order_relaxed)) {
-      for (int k = 0; k < 64; ++k) {
-        int i = static_cast<int>(rng() % n);
-        Quote& q = quotes[i];
-        q.mutate_volume(volume);
-        q.mutate_turnover(check_of(symbols[i], volume));
-        ++volume;
-        idx[k] = i;
-        batch[k] = q;
-      }
-      sys.write_batch(idx, batch.data(), 64);
-      done += 64;
-      if (rate > 0) {
-        // Paced: sleep until this many updates are due.
-        int64_t due = start + static_cast<int64_t>(done / rate * 1e9);
-        int64_t now = mono_ns();
-        if (due > now) std::this_thread::sleep_for(std::chrono::nanoseconds(due - now));
-      }
-    }
+    uint64_t done = write_loop(sys, symbols, quotes, rate, [&] { return sh->stop.load(std::memory_order_relaxed); });
     sh->writes = done;
     _exit(0);
   }
@@ -383,11 +401,70 @@ void read_parts(double seconds, const std::string& base) {
   }
 }
 
+// The writer's side of --parts: one process, no reader, the writers' loop
+// above timed with four "systems": the loop alone (it builds each batch: at
+// 100 000 symbols its own quotes miss the cache), render_quote_json of each
+// quote and nothing else, tickfan's apply_batch, LMDB's put per txn. Each
+// one's cost per update is its time minus the loop's: how much of an update
+// is the JSON rendering, and what the rest costs. (LMDB's writer runs several
+// times faster here than beside readers, whose renewed read txns it must
+// scan and whose pages it must not reuse: the targets' ratio is the runs'.)
+struct LoopOnly : System {
+  void create(const std::string&, int) override {}
+  void open_writer() override {}
+  void write(int, const Quote& q) override { sink += q.volume(); }
+  void open_reader() override {}
+  bool read(int, std::string_view, Quote*) override { return false; }
+  int64_t sink = 0;
+};
+struct RenderOnly : LoopOnly {
+  void write(int, const Quote& q) override { sink += static_cast<int64_t>(render_quote_json(q, json, sizeof json)); }
+  char json[kQuoteJsonMax];
+};
+
+double ns_per_update(System& sys, const std::vector<std::string>& symbols, double seconds) {
+  std::vector<Quote> quotes = quotes_of(symbols);
+  int64_t start = mono_ns(), end = start + static_cast<int64_t>(seconds * 1e9);
+  uint64_t done = write_loop(sys, symbols, quotes, 0, [&] { return mono_ns() >= end; });
+  return static_cast<double>(mono_ns() - start) / static_cast<double>(done);
+}
+
+void write_parts(double seconds, const std::string& base) {
+  std::printf("| symbols | loop alone | render only | tickfan update | of it, not render | lmdb put+commit, no reader |\n");
+  std::printf("|---|---|---|---|---|---|\n");
+  for (int n : {5000, 100000}) {
+    std::string dir = base + "/tickfan-bench-" + std::to_string(getpid());
+    std::filesystem::create_directories(dir);
+    std::vector<std::string> symbols;
+    for (int i = 0; i < n; ++i) symbols.push_back(symbol_of(i));
+    LoopOnly loop;
+    RenderOnly render;
+    TickfanSystem t;
+    t.create(dir, n);
+    t.open_writer();
+    LmdbSystem l;
+    l.create(dir, n);
+    l.open_writer();
+    double base_ns = ns_per_update(loop, symbols, seconds);
+    double render_ns = ns_per_update(render, symbols, seconds) - base_ns;
+    double tickfan_ns = ns_per_update(t, symbols, seconds) - base_ns;
+    double lmdb_ns = ns_per_update(l, symbols, seconds) - base_ns;
+    std::printf("| %d | %.0f ns | %.0f ns | %.0f ns | %.0f ns | %.0f ns |\n", n, base_ns, render_ns, tickfan_ns,
+                tickfan_ns - render_ns, lmdb_ns);
+    std::fflush(stdout);
+    t.w.reset();
+    mdb_env_close(l.env);
+    std::filesystem::remove_all(dir);
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   if (argc > 1 && std::strcmp(argv[1], "--parts") == 0) {
     read_parts(argc > 2 ? std::atof(argv[2]) : 1.0, argc > 3 ? argv[3] : "/dev/shm");
+    std::printf("\n");
+    write_parts(argc > 2 ? std::atof(argv[2]) : 1.0, argc > 3 ? argv[3] : "/dev/shm");
     return 0;
   }
   double seconds = argc > 1 ? std::atof(argv[1]) : 2.0;
