@@ -430,7 +430,8 @@ double ns_per_update(System& sys, const std::vector<std::string>& symbols, doubl
 }
 
 void write_parts(double seconds, const std::string& base) {
-  std::printf("| symbols | loop alone | render only | tickfan update | of it, not render | lmdb put+commit, no reader |\n");
+  std::printf(
+      "| symbols | loop alone | render only | tickfan update | of it, not render | lmdb put+commit, no reader |\n");
   std::printf("|---|---|---|---|---|---|\n");
   for (int n : {5000, 100000}) {
     std::string dir = base + "/tickfan-bench-" + std::to_string(getpid());
