@@ -5,8 +5,10 @@
 #include <sys/stat.h>
 
 #include <CLI/CLI.hpp>
+#include <cerrno>
 #include <climits>
 #include <cstdint>
+#include <cstring>
 
 #include "cli_checks.h"
 
@@ -111,9 +113,17 @@ int parse_options(int argc, char** argv, Options* o) {
   // the workers used to start anyway, log a warning a minute and answer 503
   // for ever.
   struct stat st {};
-  if (::stat(o->store_path.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) {
-    fprintf(stderr, "tickfan-http: --store %s is not a regular file (a directory, FIFO or device is never a store)\n",
-            o->store_path.c_str());
+  if (::stat(o->store_path.c_str(), &st) == 0) {
+    if (!S_ISREG(st.st_mode)) {
+      fprintf(stderr, "tickfan-http: --store %s is not a regular file (a directory, FIFO or device is never a store)\n",
+              o->store_path.c_str());
+      return 2;
+    }
+  } else if (errno == ENOTDIR || errno == ENAMETOOLONG || errno == ELOOP) {
+    // Nothing can ever be created at such a path: a component is not a
+    // directory, a name is too long, or symlinks loop.
+    fprintf(stderr, "tickfan-http: --store %s can never hold a store: %s\n", o->store_path.c_str(),
+            std::strerror(errno));
     return 2;
   }
   if (o->max_uri_bytes < 64 || o->max_header_bytes < 256) {

@@ -288,6 +288,25 @@ TEST_CASE("a --store that exists but is no regular file is a usage error; a miss
         read_file(dir.file("http.log")).find("--store " + store + " is not a regular file") != std::string::npos,
         read_file(dir.file("http.log")));
   }
+  // Nor does a path through a file, or a name longer than the filesystem
+  // allows (the same warning a minute, for ever).
+  for (const std::string& store : {dir.file("fifo") + "/tickfan.store", dir.file(std::string(300, 'a'))}) {
+    ChildProcess p({binary("apiclient/http/tickfan-http"), "--store", store, "--port", std::to_string(free_port()),
+                    "--workers", "1"},
+                   dir.file("http.log"));
+    CHECK(exited_with(p.wait(5000), 2));
+    CHECK_MESSAGE(read_file(dir.file("http.log")).find("--store " + store + " can never hold a store") !=
+                      std::string::npos,
+                  read_file(dir.file("http.log")));
+  }
+  // A missing store (in a directory that exists or not yet) is waited for.
+  for (const std::string& store : {dir.file("later.store"), dir.file("later/tickfan.store")}) {
+    ChildProcess p({binary("apiclient/http/tickfan-http"), "--store", store, "--port", std::to_string(free_port()),
+                    "--workers", "1"},
+                   dir.file("http.log"));
+    CHECK(p.wait(500) == -1);
+    CHECK(exited_with(p.stop(), 0));
+  }
 }
 
 TEST_CASE("an unknown key in the config file is a usage error naming it (was silently ignored)") {
