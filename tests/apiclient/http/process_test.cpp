@@ -295,9 +295,9 @@ TEST_CASE("a --store that exists but is no regular file is a usage error; a miss
                     "--workers", "1"},
                    dir.file("http.log"));
     CHECK(exited_with(p.wait(5000), 2));
-    CHECK_MESSAGE(read_file(dir.file("http.log")).find("--store " + store + " can never hold a store") !=
-                      std::string::npos,
-                  read_file(dir.file("http.log")));
+    CHECK_MESSAGE(
+        read_file(dir.file("http.log")).find("--store " + store + " can never hold a store") != std::string::npos,
+        read_file(dir.file("http.log")));
   }
   // A missing store (in a directory that exists or not yet) is waited for.
   for (const std::string& store : {dir.file("later.store"), dir.file("later/tickfan.store")}) {
