@@ -4,6 +4,7 @@
 #include <charconv>
 #include <climits>
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <ctime>
 
@@ -132,6 +133,13 @@ int64_t loop_period_ns(int64_t first_ns, int64_t last_ns, uint64_t events) {
   return span + gap;
 }
 
+uint64_t shifted_pass_limit(int64_t latest_ns, int64_t period_ns) {
+  if (period_ns <= 0) return UINT64_MAX;
+  if (latest_ns < 0) latest_ns = 0;
+  // Pass k fits while k * period <= INT64_MAX - latest: passes 0 .. that k.
+  return static_cast<uint64_t>((INT64_MAX - latest_ns) / period_ns) + 1;
+}
+
 std::string format_duration(double seconds) {
   if (seconds < 0 || !std::isfinite(seconds)) return "?";
   char buf[48];
@@ -157,7 +165,8 @@ std::string format_progress(const Progress& p) {
   }
   out += buf;
   if (p.passes != 1) {
-    std::snprintf(buf, sizeof buf, ", pass %u/%s", p.pass, p.passes ? std::to_string(p.passes).c_str() : "inf");
+    std::snprintf(buf, sizeof buf, ", pass %llu/%s", static_cast<unsigned long long>(p.pass),
+                  p.passes ? std::to_string(p.passes).c_str() : "inf");
     out += buf;
   }
   out += ", at " + format_duration(static_cast<double>(p.position_ns) / 1e9);

@@ -30,6 +30,10 @@ inline int64_t resolve_time(const TimeSpec& t, int64_t first_event_ns) {
 // one of pass k (the apiserver drops older ones as stale).
 int64_t loop_period_ns(int64_t first_ns, int64_t last_ns, uint64_t events);
 
+// How many passes fit before pass k's shift (k periods) added to `latest_ns`,
+// the latest time a pass shifts, would pass what int64 nanoseconds hold.
+uint64_t shifted_pass_limit(int64_t latest_ns, int64_t period_ns);
+
 // "1:02:03", "2:03.4" style durations for the progress line.
 std::string format_duration(double seconds);
 
@@ -38,7 +42,7 @@ struct Progress {
   uint64_t total = 0;       // ticks the replay will write; 0 = unknown (endless loop)
   int64_t position_ns = 0;  // event time replayed so far, from the start of the window
   int64_t span_ns = 0;      // event time of the whole replay (all passes); 0 = unknown
-  uint32_t pass = 1;        // current pass of a looped replay
+  uint64_t pass = 1;        // current pass of a looped replay
   uint32_t passes = 1;      // 0 = forever
   double rate = 0;          // ticks/s over the last interval
   double eta_s = -1;        // < 0 = unknown

@@ -140,6 +140,7 @@ class Sinks {
         ++i;
         continue;
       }
+      if (g_signal) return false;  // a stop, not a client that went away
       LOG_WARN("replay", "client dropped: %s", std::strerror(errno));
       ::close(clients_[i]);
       clients_.erase(clients_.begin() + static_cast<long>(i));
@@ -243,7 +244,7 @@ int main(int argc, char** argv) {
   // Pass 0: count the window's events and find its time span, so progress
   // can show a total and an ETA and loops know their period.
   TickEvent ev;
-  int64_t first_ns = 0, win_first = INT64_MAX, win_last = INT64_MIN;
+  int64_t first_ns = 0, win_first = INT64_MAX, win_last = INT64_MIN, win_stamp_max = INT64_MIN;
   uint64_t win_events = 0;
   if (input->next(&ev)) {
     first_ns = ev.event_ns;  // what relative --from/--to count from
@@ -260,6 +261,7 @@ int main(int argc, char** argv) {
     ++win_events;
     win_first = std::min(win_first, ev.event_ns);
     win_last = std::max(win_last, ev.event_ns);
+    win_stamp_max = std::max({win_stamp_max, ev.event_ns, ev.quote.exchange_ts_ns()});
   }
   const InputStats scan = input->stats();
   if (scan.truncated)
@@ -272,6 +274,18 @@ int main(int argc, char** argv) {
   }
   const int64_t period = loop_period_ns(win_first, win_last, win_events);
   const uint32_t passes = loop_forever ? 0 : loops;
+  // Pass k shifts every time by k periods. Past what int64 nanoseconds hold
+  // (year 2262) the shifted stamps wrapped to negative times: refuse such a
+  // --loops up front, and end an endless --loop there (below).
+  // (--restamp stamps the wall clock: then only the replay clock shifts.)
+  const uint64_t pass_limit = shifted_pass_limit(restamp ? win_last - win_first : win_stamp_max, period);
+  if (passes > pass_limit) {
+    std::fprintf(stderr,
+                 "tickfan-replay: --loops %u over a loop period of %.3f s would stamp ticks past what int64 "
+                 "nanoseconds hold (year 2262); at most %llu passes of this window\n",
+                 passes, static_cast<double>(period) / 1e9, static_cast<unsigned long long>(pass_limit));
+    return 1;
+  }
   LOG_INFO("replay",
            "%s %s: %llu ticks in the window over %.3f s (%llu refused lines, %llu bad messages), speed %s, %s passes",
            input->kind(), path.c_str(), static_cast<unsigned long long>(win_events),
@@ -340,14 +354,21 @@ int main(int argc, char** argv) {
       start += waited;
     }
     if (!sinks.write(buf)) {
-      LOG_ERROR("replay", "stdout closed (the apiserver exited?): %s", std::strerror(errno));
+      // A stop cuts the write short too: that is not a closed stdout.
+      if (!g_signal) LOG_ERROR("replay", "stdout closed (the apiserver exited?): %s", std::strerror(errno));
       return false;
     }
     buf.clear();
     return true;
   };
 
-  for (uint32_t pass = 0; ok && (passes == 0 || pass < passes); ++pass) {
+  for (uint64_t pass = 0; ok && (passes == 0 || pass < passes); ++pass) {
+    if (pass >= pass_limit) {
+      LOG_ERROR("replay", "pass %llu would shift times past what int64 nanoseconds hold (year 2262): stopping%s",
+                static_cast<unsigned long long>(pass + 1), restamp ? "" : " (--restamp stamps the wall clock instead)");
+      ok = false;
+      break;
+    }
     prog.pass = pass + 1;
     if (!input->rewind()) {
       LOG_ERROR("replay", "cannot rewind %s", path.c_str());

@@ -330,4 +330,40 @@ TEST_CASE("replay blocked on a reader that stopped reading still stops on SIGTER
   int status = replay.wait(2000);
   CHECK_MESSAGE(exited_with(status, 128 + SIGTERM), read_file(dir.file("log")));
   ::close(rd);
+  // The stop itself is no error: it used to be logged as "stdout closed (the
+  // apiserver exited?)" with a stale errno.
+  CHECK_MESSAGE(read_file(dir.file("log")).find("stdout closed") == std::string::npos, read_file(dir.file("log")));
+}
+
+TEST_CASE("replay loops stop where shifted timestamps would pass int64 nanoseconds") {
+  // Old behaviour: pass k added k loop periods to every timestamp with no
+  // bound, so long windows looped often enough wrapped to negative times.
+  TempDir dir;
+  {
+    std::FILE* f = std::fopen(dir.file("day.csv").c_str(), "w");
+    REQUIRE(f);
+    // Two ticks a day apart: a loop period of two days.
+    std::fputs(
+        "symbol,name,prev_close,open,high,low,last,volume,turnover,ts\n"
+        "sh600000,x,7.12,7.09,7.09,7.07,7.07,1600,11312.00,1717378200000\n"
+        "sh600000,x,7.12,7.09,7.09,7.07,7.07,1700,12019.00,1717464600000\n",
+        f);
+    std::fclose(f);
+  }
+  // (INT64_MAX - 1717464600000000000) / 172800000000000 = 43 436: shifts of
+  // 0 .. 43 436 periods fit, 43 437 passes.
+  int status = 0;
+  std::string out = run(
+      "timeout -k 1 10 " + kReplay + " " + dir.file("day.csv") + " --speed max --loops 43438 2>&1 >/dev/null", &status);
+  CHECK_MESSAGE(status == 1, out);
+  CHECK_MESSAGE(out.find("at most 43437 passes") != std::string::npos, out);
+  auto lines = lines_of(run(
+      "timeout -k 1 10 " + kReplay + " " + dir.file("day.csv") + " --speed max --loops 43437 2>/dev/null", &status));
+  CHECK(status == 0);
+  REQUIRE(lines.size() == 2 * 43437);
+  CHECK(ts_ns_of(lines.back()) == 1717464600000000000 + int64_t{43436} * 172800000000000);
+  // An endless loop ends there with an error, not with wrapped stamps.
+  out = run("timeout -k 1 10 " + kReplay + " " + dir.file("day.csv") + " --speed max --loop 2>&1 >/dev/null", &status);
+  CHECK_MESSAGE(status == 1, out);
+  CHECK_MESSAGE(out.find("pass 43438 would shift times past what int64 nanoseconds hold") != std::string::npos, out);
 }

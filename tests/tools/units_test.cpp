@@ -245,6 +245,14 @@ TEST_CASE("loop period: the span plus one average gap, never less than 1 ms") {
   CHECK(loop_period_ns(0, 1000, 1000) == 1000 + 1'000'000);
 }
 
+TEST_CASE("shifted pass limit: the passes whose shift keeps the latest time inside int64") {
+  CHECK(shifted_pass_limit(INT64_MAX - 10, 5) == 3);  // shifts 0, 5, 10
+  CHECK(shifted_pass_limit(INT64_MAX, 1) == 1);       // only the unshifted pass
+  CHECK(shifted_pass_limit(0, 1) == uint64_t{INT64_MAX} + 1);
+  CHECK(shifted_pass_limit(-5, 1) == uint64_t{INT64_MAX} + 1);  // negative times count as 0
+  CHECK(shifted_pass_limit(1000, 0) == UINT64_MAX);             // no period, no shift
+}
+
 TEST_CASE("the progress line shows position, rate and ETA") {
   Progress p;
   p.done = 150;
