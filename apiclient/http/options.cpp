@@ -82,9 +82,13 @@ int parse_options(int argc, char** argv, Options* o) {
   app.add_option("--max-queued-bytes", o->max_queued_bytes,
                  "unsent response bytes per worker (output buffers counted by their size) before connections stop reading")
       ->capture_default_str();
+  // 0 closed every new connection at the next sweep, request or not.
   app.add_option("--header-timeout-ms", o->header_timeout_ms, "time to receive a request's headers (else 408)")
+      ->check(CLI::Range(1u, UINT32_MAX))
       ->capture_default_str();
-  app.add_option("--idle-timeout-ms", o->idle_timeout_ms, "keep-alive idle time before close")->capture_default_str();
+  app.add_option("--idle-timeout-ms", o->idle_timeout_ms, "keep-alive idle time before close")
+      ->check(CLI::Range(1u, UINT32_MAX))
+      ->capture_default_str();
   app.add_option("--shutdown-timeout-ms", o->shutdown_timeout_ms,
                  "on SIGTERM: stop accepting, close idle connections, finish in-flight responses for at most this "
                  "long, then exit")

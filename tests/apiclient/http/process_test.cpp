@@ -266,7 +266,9 @@ TEST_CASE("nonsense limits and origins are usage errors naming the flag, not sil
       {"--cors-origin", "https://a.example, https://b.example"},
       {"--cors-origin", "https://a.example/"},
       {"--cors-origin", ""},
-      {"--host", "localhost"},  // exited 1 from every worker, as a runtime failure
+      {"--host", "localhost"},       // exited 1 from every worker, as a runtime failure
+      {"--header-timeout-ms", "0"},  // closed every new connection at the next sweep
+      {"--idle-timeout-ms", "0"},
   };
   for (const auto& args : bad) {
     CHECK_MESSAGE(exited_with(http_exit(args, &log), 2), std::string(args[0] + " " + args.back() + ": " + log));
