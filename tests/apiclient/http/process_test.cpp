@@ -15,6 +15,8 @@
 #include <memory>
 #include <set>
 #include <thread>
+#include <utility>
+#include <vector>
 
 #include "fixture.h"
 
@@ -276,36 +278,32 @@ TEST_CASE("nonsense limits and origins are usage errors naming the flag, not sil
   }
 }
 
-TEST_CASE("a --store that exists but is no regular file is a usage error; a missing one is waited for") {
+TEST_CASE("a --store that can never be a store is a usage error; a missing one is waited for") {
   TempDir dir;
   REQUIRE(::mkfifo(dir.file("fifo").c_str(), 0600) == 0);
-  // Both used to start and answer 503 for data for ever, with a warning a
-  // minute: a directory or a FIFO never becomes a store.
-  for (const std::string& store : {dir.path(), dir.file("fifo")}) {
-    ChildProcess p({binary("apiclient/http/tickfan-http"), "--store", store, "--port", std::to_string(free_port()),
-                    "--workers", "1"},
-                   dir.file("http.log"));
+  auto http = [&](const std::string& store) {
+    return ChildProcess({binary("apiclient/http/tickfan-http"), "--store", store, "--port", std::to_string(free_port()),
+                         "--workers", "1"},
+                        dir.file("http.log"));
+  };
+  // Each used to start and answer 503 for data for ever, with a warning a
+  // minute: a directory or a FIFO never becomes a store, nor does a path
+  // through a file or a name longer than the filesystem allows.
+  const std::vector<std::pair<std::string, std::string>> never = {
+      {dir.path(), "is not a regular file"},
+      {dir.file("fifo"), "is not a regular file"},
+      {dir.file("fifo") + "/tickfan.store", "can never hold a store"},
+      {dir.file(std::string(300, 'a')), "can never hold a store"},
+  };
+  for (const auto& [store, why] : never) {
+    ChildProcess p = http(store);
     CHECK(exited_with(p.wait(5000), 2));
-    CHECK_MESSAGE(
-        read_file(dir.file("http.log")).find("--store " + store + " is not a regular file") != std::string::npos,
-        read_file(dir.file("http.log")));
-  }
-  // Nor does a path through a file, or a name longer than the filesystem
-  // allows (the same warning a minute, for ever).
-  for (const std::string& store : {dir.file("fifo") + "/tickfan.store", dir.file(std::string(300, 'a'))}) {
-    ChildProcess p({binary("apiclient/http/tickfan-http"), "--store", store, "--port", std::to_string(free_port()),
-                    "--workers", "1"},
-                   dir.file("http.log"));
-    CHECK(exited_with(p.wait(5000), 2));
-    CHECK_MESSAGE(
-        read_file(dir.file("http.log")).find("--store " + store + " can never hold a store") != std::string::npos,
-        read_file(dir.file("http.log")));
+    std::string log = read_file(dir.file("http.log"));
+    CHECK_MESSAGE(log.find("--store " + store + " " + why) != std::string::npos, log);
   }
   // A missing store (in a directory that exists or not yet) is waited for.
   for (const std::string& store : {dir.file("later.store"), dir.file("later/tickfan.store")}) {
-    ChildProcess p({binary("apiclient/http/tickfan-http"), "--store", store, "--port", std::to_string(free_port()),
-                    "--workers", "1"},
-                   dir.file("http.log"));
+    ChildProcess p = http(store);
     CHECK(p.wait(500) == -1);
     CHECK(exited_with(p.stop(), 0));
   }
