@@ -245,9 +245,10 @@ struct Result {
 // rate > 0. Returns the number of updates done when stop() turned true.
 // Each quote is made from symbol i's text and one of two templates (the
 // quotes differ only in symbol and market), in a buffer the loop keeps hot,
-// as apiclient's come out of a NATS message it has just read: a table of
+// as apiclient's come out of a NATS message it has just read. A table of
 // 100 000 quotes to copy from added a cache miss per update that no real
-// writer has (26 -> 72 ns per update for the loop alone, 2026-11-22).
+// writer has: the loop alone took 72 ns per update with it at 100 000
+// symbols, 25 ns without (2026-11-22).
 template <typename Stop>
 uint64_t write_loop(System& sys, int n, double rate, Stop stop) {
   const Quote templates[2] = {quote_of(symbol_of(0), 0), quote_of(symbol_of(1), 0)};
