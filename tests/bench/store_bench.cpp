@@ -3,7 +3,8 @@
 //
 // For each symbol count and writer rate, one writer process updates random
 // symbols while 1 or 2 reader processes do random point reads of a 288-byte
-// quote for D seconds:
+// quote for D seconds per system, in 5 slices taken in turn with the other
+// systems (the ratios are the medians of the slices' ratios):
 //   tickfan  StoreReader::find(symbol) + read_quote; the writer applies the
 //            updates as apiclient does: apply_batch of 64 quotes (each upsert
 //            renders the record's JSON), one commit per batch
@@ -19,6 +20,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -239,10 +241,17 @@ struct Result {
   uint64_t bad;
 };
 
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  size_t m = v.size() / 2;
+  return v.size() % 2 ? v[m] : (v[m - 1] + v[m]) / 2;
+}
+
 // The writer's loop, shared by the runs and --parts: 64 random symbols at a
 // time, each a new version of its quote (volume and the embedded checksum
 // change), handed to the system as one batch; paced to `rate` updates/s when
-// rate > 0. Returns the number of updates done when stop() turned true.
+// rate > 0. stop(updates done so far) is asked after each batch; returns the
+// number of updates done when it said yes.
 // Each quote is made from symbol i's text and one of two templates (the
 // quotes differ only in symbol and market), in a buffer the loop keeps hot,
 // as apiclient's come out of a NATS message it has just read. A table of
@@ -259,7 +268,7 @@ uint64_t write_loop(System& sys, int n, double rate, Stop stop) {
   int idx[64];
   char sym_buf[8];
   std::vector<Quote> batch(64);
-  while (!stop()) {
+  while (!stop(done)) {
     for (int k = 0; k < 64; ++k) {
       int i = static_cast<int>(rng() % n);
       std::string_view sym = symbol_text(i, sym_buf);
@@ -293,8 +302,10 @@ Result run(System& sys, int n, int readers, double rate, double seconds) {
     sys.open_writer();
     while (!sh->go.load()) {
     }
-    uint64_t done = write_loop(sys, n, rate, [&] { return sh->stop.load(std::memory_order_relaxed); });
-    sh->writes = done;
+    write_loop(sys, n, rate, [&](uint64_t done) {
+      sh->writes.store(done, std::memory_order_relaxed);
+      return sh->stop.load(std::memory_order_relaxed);
+    });
     _exit(0);
   }
   for (int r = 0; r < readers; ++r) {
@@ -314,8 +325,8 @@ Result run(System& sys, int n, int readers, double rate, double seconds) {
           if (!sys.read(i, sym, &q) || !valid(q, sym)) ++bad;
         }
         reads += 256;
+        sh->reads[r].store(reads, std::memory_order_relaxed);
       }
-      sh->reads[r] = reads;
       sh->bad += bad;
       _exit(0);
     }
@@ -323,15 +334,27 @@ Result run(System& sys, int n, int readers, double rate, double seconds) {
   }
   std::this_thread::sleep_for(std::chrono::milliseconds(200));  // let everyone open
   sh->go = true;
+  // Counted from 100 ms after the start: each run's processes are new, and
+  // their first page faults and cold caches (LMDB's writer grows its file
+  // at first) are no part of a steady state, which short slices would
+  // otherwise overweight.
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  auto reads_now = [&] {
+    uint64_t total = 0;
+    for (int r = 0; r < readers; ++r) total += sh->reads[r].load();
+    return total;
+  };
+  const uint64_t reads0 = reads_now(), writes0 = sh->writes.load();
+  const int64_t t0 = mono_ns();
   std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
+  const uint64_t reads1 = reads_now(), writes1 = sh->writes.load();
+  const double window = static_cast<double>(mono_ns() - t0) / 1e9;
   sh->stop = true;
   waitpid(writer, nullptr, 0);
   for (pid_t p : pids) waitpid(p, nullptr, 0);
   Result res;
-  uint64_t total = 0;
-  for (int r = 0; r < readers; ++r) total += sh->reads[r];
-  res.reads_per_proc = static_cast<double>(total) / readers / seconds;
-  res.writes = static_cast<double>(sh->writes.load()) / seconds;
+  res.reads_per_proc = static_cast<double>(reads1 - reads0) / readers / window;
+  res.writes = static_cast<double>(writes1 - writes0) / window;
   res.bad = sh->bad.load();
   munmap(sh, sizeof(Shared));
   return res;
@@ -421,7 +444,7 @@ struct RenderOnly : LoopOnly {
 
 double ns_per_update(System& sys, int n, double seconds) {
   int64_t start = mono_ns(), end = start + static_cast<int64_t>(seconds * 1e9);
-  uint64_t done = write_loop(sys, n, 0, [&] { return mono_ns() >= end; });
+  uint64_t done = write_loop(sys, n, 0, [&](uint64_t) { return mono_ns() >= end; });
   return static_cast<double>(mono_ns() - start) / static_cast<double>(done);
 }
 
@@ -470,33 +493,51 @@ int main(int argc, char** argv) {
   for (int n : {5000, 100000}) {
     for (double rate : {100000.0, 0.0}) {
       for (int readers : {1, 2}) {
-        Result res[3];
+        // The three systems take turns in kSlices slices of seconds/kSlices
+        // each (tickfan, lmdb, array, tickfan, ...), and each ratio is the
+        // median of the slices' own ratios: a busy moment on this shared
+        // host then lands on all three, not on whichever ran in it.
+        constexpr int kSlices = 5;
         const char* names[3] = {"tickfan", "lmdb", "array"};
+        std::unique_ptr<System> systems[3] = {std::make_unique<TickfanSystem>(), std::make_unique<LmdbSystem>(),
+                                              std::make_unique<ArraySystem>()};
+        std::string dirs[3];
         for (int s = 0; s < 3; ++s) {
-          std::string dir = base + "/tickfan-bench-" + std::to_string(getpid());
-          std::filesystem::remove_all(dir);
-          std::filesystem::create_directories(dir);
-          std::unique_ptr<System> sys;
-          if (s == 0) sys = std::make_unique<TickfanSystem>();
-          if (s == 1) sys = std::make_unique<LmdbSystem>();
-          if (s == 2) sys = std::make_unique<ArraySystem>();
-          sys->create(dir, n);
-          res[s] = run(*sys, n, readers, rate, seconds);
-          std::filesystem::remove_all(dir);
-          std::printf("| %d | %s | %d | %s | %.0f | %.0f | %llu |\n", n, rate > 0 ? "100k/s" : "full speed", readers,
-                      names[s], res[s].reads_per_proc, res[s].writes, static_cast<unsigned long long>(res[s].bad));
-          std::fflush(stdout);
+          dirs[s] = base + "/tickfan-bench-" + std::to_string(getpid()) + "-" + names[s];
+          std::filesystem::remove_all(dirs[s]);
+          std::filesystem::create_directories(dirs[s]);
+          systems[s]->create(dirs[s], n);
         }
+        Result total[3] = {};
+        std::vector<double> reads_lmdb, reads_array, writes_lmdb;
+        for (int slice = 0; slice < kSlices; ++slice) {
+          Result res[3];
+          for (int s = 0; s < 3; ++s) {
+            res[s] = run(*systems[s], n, readers, rate, seconds / kSlices);
+            total[s].reads_per_proc += res[s].reads_per_proc / kSlices;
+            total[s].writes += res[s].writes / kSlices;
+            total[s].bad += res[s].bad;
+          }
+          reads_lmdb.push_back(res[0].reads_per_proc / res[1].reads_per_proc);
+          reads_array.push_back(res[0].reads_per_proc / res[2].reads_per_proc);
+          writes_lmdb.push_back(res[1].writes > 0 ? res[0].writes / res[1].writes : 0.0);
+        }
+        for (int s = 0; s < 3; ++s) {
+          std::filesystem::remove_all(dirs[s]);
+          std::printf("| %d | %s | %d | %s | %.0f | %.0f | %llu |\n", n, rate > 0 ? "100k/s" : "full speed", readers,
+                      names[s], total[s].reads_per_proc, total[s].writes,
+                      static_cast<unsigned long long>(total[s].bad));
+        }
+        std::fflush(stdout);
         char line[256];
         std::snprintf(line, sizeof line, "| %d | %s | %d | %.2f | %.2f | %.2f |", n, rate > 0 ? "100k/s" : "full speed",
-                      readers, res[0].reads_per_proc / res[1].reads_per_proc,
-                      res[0].reads_per_proc / res[2].reads_per_proc,
-                      res[1].writes > 0 ? res[0].writes / res[1].writes : 0.0);
+                      readers, median(reads_lmdb), median(reads_array), median(writes_lmdb));
         ratios.push_back(line);
       }
     }
   }
-  std::printf("\n| symbols | writer | readers | reads tickfan/lmdb | reads tickfan/array | writes tickfan/lmdb |\n");
+  std::printf("\nRatios, each the median over the cell's alternating slices:\n\n");
+  std::printf("| symbols | writer | readers | reads tickfan/lmdb | reads tickfan/array | writes tickfan/lmdb |\n");
   std::printf("|---|---|---|---|---|---|\n");
   for (const auto& l : ratios) std::printf("%s\n", l.c_str());
   return 0;
