@@ -9,8 +9,13 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
+#include <condition_variable>
 #include <cstring>
+#include <memory>
+#include <mutex>
 #include <random>
+#include <thread>
 #include <vector>
 
 #include "source.h"
@@ -26,6 +31,41 @@ constexpr int kBackoffMaxMs = 5000;
 // would delay shutdown: connect non-blocking, wait in short polls that notice
 // a stop request, give up after kConnectTimeoutMs.
 constexpr int kConnectTimeoutMs = 3000;
+
+// A name lookup can wait out a resolver that never answers (glibc: 5 s per
+// try, per server) and getaddrinfo cannot be interrupted, so a stop request
+// (SIGTERM) waited with it. The lookup runs in a helper thread instead,
+// waited on in short steps that notice a stop; a lookup given up on finishes
+// on its own and frees what it owns (Lookup below).
+constexpr int kLookupTimeoutMs = 10000;
+
+struct Lookup {
+  std::mutex m;
+  std::condition_variable cv;
+  bool done = false;
+  int rc = 0;
+  addrinfo* res = nullptr;
+  ~Lookup() {
+    if (res) ::freeaddrinfo(res);
+  }
+};
+
+std::shared_ptr<Lookup> start_lookup(const std::string& host, const std::string& port) {
+  auto lookup = std::make_shared<Lookup>();
+  std::thread([lookup, host, port] {
+    addrinfo hints{};
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    addrinfo* res = nullptr;
+    int rc = ::getaddrinfo(host.c_str(), port.c_str(), &hints, &res);
+    std::lock_guard<std::mutex> lock(lookup->m);
+    lookup->rc = rc;
+    lookup->res = res;
+    lookup->done = true;
+    lookup->cv.notify_all();
+  }).detach();
+  return lookup;
+}
 
 class TcpSource final : public Source {
  public:
@@ -44,6 +84,7 @@ class TcpSource final : public Source {
       std::string err;
       int fd = connect_once(&err);
       if (fd < 0) {
+        if (stopping()) return;  // given up for the stop, not a failure
         count_error();
         int wait = backoff / 2 + static_cast<int>(rng() % static_cast<unsigned>(backoff / 2 + 1));
         LOG_WARN("source", "connect failed source=%s addr=%s:%d error=\"%s\" retry_ms=%d", name().c_str(),
@@ -112,16 +153,8 @@ class TcpSource final : public Source {
   }
 
   int connect_once(std::string* err) {
-    addrinfo hints{};
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    addrinfo* res = nullptr;
-    std::string port = std::to_string(spec_.port);
-    int rc = ::getaddrinfo(spec_.host.c_str(), port.c_str(), &hints, &res);
-    if (rc != 0) {
-      *err = gai_strerror(rc);
-      return -1;
-    }
+    addrinfo* res = resolve(err);
+    if (res == nullptr) return -1;
     int fd = -1;
     for (addrinfo* a = res; a != nullptr; a = a->ai_next) {
       fd = ::socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, a->ai_protocol);
@@ -132,6 +165,38 @@ class TcpSource final : public Source {
     }
     ::freeaddrinfo(res);
     return fd;
+  }
+
+  // The host's addresses (to free with freeaddrinfo), or null with *err set.
+  addrinfo* resolve(std::string* err) {
+    std::string port = std::to_string(spec_.port);
+    addrinfo hints{};
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_NUMERICHOST;  // an IP address needs no lookup: answered at once
+    addrinfo* res = nullptr;
+    int rc = ::getaddrinfo(spec_.host.c_str(), port.c_str(), &hints, &res);
+    if (rc == 0) return res;
+    if (rc != EAI_NONAME) {
+      *err = gai_strerror(rc);
+      return nullptr;
+    }
+    std::shared_ptr<Lookup> lookup = start_lookup(spec_.host, port);
+    std::unique_lock<std::mutex> lock(lookup->m);
+    for (int waited = 0; !lookup->done; waited += 100) {
+      if (stopping() || waited >= kLookupTimeoutMs) {
+        *err = stopping() ? "stopping" : "name lookup timed out";
+        return nullptr;
+      }
+      lookup->cv.wait_for(lock, std::chrono::milliseconds(100));
+    }
+    if (lookup->rc != 0) {
+      *err = gai_strerror(lookup->rc);
+      return nullptr;
+    }
+    res = lookup->res;
+    lookup->res = nullptr;  // ours now
+    return res;
   }
 };
 
