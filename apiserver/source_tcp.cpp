@@ -15,6 +15,7 @@
 #include <memory>
 #include <mutex>
 #include <random>
+#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -50,12 +51,19 @@ struct Lookup {
   }
 };
 
+addrinfo stream_hints(int flags) {
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = flags;
+  return hints;
+}
+
+// Throws std::system_error if no thread can be started.
 std::shared_ptr<Lookup> start_lookup(const std::string& host, const std::string& port) {
   auto lookup = std::make_shared<Lookup>();
   std::thread([lookup, host, port] {
-    addrinfo hints{};
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
+    const addrinfo hints = stream_hints(0);
     addrinfo* res = nullptr;
     int rc = ::getaddrinfo(host.c_str(), port.c_str(), &hints, &res);
     std::lock_guard<std::mutex> lock(lookup->m);
@@ -170,21 +178,25 @@ class TcpSource final : public Source {
   // The host's addresses (to free with freeaddrinfo), or null with *err set.
   addrinfo* resolve(std::string* err) {
     std::string port = std::to_string(spec_.port);
-    addrinfo hints{};
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = AI_NUMERICHOST;  // an IP address needs no lookup: answered at once
+    const addrinfo numeric = stream_hints(AI_NUMERICHOST);  // an IP address needs no lookup: answered at once
     addrinfo* res = nullptr;
-    int rc = ::getaddrinfo(spec_.host.c_str(), port.c_str(), &hints, &res);
+    int rc = ::getaddrinfo(spec_.host.c_str(), port.c_str(), &numeric, &res);
     if (rc == 0) return res;
     if (rc != EAI_NONAME) {
       *err = gai_strerror(rc);
       return nullptr;
     }
-    std::shared_ptr<Lookup> lookup = start_lookup(spec_.host, port);
+    std::shared_ptr<Lookup> lookup;
+    try {
+      lookup = start_lookup(spec_.host, port);
+    } catch (const std::system_error& e) {
+      *err = std::string("no thread for the name lookup: ") + e.what();
+      return nullptr;
+    }
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(kLookupTimeoutMs);
     std::unique_lock<std::mutex> lock(lookup->m);
-    for (int waited = 0; !lookup->done; waited += 100) {
-      if (stopping() || waited >= kLookupTimeoutMs) {
+    while (!lookup->done) {
+      if (stopping() || std::chrono::steady_clock::now() >= deadline) {
         *err = stopping() ? "stopping" : "name lookup timed out";
         return nullptr;
       }
