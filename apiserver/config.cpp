@@ -155,9 +155,7 @@ int parse_options(int argc, char** argv, Options* out) {
   app.add_option("--metrics-port", out->metrics_port, "Port of the listener (0 = off, -1 = any free port, logged)")
       ->check(CLI::Range(-1, 65535))
       ->group("Operations");
-  app.add_option("--log-level", out->log_level, "debug, info, warn or error")
-      ->check(CLI::IsMember({"debug", "info", "warn", "error"}))
-      ->group("Operations");
+  app.add_option("--log-level", out->log_level, "debug, info, warn or error")->check(LogLevelName)->group("Operations");
   app.add_flag("--exit-when-done", c.exit_when_done,
                "Exit once every source has ended (files read, synthetic count reached) and all is published")
       ->group("Operations");

@@ -120,4 +120,7 @@ inline const CLI::Validator NumericAddress(
     },
     "ADDR");
 
+// --log-level: a typo used to be silently "info" (log_parse_level names).
+inline const CLI::Validator LogLevelName = CLI::IsMember({"debug", "info", "warn", "error"});
+
 }  // namespace tickfan

@@ -110,9 +110,7 @@ int main(int argc, char** argv) {
                  "Seconds between progress lines on stderr (0 = none; default 1 on a terminal, 10 otherwise)")
       ->check(NotNaN)
       ->check(CLI::Range(0.0, 86400.0));
-  app.add_option("--log-level", log_level, "debug, info, warn or error")
-      ->check(CLI::IsMember({"debug", "info", "warn", "error"}))  // a typo was silently "info"
-      ->capture_default_str();
+  app.add_option("--log-level", log_level, "debug, info, warn or error")->check(LogLevelName)->capture_default_str();
   if (int rc = parse_command_line(app, argc, argv); rc >= 0) return rc;
   LogLevel level;
   if (log_parse_level(log_level.c_str(), &level)) log_set_level(level);

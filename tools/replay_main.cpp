@@ -206,9 +206,7 @@ int main(int argc, char** argv) {
                  "Seconds between plain progress lines when stderr is not a terminal (0 = none; default 5)")
       ->check(NotNaN)
       ->check(CLI::Range(0.0, 86400.0));
-  app.add_option("--log-level", log_level, "debug, info, warn or error")
-      ->check(CLI::IsMember({"debug", "info", "warn", "error"}))  // a typo was silently "info"
-      ->capture_default_str();
+  app.add_option("--log-level", log_level, "debug, info, warn or error")->check(LogLevelName)->capture_default_str();
   if (int rc = parse_command_line(app, argc, argv); rc >= 0) return rc;
 
   LogLevel level;

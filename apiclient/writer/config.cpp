@@ -114,9 +114,7 @@ int parse_config(int argc, char** argv, Config* c) {
   app.add_option("--metrics-port", c->metrics_port, "Port of the /metrics listener (0 = off, -1 = any)")
       ->capture_default_str()
       ->check(CLI::Range(-1, 65535));
-  app.add_option("--log-level", c->log_level, "debug|info|warn|error")
-      ->capture_default_str()
-      ->check(CLI::IsMember({"debug", "info", "warn", "error"}));
+  app.add_option("--log-level", c->log_level, "debug|info|warn|error")->capture_default_str()->check(LogLevelName);
   CLI::Option* samples =
       app.add_option("--latency-samples", c->latency_samples, "Benchmarks: keep up to N raw per-quote latencies")
           ->check(CLI::Range(size_t{0}, size_t{100'000'000}));
