@@ -96,11 +96,7 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   // CLI11 stores "-1" in an unsigned as 2^64-1: no limit, silently.
   app.add_option("--count", max_messages, "Stop after this many messages (0 = no limit)")
-      ->check(CLI::Validator(
-          [](std::string& v) {
-            return !v.empty() && v[0] == '-' ? std::string("must not be negative") : std::string();
-          },
-          ""))
+      ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
   app.add_option("--nats-creds", creds, "NATS .creds file (user JWT + nkey seed)")->check(RegularFile);
   app.add_option("--nats-user", user, "NATS user")->check(NatsConnectText);
